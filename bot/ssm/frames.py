@@ -1,0 +1,259 @@
+"""Binary framing of the SSM Session Manager data channel (ClientMessage / AgentMessage).
+
+Pure code, no I/O. Layout (all integers big-endian, see ``shared/ssm-protocol.md`` section 2)::
+
+    0   HeaderLength   u32  always 116: the offset of PayloadLength
+    4   MessageType    32 bytes, UTF-8, right-padded with spaces (readers strip NUL and space)
+    36  SchemaVersion  u32
+    40  CreatedDate    u64  epoch milliseconds, non-zero
+    48  SequenceNumber i64
+    56  Flags          u64
+    64  MessageId      16 bytes: the UUID's two 8-byte halves swapped
+    80  PayloadDigest  32 bytes: SHA-256 of the payload
+    112 PayloadType    u32
+    116 PayloadLength  u32
+    120 Payload
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import struct
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from bot.errors import DataChannelError
+
+HEADER_LENGTH = 116
+PAYLOAD_OFFSET = HEADER_LENGTH + 4
+SCHEMA_VERSION = 1
+_HEADER = struct.Struct(">I32sIQqQ16s32sII")
+assert _HEADER.size == PAYLOAD_OFFSET
+
+_SYN_FIN = 3
+
+
+class MessageType:
+    INPUT_STREAM_DATA = "input_stream_data"
+    OUTPUT_STREAM_DATA = "output_stream_data"
+    ACKNOWLEDGE = "acknowledge"
+    CHANNEL_CLOSED = "channel_closed"
+    START_PUBLICATION = "start_publication"
+    PAUSE_PUBLICATION = "pause_publication"
+    AGENT_SESSION_STATE = "agent_session_state"
+
+
+# MGS generates these; their headers may not be fully populated, so the plugin skips validation.
+_UNVALIDATED_TYPES = frozenset({MessageType.START_PUBLICATION, MessageType.PAUSE_PUBLICATION})
+
+
+class PayloadType(enum.IntEnum):
+    UNSET = 0
+    OUTPUT = 1
+    ERROR = 2
+    SIZE = 3
+    PARAMETER = 4
+    HANDSHAKE_REQUEST = 5
+    HANDSHAKE_RESPONSE = 6
+    HANDSHAKE_COMPLETE = 7
+    ENC_CHALLENGE_REQUEST = 8
+    ENC_CHALLENGE_RESPONSE = 9
+    FLAG = 10
+    STDERR = 11
+    EXIT_CODE = 12
+
+
+class FrameError(DataChannelError):
+    """A frame that cannot be decoded or fails validation. The receiver drops it without acking."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"Malformed data-channel message: {message}.")
+
+
+def uuid_to_wire(message_id: uuid.UUID) -> bytes:
+    b = message_id.bytes
+    return b[8:] + b[:8]
+
+
+def uuid_from_wire(wire: bytes) -> uuid.UUID:
+    return uuid.UUID(bytes=wire[8:] + wire[:8])
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMessage:
+    message_type: str
+    sequence_number: int
+    payload: bytes
+    payload_type: int = 0
+    flags: int = 0
+    message_id: uuid.UUID | None = None  # None: a fresh uuid4 when encoded
+    created_date: int = 0  # 0: "now" when encoded
+    schema_version: int = SCHEMA_VERSION
+
+    def encode(self) -> bytes:
+        return encode_message(
+            self.message_type,
+            self.payload,
+            sequence_number=self.sequence_number,
+            payload_type=self.payload_type,
+            flags=self.flags,
+            message_id=self.message_id,
+            created_date=self.created_date,
+            schema_version=self.schema_version,
+        )
+
+
+def encode_message(
+    message_type: str,
+    payload: bytes,
+    *,
+    sequence_number: int,
+    payload_type: int = 0,
+    flags: int = 0,
+    message_id: uuid.UUID | None = None,
+    created_date: int = 0,
+    schema_version: int = SCHEMA_VERSION,
+) -> bytes:
+    """Serialize one message exactly as the Go ``SerializeClientMessage`` does."""
+    type_bytes = message_type.encode("utf-8")
+    if not type_bytes or len(type_bytes) > 32:
+        raise ValueError(f"message type must be 1..32 bytes: {message_type!r}")
+    header = _HEADER.pack(
+        HEADER_LENGTH,
+        type_bytes.ljust(32, b" "),
+        schema_version,
+        created_date or now_ms(),
+        sequence_number,
+        flags,
+        uuid_to_wire(message_id or uuid.uuid4()),
+        hashlib.sha256(payload).digest(),
+        int(payload_type),
+        len(payload),
+    )
+    return header + payload
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedMessage:
+    message_type: str
+    schema_version: int
+    created_date: int
+    sequence_number: int
+    flags: int
+    message_id_wire: bytes
+    payload_digest: bytes
+    payload_type: int
+    payload: bytes
+
+    @property
+    def message_id(self) -> uuid.UUID:
+        return uuid_from_wire(self.message_id_wire)
+
+
+def decode_message(frame: bytes, *, verify_digest: bool = True) -> DecodedMessage:
+    """Parse and validate one frame; any defect raises ``FrameError`` (never another exception)."""
+    if len(frame) < PAYLOAD_OFFSET:
+        raise FrameError(f"{len(frame)} bytes is shorter than the {PAYLOAD_OFFSET}-byte header")
+    (hl, raw_type, schema, created, seq, flags, mid, digest, ptype, plen) = _HEADER.unpack_from(frame)
+    try:
+        message_type = raw_type.strip(b"\x00 \t\r\n").decode("utf-8")
+    except UnicodeDecodeError:
+        raise FrameError("message type is not UTF-8") from None
+    if message_type and not message_type.isprintable():
+        raise FrameError("message type has control characters")
+    unvalidated = message_type in _UNVALIDATED_TYPES
+    if hl != HEADER_LENGTH:
+        # HeaderLength is the offset of PayloadLength; only the one layout has ever existed.
+        if unvalidated and hl == 0:
+            hl = HEADER_LENGTH
+        else:
+            raise FrameError(f"header length {hl}, expected {HEADER_LENGTH}")
+    available = len(frame) - PAYLOAD_OFFSET
+    if plen > available:
+        raise FrameError(f"payload length {plen} but only {available} bytes follow the header")
+    payload = frame[PAYLOAD_OFFSET:] if plen == available else frame[PAYLOAD_OFFSET : PAYLOAD_OFFSET + plen]
+    if not unvalidated:
+        if not message_type:
+            raise FrameError("empty message type")
+        if created == 0:
+            raise FrameError("created date is zero")
+        if verify_digest and plen and hashlib.sha256(payload).digest() != digest:
+            raise FrameError("payload digest does not match")
+    return DecodedMessage(message_type, schema, created, seq, flags, mid, digest, ptype, payload)
+
+
+# --- acknowledgements -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    message_type: str
+    message_id: str
+    sequence_number: int
+
+
+def ack_payload(message_type: str, message_id: uuid.UUID | str, sequence_number: int) -> bytes:
+    # Field order and compact separators match Go's json.Marshal, so frames are byte-identical.
+    return (
+        b'{"AcknowledgedMessageType":'
+        + json.dumps(message_type).encode()
+        + b',"AcknowledgedMessageId":"'
+        + str(message_id).encode()
+        + b'","AcknowledgedMessageSequenceNumber":'
+        + str(int(sequence_number)).encode()
+        + b',"IsSequentialMessage":true}'
+    )
+
+
+def encode_ack(
+    acked: DecodedMessage,
+    *,
+    message_id: uuid.UUID | None = None,
+    created_date: int = 0,
+) -> bytes:
+    """The ``acknowledge`` frame for ``acked``: seq 0, flags SYN|FIN, PayloadType unset."""
+    return encode_message(
+        MessageType.ACKNOWLEDGE,
+        ack_payload(acked.message_type, acked.message_id, acked.sequence_number),
+        sequence_number=0,
+        flags=_SYN_FIN,
+        message_id=message_id,
+        created_date=created_date,
+    )
+
+
+def parse_ack(payload: bytes) -> Acknowledgement:
+    data = parse_json_object(payload, "acknowledge")
+    try:
+        seq = int(data.get("AcknowledgedMessageSequenceNumber", 0))
+    except (TypeError, ValueError):
+        raise FrameError("acknowledge has a non-integer sequence number") from None
+    return Acknowledgement(
+        str(data.get("AcknowledgedMessageType", "")),
+        str(data.get("AcknowledgedMessageId", "")),
+        seq,
+    )
+
+
+def parse_json_object(payload: bytes, what: str) -> dict[str, Any]:
+    """Decode a JSON object payload, turning every defect into ``FrameError``."""
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        raise FrameError(f"{what} payload is not JSON") from None
+    if not isinstance(data, dict):
+        raise FrameError(f"{what} payload is not a JSON object")
+    return data
+
+
+def compact_json(value: Any) -> bytes:
+    """JSON as Go's json.Marshal writes it (compact, no ASCII escaping of non-ASCII)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
