@@ -44,7 +44,9 @@ TRANSITIONS: Mapping[ApprovalState, frozenset[ApprovalState]] = {
     ApprovalState.PENDING: frozenset(
         {ApprovalState.APPROVED, ApprovalState.DENIED, ApprovalState.EXPIRED, ApprovalState.CANCELLED}
     ),
-    ApprovalState.APPROVED: frozenset({ApprovalState.RUNNING, ApprovalState.EXPIRED, ApprovalState.CANCELLED}),
+    ApprovalState.APPROVED: frozenset(
+        {ApprovalState.RUNNING, ApprovalState.EXPIRED, ApprovalState.CANCELLED}
+    ),
     ApprovalState.RUNNING: frozenset({ApprovalState.FINISHED, ApprovalState.FAILED, ApprovalState.CANCELLED}),
     ApprovalState.FINISHED: frozenset(),
     ApprovalState.FAILED: frozenset(),
@@ -54,6 +56,13 @@ TRANSITIONS: Mapping[ApprovalState, frozenset[ApprovalState]] = {
 }
 
 TERMINAL_STATES = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+
+
+def check_transition(expected: ApprovalState, new: ApprovalState) -> None:
+    """Refuse an edge that is not in the state machine before touching the store."""
+    if new not in TRANSITIONS[expected]:
+        # A programming error, not a user-facing one: nothing in the app should ask for this.
+        raise ValueError(f"approval state cannot go from {expected} to {new}")
 
 
 @dataclass(frozen=True)
@@ -173,7 +182,7 @@ class Store(Protocol):
         request_id: str,
         expected: ApprovalState,
         new: ApprovalState,
-        change: Transition = Transition(),
+        change: Transition | None = None,
         *,
         require_unexpired: bool = False,
         expected_owner: str | None = None,
