@@ -1,0 +1,310 @@
+"""Process settings (environment / `.env`) and the YAML catalogue + policy file.
+
+Two kinds of configuration with different lifecycles:
+
+* ``Settings``: secrets and process knobs, from the environment (12-factor) and an optional `.env`.
+* ``BotConfig``: the reviewed, versioned YAML file: AWS environments, clusters, service aliases and the
+  policy. It is validated once at start-up; any problem names the file, the line and what is wrong,
+  because a bot that starts with a half-understood policy is worse than one that refuses to start.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+# ECS Exec sessions end after 20 minutes without I/O (not configurable); stay safely below it.
+MAX_TIMEOUT_S = 1190
+DEFAULT_TIMEOUT_S = 60
+
+_ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Process settings. Every field is read from the environment variable(s) named in its alias."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    slack_bot_token: str | None = Field(default=None, repr=False, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_app_token: str | None = Field(default=None, repr=False, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_signing_secret: str | None = Field(
+        default=None, repr=False, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    # Overridable so tests and the demo can point the Web API client at a local fake.
+    slack_api_url: str = Field(default="https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    host: str = Field(default="0.0.0.0", validation_alias=_env("ECS_EXEC_BOT_HOST", "HOST"))
+    port: int = Field(default=3000, ge=0, le=65535, validation_alias=_env("ECS_EXEC_BOT_PORT", "PORT"))
+    config_file: Path | None = Field(default=None, validation_alias=_env("ECS_EXEC_BOT_CONFIG"))
+    store: Literal["sqlite", "dynamodb"] = Field(default="sqlite", validation_alias=_env("ECS_EXEC_BOT_STORE"))
+    sqlite_path: Path = Field(
+        default=Path("ecs-exec-bot.sqlite3"), validation_alias=_env("ECS_EXEC_BOT_SQLITE_PATH")
+    )
+    dynamodb_table: str | None = Field(default=None, validation_alias=_env("ECS_EXEC_BOT_DYNAMODB_TABLE"))
+    audit_channel: str | None = Field(default=None, validation_alias=_env("ECS_EXEC_BOT_AUDIT_CHANNEL"))
+    aws_region: str | None = Field(default=None, validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", validation_alias=_env("ECS_EXEC_BOT_LOG_LEVEL", "LOG_LEVEL")
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings()`` with pydantic's errors turned into one ``ConfigError`` sentence."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = ".".join(str(p) for p in err["loc"]) or "settings"
+        raise ConfigError(
+            f"Setting {name} is invalid: {err['msg']}.",
+            fix="Correct the environment variable (or .env entry) and restart.",
+        ) from None
+    if settings.store == "dynamodb" and not settings.dynamodb_table:
+        raise ConfigError(
+            "ECS_EXEC_BOT_STORE=dynamodb needs a table name.",
+            fix="Set ECS_EXEC_BOT_DYNAMODB_TABLE.",
+        )
+    return settings
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The YAML file
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors: a typo such as `timout:` must not silently fall back to a default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnvironmentConfig(_Strict):
+    """One AWS account/region; ``role_arn`` is assumed with the requester as SourceIdentity."""
+
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    account: str | None = Field(default=None, pattern=r"^\d{12}$")
+    role_arn: str | None = None
+
+    @field_validator("account", mode="before")
+    @classmethod
+    def _account_as_text(cls, value: object) -> object:
+        # YAML reads an unquoted 111122223333 as an int.
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role_arn(cls, value: str | None) -> str | None:
+        if value is not None and not _ROLE_ARN.match(value):
+            raise ValueError("must be an IAM role ARN like arn:aws:iam::111122223333:role/name")
+        return value
+
+
+class ClusterConfig(_Strict):
+    """A cluster alias: which environment it lives in and its ECS name (defaults to the alias)."""
+
+    environment: str
+    name: str | None = None
+
+
+class ServiceConfig(_Strict):
+    """A service alias users type in Slack (`web`) and where it really is."""
+
+    environment: str | None = None  # may be omitted when `cluster` is declared under `clusters:`
+    cluster: str
+    service: str
+    container: str | None = None
+    shell: bool = True  # whether /bin/sh exists in the container (enables exit codes and pipes)
+    timeout: int = Field(default=DEFAULT_TIMEOUT_S, ge=1, le=MAX_TIMEOUT_S)
+
+
+class FanoutConfig(_Strict):
+    """`--all-tasks` limits: never more than ``max_tasks`` targets, ``concurrency`` sessions at once."""
+
+    max_tasks: int = Field(default=10, ge=1, le=200)
+    concurrency: int = Field(default=4, ge=1, le=50)
+
+
+class BotConfig(_Strict):
+    environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
+    clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
+    services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    fanout: FanoutConfig = Field(default_factory=FanoutConfig)
+    # A `bot.policy.PolicyConfig` (validated separately, see `_validate_policy`); None = deny everything.
+    policy: Any = None
+    source: str | None = Field(default=None, exclude=True)
+
+    def environment_of(self, service: ServiceConfig) -> str:
+        if service.environment:
+            return service.environment
+        return self.clusters[service.cluster].environment
+
+    def cluster_name_of(self, service: ServiceConfig) -> str:
+        declared = self.clusters.get(service.cluster)
+        return (declared.name or service.cluster) if declared else service.cluster
+
+
+def load_config(path: str | Path) -> BotConfig:
+    """Read and validate the YAML file; raises ``ConfigError`` naming the file, the line and the problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot read config file {path}: {exc.strerror or exc}.",
+            fix="Check the path given by --config or ECS_EXEC_BOT_CONFIG.",
+        ) from None
+    return parse_config(text, source=str(path))
+
+
+def parse_config(text: str, *, source: str = "<config>") -> BotConfig:
+    root = _compose(text, source)
+    lines = _LineIndex(root, source)
+    data = yaml.safe_load(text) if root is not None else None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise _error(source, 1, "the top level must be a mapping with environments/services/policy")
+    raw_policy = data.pop("policy", None)
+    try:
+        config = BotConfig.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        raise _from_validation(exc, source, lines, prefix=()) from None
+    policy = _validate_policy(raw_policy, source, lines)
+    config = config.model_copy(update={"policy": policy})
+    _check_references(config, source, lines)
+    return config
+
+
+def _validate_policy(raw: object, source: str, lines: _LineIndex) -> object:
+    if raw is None:
+        return None
+    # The policy model belongs to bot/policy.py; imported here only, so the seam stays one function.
+    try:
+        from bot.policy import PolicyConfig  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - only while bot/policy.py does not exist yet
+        return raw
+    try:
+        return PolicyConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise _from_validation(exc, source, lines, prefix=("policy",)) from None
+
+
+def _check_references(config: BotConfig, source: str, lines: _LineIndex) -> None:
+    for name, cluster in config.clusters.items():
+        if cluster.environment not in config.environments:
+            raise _unknown(source, lines, ("clusters", name, "environment"), "environment",
+                           cluster.environment, config.environments)
+    for name, svc in config.services.items():
+        if svc.environment is None:
+            if svc.cluster not in config.clusters:
+                raise _error(
+                    source,
+                    lines.line(("services", name)),
+                    f"services.{name} needs `environment:` (or declare cluster {svc.cluster!r} under `clusters:`)",
+                )
+        elif svc.environment not in config.environments:
+            raise _unknown(source, lines, ("services", name, "environment"), "environment",
+                           svc.environment, config.environments)
+
+
+def _unknown(source: str, lines: _LineIndex, loc: tuple[str, ...], what: str, value: str,
+             known: Mapping[str, object]) -> ConfigError:
+    choices = ", ".join(sorted(known)) or "none defined"
+    return _error(source, lines.line(loc), f"{'.'.join(loc)}: unknown {what} {value!r} (known: {choices})")
+
+
+def _error(source: str, line: int | None, problem: str) -> ConfigError:
+    where = f"{source}, line {line}" if line else source
+    return ConfigError(f"Invalid config {where}: {problem}.", fix="Fix the file and start again.")
+
+
+def _from_validation(exc: ValidationError, source: str, lines: _LineIndex,
+                     prefix: tuple[str | int, ...]) -> ConfigError:
+    err = exc.errors()[0]
+    loc = prefix + tuple(err["loc"])
+    if loc and loc[0] == "source":
+        loc = ()
+    dotted = ".".join(str(p) for p in loc) or "(top level)"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling)"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    return _error(source, lines.line(loc), f"{dotted}: {msg}")
+
+
+def _compose(text: str, source: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise _error(source, line, f"YAML syntax: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise _error(source, None, f"YAML syntax: {exc}") from None
+
+
+class _LineIndex:
+    """Maps a pydantic error location (keys and list indexes) to a 1-based line of the YAML text.
+
+    Built from PyYAML's node tree, whose marks keep positions that ``safe_load`` throws away. A location
+    that does not exist in the file (a missing key) maps to the line of its deepest existing parent.
+    Duplicate keys are reported here, since ``safe_load`` silently keeps the last one.
+    """
+
+    def __init__(self, root: yaml.Node | None, source: str) -> None:
+        self._root = root
+        self._source = source
+        if root is not None:
+            self._check_duplicates(root)
+
+    def line(self, loc: Sequence[str | int]) -> int | None:
+        node = self._root
+        if node is None:
+            return None
+        best = node.start_mark.line + 1
+        for part in loc:
+            child = self._child(node, part)
+            if child is None:
+                break
+            key_node, node = child
+            best = (key_node or node).start_mark.line + 1
+        return best
+
+    @staticmethod
+    def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    return key, value
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            return None, node.value[part]
+        return None
+
+    def _check_duplicates(self, node: yaml.Node) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        raise _error(self._source, key.start_mark.line + 1,
+                                     f"duplicate key {key.value!r} (keep one entry per key)")
+                    seen.add(key.value)
+                self._check_duplicates(value)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                self._check_duplicates(item)
