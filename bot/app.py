@@ -1,0 +1,206 @@
+"""Composition root: settings + clients + store → a Bolt ``AsyncApp`` with our handlers registered.
+
+Only this module and ``handlers/`` know Slack. Everything is passed in (no module-level clients), so
+tests build the same app against FakeSlack, moto and the local agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from slack_bolt.app.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import ConfigError
+from bot.server.jobs import JobTracker
+from bot.usergroups import UserGroupCache
+
+if TYPE_CHECKING:
+    from bot.store.base import Store
+
+log = logging.getLogger("ecs_exec_bot.app")
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+# Token shapes (api.slack.com/authentication/token-types). Checked before any network call so a
+# pasted user token or a swapped bot/app token fails with a precise sentence instead of "invalid_auth".
+_BOT_TOKEN = re.compile(r"^xoxb-[A-Za-z0-9-]+$")
+_APP_TOKEN = re.compile(r"^xapp-[A-Za-z0-9-]+$")
+
+
+def _plain(value: Any) -> str | None:
+    """Settings may hold secrets as pydantic ``SecretStr``; handlers want the string."""
+    if value is None:
+        return None
+    getter = getattr(value, "get_secret_value", None)
+    text = getter() if callable(getter) else str(value)
+    return text or None
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    """The Slack part of `bot.config.Settings`, as plain strings (validated by `from_settings`)."""
+
+    bot_token: str
+    signing_secret: str | None
+    app_token: str | None
+    api_url: str
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.app_token is not None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SlackSettings:
+        bot_token = _plain(getattr(settings, "slack_bot_token", None))
+        app_token = _plain(getattr(settings, "slack_app_token", None))
+        secret = _plain(getattr(settings, "slack_signing_secret", None))
+        api_url = _plain(getattr(settings, "slack_api_url", None)) or DEFAULT_SLACK_API_URL
+        check_token_shapes(bot_token, app_token, secret)
+        assert bot_token is not None
+        return cls(
+            bot_token=bot_token, signing_secret=secret, app_token=app_token, api_url=_api_base(api_url)
+        )
+
+
+def _api_base(url: str) -> str:
+    # The SDK joins base_url + method name, so the base must end with "/" (".../api/").
+    return url if url.endswith("/") else url + "/"
+
+
+def check_token_shapes(bot_token: str | None, app_token: str | None, signing_secret: str | None) -> None:
+    """Fail at start-up, with one sentence, on a missing or mis-shaped token."""
+    if not bot_token:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is not set.", fix="Set it to the app's Bot User OAuth Token (xoxb-…)."
+        )
+    if not _BOT_TOKEN.match(bot_token):
+        hint = "that is an app-level token; " if bot_token.startswith("xapp-") else ""
+        raise ConfigError(
+            f"SLACK_BOT_TOKEN does not look like a bot token ({hint}it must start with xoxb-).",
+            fix="Copy the Bot User OAuth Token from OAuth & Permissions.",
+        )
+    if app_token is not None and not _APP_TOKEN.match(app_token):
+        raise ConfigError(
+            "SLACK_APP_TOKEN does not look like an app-level token (it must start with xapp-).",
+            fix="Create one with the connections:write scope under Basic Information → App-Level Tokens, "
+            "or unset SLACK_APP_TOKEN to use HTTP mode.",
+        )
+    if app_token is None and not signing_secret:
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET is not set (HTTP mode needs it to verify requests).",
+            fix="Copy the Signing Secret from Basic Information, or set SLACK_APP_TOKEN to use Socket Mode.",
+        )
+
+
+def build_web_client(
+    bot_token: str, api_url: str = DEFAULT_SLACK_API_URL, *, timeout: int = 30
+) -> AsyncWebClient:
+    """The one Web API client: our base URL (``SLACK_API_URL``) and retries for 429 and 5xx.
+
+    The SDK only retries connection errors by default; chat.postMessage is limited to about one message
+    per second per channel, so an incident with many commands will meet 429s. The rate-limit handler
+    sleeps for ``Retry-After`` before retrying.
+    """
+    return AsyncWebClient(
+        token=bot_token,
+        base_url=_api_base(api_url),
+        timeout=timeout,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+async def verify_bot_token(client: AsyncWebClient) -> dict[str, Any]:
+    """``auth.test`` at boot, so a revoked or wrong token stops the process with one clear line."""
+    try:
+        resp = await client.auth_test()
+    except SlackApiError as exc:
+        error = exc.response.get("error", "unknown_error")
+        raise ConfigError(
+            f"Slack rejected SLACK_BOT_TOKEN at start-up (auth.test: {error}).",
+            fix="Reinstall the app to the workspace and copy the current Bot User OAuth Token.",
+        ) from exc
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(
+            f"Cannot reach the Slack Web API at {client.base_url} ({exc.__class__.__name__}).",
+            fix="Check outbound HTTPS to slack.com (or SLACK_API_URL) from this network.",
+        ) from exc
+    return dict(resp.data) if isinstance(resp.data, dict) else {}
+
+
+class ExecBackend(Protocol):
+    """What the handlers need from AWS: resolve a catalogue service to targets and run on one target.
+
+    `bot.app.AwsExecBackend` implements it with `bot.targets` + `bot.runner`; unit tests may fake it.
+    """
+
+    async def resolve(
+        self, service_alias: str, *, task: str | None, container: str | None, all_tasks: bool, requester: str
+    ) -> list[Any]: ...
+
+    async def run(
+        self,
+        target: Any,
+        command: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - the runner contract's name (docs/architecture.md)
+        requester: str,
+        cancel: Any,
+        on_started: Callable[[Any], Any] | None,
+    ) -> Any: ...
+
+    async def doctor(self, service_alias: str, *, task: str | None) -> Any: ...
+
+
+@dataclass
+class Services:
+    """Everything the handlers use, built once by `build_services` (or by a test)."""
+
+    config: Any  # bot.config.BotConfig: services catalogue + policy
+    store: Store
+    backend: ExecBackend
+    groups: UserGroupCache
+    jobs: JobTracker = field(default_factory=JobTracker)
+    auditor: Any = None  # bot.audit.Auditor once wired
+    # Approvals (bot/approvals.py + handlers/actions.py) plug in here; None = refuse "needs approval".
+    on_needs_approval: Callable[..., Awaitable[None]] | None = None
+    bot_user_id: str | None = None
+    replica_id: str = "local"
+    # How long the ack path may wait for a group-membership lookup before acking "checking…" and
+    # deciding after the ack (Slack's limit is 3 s for the whole round trip).
+    ack_lookup_timeout: float = 1.0
+    # Replays are possible for 5 minutes (Bolt accepts a signed request that long); keep claims longer.
+    claim_ttl: float = 900.0
+    fanout_concurrency: int = 5
+    max_fanout: int = 20
+
+
+def create_app(services: Services, client: AsyncWebClient, slack: SlackSettings) -> AsyncApp:
+    """A Bolt app with our handlers. ``process_before_response=True``: the handler acks itself within its
+    own bounded pre-ack work and starts tracked jobs, so the HTTP answer never waits on AWS."""
+    import handlers
+
+    app = AsyncApp(
+        client=client,
+        signing_secret=slack.signing_secret or "",
+        # Socket Mode requests are authenticated by the websocket, and Bolt skips the check there anyway.
+        request_verification_enabled=not slack.socket_mode or bool(slack.signing_secret),
+        process_before_response=True,
+        logger=logging.getLogger("ecs_exec_bot.bolt"),
+    )
+    handlers.register(app, services)
+    return app

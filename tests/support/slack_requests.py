@@ -1,0 +1,99 @@
+"""Signed Slack requests over real HTTP, as Slack sends them (form body, v0 HMAC signature).
+
+Shared by the Slack tests and the approvals tests: ``SlackSender(url, secret).command(...)`` posts a
+slash command to the app's ``/slack/events`` and returns the HTTP status and body (the ack).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from slack_sdk.signature import SignatureVerifier
+
+_counter = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    body: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class AckResponse:
+    status: int
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def sign(secret: str, body: str, timestamp: int | None = None) -> SignedRequest:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return SignedRequest(
+        body=body,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature,
+        },
+    )
+
+
+def command_body(
+    text: str,
+    *,
+    user_id: str = "U0ALICE",
+    channel_id: str = "C0INCIDENT",
+    response_url: str = "http://127.0.0.1:9/response/none",
+    trigger_id: str | None = None,
+    team_id: str = "T0TEAM",
+    command: str = "/ecs-exec",
+) -> str:
+    n = next(_counter)
+    return urlencode(
+        {
+            "token": "deprecated-verification-token",
+            "team_id": team_id,
+            "team_domain": "fake",
+            "channel_id": channel_id,
+            "channel_name": "incident",
+            "user_id": user_id,
+            "user_name": "someone",
+            "command": command,
+            "text": text,
+            "api_app_id": "A0APP",
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": trigger_id or f"{n}.{int(time.time())}.trigger{n:06d}",
+        }
+    )
+
+
+def block_actions_body(payload: dict[str, Any]) -> str:
+    return urlencode({"payload": json.dumps(payload)})
+
+
+class SlackSender:
+    """Posts signed requests to ``<app_url>/slack/events``."""
+
+    def __init__(self, app_url: str, signing_secret: str) -> None:
+        self.events_url = f"{app_url}/slack/events"
+        self.secret = signing_secret
+
+    async def post(self, request: SignedRequest) -> AckResponse:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                self.events_url, data=request.body.encode(), headers=request.headers
+            ) as resp:
+                return AckResponse(resp.status, await resp.text())
+
+    async def command(self, text: str, **fields: Any) -> AckResponse:
+        return await self.post(sign(self.secret, command_body(text, **fields)))
