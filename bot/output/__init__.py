@@ -1,0 +1,1 @@
+"""Output of a command: bounded capture → clean → redact → Slack rendering (all pure)."""
