@@ -1,0 +1,185 @@
+"""What produces a session's output: a real command in a PTY, or synthetic bytes for benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import os
+import shlex
+import signal
+import struct
+import termios
+from collections.abc import Mapping
+from typing import Protocol
+
+from bot.sandbox.agent_output import CHUNK_SIZE, synthetic_chunk
+
+
+class SourceStartError(Exception):
+    """The command could not be started; the text is what the agent shows the user."""
+
+
+class OutputSource(Protocol):
+    async def start(self) -> None: ...
+    async def read(self) -> bytes: ...  # b"" once the output has ended
+    def write(self, data: bytes) -> None: ...  # stdin
+    def resize(self, cols: int, rows: int) -> None: ...
+    def kill(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+def agent_environment(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment the agent gives the command: TERM forced, LANG defaulted (AGENT shell_unix.go)."""
+    env = {**base, **extra}
+    env["TERM"] = "xterm-256color"
+    env.setdefault("LANG", "C.UTF-8")
+    return env
+
+
+def _take_controlling_tty() -> None:  # pragma: no cover - runs in the child between fork and exec
+    # After setsid() the child has no terminal; making the PTY its controlling terminal puts it in
+    # the PTY's foreground process group, so a "\x03" written by the client becomes SIGINT.
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class PtyProcess:
+    """``command`` shlex-split and exec'd (no shell, like the agent in a container) on a new PTY."""
+
+    def __init__(self, command: str, *, cwd: str, env: Mapping[str, str]) -> None:
+        self._argv = shlex.split(command)
+        self._cwd = cwd
+        self._env = dict(env)
+        self._master: int | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._pending_input = bytearray()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    async def start(self) -> None:
+        if not self._argv:
+            raise SourceStartError("Unable to start command: the command is empty.")
+        master, slave = os.openpty()
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self._argv,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                cwd=self._cwd,
+                env=self._env,
+                start_new_session=True,
+                preexec_fn=_take_controlling_tty,
+            )
+        except OSError as exc:
+            os.close(master)
+            # Same wording as the agent's StdErr message for a command that cannot start.
+            raise SourceStartError(f"Unable to start command: {exc}") from None
+        finally:
+            os.close(slave)  # only the child holds the slave now, so its exit gives EIO on the master
+        os.set_blocking(master, False)
+        self._master = master
+
+    async def read(self) -> bytes:
+        fd = self._master
+        if fd is None:
+            return b""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                return os.read(fd, CHUNK_SIZE)
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                if exc.errno == errno.EIO:  # every slave fd is closed: the command has ended
+                    return b""
+                raise
+            readable = loop.create_future()
+            loop.add_reader(fd, readable.set_result, None)
+            try:
+                await readable
+            finally:
+                loop.remove_reader(fd)
+
+    def write(self, data: bytes) -> None:
+        if self._master is None:
+            return
+        self._pending_input += data
+        self._flush_input()
+
+    def _flush_input(self) -> None:
+        fd = self._master
+        if fd is None:
+            return
+        loop = asyncio.get_running_loop()
+        loop.remove_writer(fd)
+        while self._pending_input:
+            try:
+                written = os.write(fd, self._pending_input)
+            except BlockingIOError:
+                # The PTY's input queue is full (the command is not reading): retry when it drains.
+                loop.add_writer(fd, self._flush_input)
+                return
+            except OSError:
+                self._pending_input.clear()  # the command is gone; nobody will read this
+                return
+            del self._pending_input[:written]
+
+    def resize(self, cols: int, rows: int) -> None:
+        if self._master is not None:
+            fcntl.ioctl(self._master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def kill(self) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+
+    async def close(self) -> None:
+        self.kill()
+        if self._master is not None:
+            loop = asyncio.get_running_loop()
+            loop.remove_writer(self._master)
+            os.close(self._master)
+            self._master = None
+        if self._proc is not None:
+            await self._proc.wait()
+
+
+class SyntheticSource:
+    """Deterministic numbered lines (``agent_output.synthetic_output``), as fast as they are acked.
+
+    ``b"\\x03"`` on stdin stops it, like Ctrl-C stops a command.
+    """
+
+    def __init__(self, total_bytes: int) -> None:
+        self._total = total_bytes
+        self._index = 0
+        self._stopped = False
+
+    async def start(self) -> None:
+        return None
+
+    async def read(self) -> bytes:
+        if self._stopped:
+            return b""
+        chunk = synthetic_chunk(self._index, self._total)
+        self._index += 1
+        if self._index % 64 == 0:
+            await asyncio.sleep(0)  # let acks and input in between long bursts
+        return chunk
+
+    def write(self, data: bytes) -> None:
+        if b"\x03" in data:
+            self._stopped = True
+
+    def resize(self, cols: int, rows: int) -> None:
+        return None
+
+    def kill(self) -> None:
+        self._stopped = True
+
+    async def close(self) -> None:
+        self._stopped = True
