@@ -170,9 +170,12 @@ class AgentSession:
 
     async def terminate(self) -> None:
         """ssm:TerminateSession: kill the command, tell the client, close its socket."""
-        if self.ended:
-            return
         self.stats.events.append("terminated")
+        if self.ended:
+            # Over already, but a client may still hold the socket (no channel_closed fault): drop it.
+            if self._ws is not None and not self._ws.closed:
+                await self._ws.close()
+            return
         for task in self._tasks:
             task.cancel()
         await self._finish("", force_close=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import uuid
@@ -63,6 +64,13 @@ class RawClient:
         ws = await websockets.connect(stream_url, compression=None)
         await ws.send(token_frame(token))
         return cls(ws)
+
+    async def reconnect(self, stream_url: str, token: str) -> None:
+        """A new socket for the same session; sequence state and output so far are kept."""
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self.ws.close()
+        self.ws = await websockets.connect(stream_url, compression=None)
+        await self.ws.send(token_frame(token))
 
     async def close(self) -> None:
         await self.ws.close()
@@ -127,7 +135,8 @@ class RawClient:
                 except websockets.ConnectionClosed:
                     return
                 if ack and m.message_type == MessageType.OUTPUT_STREAM_DATA:
-                    await self.ack(m)
+                    with contextlib.suppress(websockets.ConnectionClosed):
+                        await self.ack(m)  # the agent may have closed right after this message
                 for ready in self.note(m):
                     self.deliver(ready)
                 if self.t.closed is not None:
