@@ -1,0 +1,231 @@
+"""ApprovalService over both stores: the state machine, exactly-once across two replicas, the watchdog,
+and the audit trail each path leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.approvals import ApprovalError
+from bot.store.base import ApprovalState, AuditQuery, Store
+from bot.store.sqlite import SqliteStore
+from tests.approvals.support import Approvers, Notes, kinds, open_request, service
+from tests.store.support import FakeClock
+
+
+async def test_one_approval_runs_once_and_leaves_a_full_trail(store: Store, clock: FakeClock) -> None:
+    notes = Notes()
+    svc = service(store, clock, "replica-a", notes)
+    await open_request(svc)
+    result = await svc.approve("req-1", "U0BOB")
+    assert result.approved and result.needed == 0 and not result.break_glass
+    assert result.record.state is ApprovalState.APPROVED and result.record.decided_by == "U0BOB"
+    running = await svc.start("req-1", run_timeout_s=30)
+    assert running is not None and running.owner == "replica-a"
+    assert await svc.start("req-1", run_timeout_s=30) is None  # a second start loses
+    ended = await svc.finish(
+        running,
+        ApprovalState.FINISHED,
+        {"exit_code": 0, "duration_s": 1.4, "bytes": 812, "sha256": "ab" * 32},
+    )
+    assert ended is not None and ended.state is ApprovalState.FINISHED
+    assert kinds(store) == ["approval_requested", "approved", "finished"]
+    (finished,) = store.query_audit(AuditQuery(request_id="req-1", limit=1))
+    assert finished.details["approved_by"] == "U0BOB" and finished.details["sha256"] == "ab" * 32
+    assert notes.lines == [
+        ":white_check_mark: <@U0ALICE> ran `cat /var/log/nginx/access.log` on web (prod) · exit 0 · 1.4 s "
+        "· 812 bytes · approved by U0BOB · req req-1"
+    ]
+
+
+async def test_self_approval_is_refused_and_audited(store: Store, clock: FakeClock) -> None:
+    svc = service(store, clock, "replica-a")
+    await open_request(svc, approvers=_approvers("U0ALICE", "U0BOB"))
+    with pytest.raises(ApprovalError, match="cannot approve your own request"):
+        await svc.approve("req-1", "U0ALICE")
+    assert (await svc.get("req-1")).state is ApprovalState.PENDING
+    assert kinds(store) == ["approval_requested", "click_refused"]
+
+
+async def test_non_approver_is_refused(store: Store, clock: FakeClock) -> None:
+    svc = service(store, clock, "replica-a")
+    await open_request(svc)
+    with pytest.raises(ApprovalError, match="not an approver"):
+        await svc.approve("req-1", "U0MALLORY", {"S0OTHER"})
+    assert (await svc.get("req-1")).votes == ()
+
+
+async def test_break_glass_is_recorded_and_announced_loudly(
+    store: Store, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    notes = Notes()
+    svc = service(store, clock, "replica-a", notes)
+    await open_request(svc, allow_self_approval=True, approvers=_approvers("U0ALICE"))
+    with caplog.at_level(logging.INFO, logger="ecs_exec_bot.audit"):
+        result = await svc.approve("req-1", "U0ALICE")
+    assert result.approved and result.break_glass
+    assert result.record.votes[0].break_glass
+    assert notes.lines[0].startswith(":rotating_light: BREAK-GLASS: <@U0ALICE> approved their own request")
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert '"break_glass": true' in warning.getMessage()
+
+
+async def test_n_of_m_needs_distinct_approvers(store: Store, clock: FakeClock) -> None:
+    svc = service(store, clock, "replica-a")
+    await open_request(svc, min_approvals=2)
+    first = await svc.approve("req-1", "U0BOB")
+    assert not first.approved and first.needed == 1
+    with pytest.raises(ApprovalError, match="already approved"):
+        await svc.approve("req-1", "U0BOB")
+    assert await svc.start("req-1", run_timeout_s=30) is None  # not approved yet: nothing runs
+    second = await svc.approve("req-1", "U0DAVE", {"S0SRE"})
+    assert second.approved and second.record.approvers_so_far == ("U0BOB", "U0DAVE")
+    assert kinds(store) == ["approval_requested", "approval_vote", "click_refused", "approved"]
+
+
+async def test_an_expired_request_cannot_be_approved(store: Store, clock: FakeClock) -> None:
+    notes = Notes()
+    svc = service(store, clock, "replica-a", notes)
+    await open_request(svc)
+    clock.advance(900)
+    with pytest.raises(ApprovalError, match="expired"):
+        await svc.approve("req-1", "U0BOB")
+    record = await svc.get("req-1")
+    assert record.state is ApprovalState.EXPIRED and record.votes == ()
+    assert kinds(store) == ["approval_requested", "expired", "click_refused"]
+    assert notes.lines[0].startswith(":hourglass: expired unapproved: <@U0ALICE>")
+
+
+async def test_an_approved_request_that_expires_cannot_run(store: Store, clock: FakeClock) -> None:
+    svc = service(store, clock, "replica-a")
+    await open_request(svc)
+    await svc.approve("req-1", "U0BOB")
+    clock.advance(901)
+    with pytest.raises(ApprovalError, match="expired"):
+        await svc.start("req-1", run_timeout_s=30)
+    assert (await svc.get("req-1")).state is ApprovalState.EXPIRED
+
+
+async def test_deny_and_cancel(store: Store, clock: FakeClock) -> None:
+    svc = service(store, clock, "replica-a")
+    await open_request(svc, "req-1")
+    await open_request(svc, "req-2")
+    denied = await svc.deny("req-1", "U0CAROL", reason="not during the freeze")
+    assert (denied.state, denied.decided_by, denied.state_reason) == (
+        ApprovalState.DENIED, "U0CAROL", "not during the freeze"
+    )  # fmt: skip
+    with pytest.raises(ApprovalError, match="was denied by <@U0CAROL>"):
+        await svc.approve("req-1", "U0BOB")
+    with pytest.raises(ApprovalError, match="Only the requester"):
+        await svc.cancel("req-2", "U0BOB")
+    cancelled = await svc.cancel("req-2", "U0ALICE")
+    assert cancelled.state is ApprovalState.CANCELLED
+    with pytest.raises(ApprovalError, match="was cancelled by <@U0ALICE>"):
+        await svc.approve("req-2", "U0BOB")
+    assert kinds(store, "req-1") == ["approval_requested", "denied", "click_refused"]
+    assert kinds(store, "req-2") == ["approval_requested", "click_refused", "cancelled", "click_refused"]
+
+
+async def test_a_button_for_another_request_is_refused(store: Store, clock: FakeClock) -> None:
+    svc = service(store, clock, "replica-a")
+    record = await open_request(svc)
+    with pytest.raises(ApprovalError, match="different request"):
+        await svc.approve("req-1", "U0BOB", expected_hash="f" * 64)
+    assert (await svc.approve("req-1", "U0BOB", expected_hash=record.request_hash)).approved
+
+
+async def test_a_tampered_record_is_not_run(store: Store, clock: FakeClock) -> None:
+    svc = service(store, clock, "replica-a")
+    await open_request(svc)
+    await svc.approve("req-1", "U0BOB")
+    # Same id, other command: e.g. a hand-edited row. The hash no longer matches, so it must not run.
+    record = await svc.get("req-1")
+    tampered = record.__class__(**{**record.__dict__, "request_id": "req-x", "command": "rm -rf /"})
+    store.create_approval(tampered)
+    with pytest.raises(ApprovalError, match="does not match"):
+        await svc.start("req-x", run_timeout_s=30)
+
+
+async def test_twenty_concurrent_approvals_on_two_replicas_start_once(
+    stores: tuple[Store, Store], clock: FakeClock
+) -> None:
+    a, b = service(stores[0], clock, "replica-a"), service(stores[1], clock, "replica-b")
+    await open_request(a, approvers=_approvers(*(f"U{i:03d}" for i in range(20))))
+
+    async def click(i: int) -> bool:
+        svc = (a, b)[i % 2]
+        try:
+            result = await svc.approve("req-1", f"U{i:03d}")
+        except ApprovalError:
+            return False  # lost the race after the approval: told "already approved"
+        return result.approved and await svc.start("req-1", run_timeout_s=30) is not None
+
+    started = await asyncio.gather(*(click(i) for i in range(20)))
+    assert started.count(True) == 1
+    assert (await a.get("req-1")).state is ApprovalState.RUNNING
+    assert kinds(stores[0]).count("approved") == 1
+
+
+async def test_a_pending_approval_survives_a_restart(tmp_path: Path, clock: FakeClock) -> None:
+    first = SqliteStore(tmp_path / "bot.db", clock=clock)
+    await open_request(service(first, clock, "replica-a"), min_approvals=2)
+    await service(first, clock, "replica-a").approve("req-1", "U0BOB")
+    first.close()
+    second = SqliteStore(tmp_path / "bot.db", clock=clock)
+    result = await service(second, clock, "replica-b").approve("req-1", "U0CAROL")
+    assert result.approved and result.record.approvers_so_far == ("U0BOB", "U0CAROL")
+
+
+async def test_expire_due_sweeps_pending_and_unstarted(store: Store, clock: FakeClock) -> None:
+    svc = service(store, clock, "replica-a")
+    await open_request(svc, "req-1")
+    await open_request(svc, "req-2")
+    await svc.approve("req-2", "U0BOB")
+    clock.advance(100)
+    await open_request(svc, "req-3")
+    clock.advance(850)
+    assert sorted(r.request_id for r in await svc.expire_due()) == ["req-1", "req-2"]
+    assert (await svc.get("req-3")).state is ApprovalState.PENDING
+    assert await svc.expire_due() == []
+
+
+async def test_watchdog_fails_runs_past_deadline_or_of_dead_replicas(
+    stores: tuple[Store, Store], clock: FakeClock
+) -> None:
+    a, b = service(stores[0], clock, "replica-a"), service(stores[1], clock, "replica-b")
+    for rid in ("req-1", "req-2", "req-3"):
+        await open_request(a, rid)
+        await a.approve(rid, "U0BOB")
+    assert await a.start("req-1", run_timeout_s=10) is not None  # owner a: long deadline below
+    assert await b.start("req-2", run_timeout_s=3600) is not None  # owner b, which will stop heartbeating
+    assert await a.start("req-3", run_timeout_s=3600) is not None  # owner a, alive and in time
+    clock.advance(200)  # req-1: 10 s + 120 s grace passed; replica-b's 30 s heartbeat lapsed
+    await a.heartbeat()
+    recovered = await a.recover_stuck()
+    assert sorted(r.request_id for r in recovered) == ["req-1", "req-2"]
+    by_id = {r.request_id: r for r in recovered}
+    assert "deadline" in (by_id["req-1"].state_reason or "")
+    assert "replica-b" in (by_id["req-2"].state_reason or "")
+    assert (await a.get("req-3")).state is ApprovalState.RUNNING
+    assert kinds(stores[0], "req-2")[-1] == "failed"
+    # The dead replica's late result does not resurrect the record, but the outcome is still audited.
+    clock.advance(1)
+    late = await b.finish(by_id["req-2"], ApprovalState.FINISHED, {"exit_code": 0})
+    assert late is None and (await a.get("req-2")).state is ApprovalState.FAILED
+    assert kinds(stores[0], "req-2")[-1] == "finished"
+
+
+async def test_a_missing_request_is_explained(store: Store, clock: FakeClock) -> None:
+    svc = service(store, clock, "replica-a")
+    with pytest.raises(ApprovalError, match="no longer exists"):
+        await svc.approve("nope", "U0BOB")
+    await open_request(svc)
+    with pytest.raises(ApprovalError, match="already submitted"):
+        await open_request(svc)
+
+
+def _approvers(*users: str) -> Approvers:
+    return Approvers(users=tuple(users), groups=("S0SRE",))
