@@ -220,14 +220,59 @@ def encode_ack(
     created_date: int = 0,
 ) -> bytes:
     """The ``acknowledge`` frame for ``acked``: seq 0, flags SYN|FIN, PayloadType unset."""
-    return encode_message(
-        MessageType.ACKNOWLEDGE,
-        ack_payload(acked.message_type, acked.message_id, acked.sequence_number),
-        sequence_number=0,
-        flags=_SYN_FIN,
-        message_id=message_id,
+    return encode_ack_fields(
+        acked.message_type,
+        acked.message_id_wire,
+        acked.sequence_number,
+        ack_id_wire=uuid_to_wire(message_id) if message_id else None,
         created_date=created_date,
     )
+
+
+_ACK_TYPE_FIELD = MessageType.ACKNOWLEDGE.encode().ljust(32, b" ")
+_ACK_TYPE_JSON: dict[str, bytes] = {}
+
+
+def encode_ack_fields(
+    acked_type: str,
+    acked_id_wire: bytes,
+    acked_sequence_number: int,
+    *,
+    ack_id_wire: bytes | None = None,
+    created_date: int = 0,
+) -> bytes:
+    """Hot path of the receiver (one ack per output message): no UUID objects, one struct pack.
+
+    Produces exactly ``encode_message(ACKNOWLEDGE, ack_payload(...), sequence_number=0, flags=3)``.
+    """
+    type_json = _ACK_TYPE_JSON.get(acked_type)
+    if type_json is None:
+        type_json = _ACK_TYPE_JSON.setdefault(acked_type, json.dumps(acked_type).encode())
+    h = (acked_id_wire[8:] + acked_id_wire[:8]).hex()
+    payload = b"".join(
+        (
+            b'{"AcknowledgedMessageType":',
+            type_json,
+            b',"AcknowledgedMessageId":"',
+            f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}".encode(),
+            b'","AcknowledgedMessageSequenceNumber":',
+            str(acked_sequence_number).encode(),
+            b',"IsSequentialMessage":true}',
+        )
+    )
+    header = _HEADER.pack(
+        HEADER_LENGTH,
+        _ACK_TYPE_FIELD,
+        SCHEMA_VERSION,
+        created_date or time.time_ns() // 1_000_000,
+        0,
+        _SYN_FIN,
+        ack_id_wire or uuid_to_wire(uuid.uuid4()),
+        hashlib.sha256(payload).digest(),
+        0,
+        len(payload),
+    )
+    return header + payload
 
 
 def parse_ack(payload: bytes) -> Acknowledgement:
