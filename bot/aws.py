@@ -1,0 +1,242 @@
+"""boto3 clients per environment, role assumption with the requester's identity, and AWS error mapping.
+
+Only this module, `bot/targets.py` and `bot/runner.py` talk to AWS. Clients are built from a
+``boto3.Session`` so the standard credential chain, `AWS_REGION` and the per-service endpoint variables
+(`AWS_ENDPOINT_URL_ECS`, `AWS_ENDPOINT_URL_SSM`, `AWS_ENDPOINT_URL_KMS`, ...) work unchanged; the tests and
+the demo rely on exactly that to point the bot at local stand-ins.
+
+Every boto3 call is blocking, so callers go through ``aws_call`` (``asyncio.to_thread`` + a bounded retry
+on throttling on top of botocore's adaptive retry mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+from bot.config import EnvironmentConfig
+from bot.errors import AwsError, BotError
+
+T = TypeVar("T")
+
+# botocore's adaptive mode adds client-side rate limiting to the standard retry mode; our own retry
+# (``aws_call``) only kicks in when botocore has already given up on a throttled call.
+RETRY_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=60,
+    user_agent_extra="ecs-exec-bot",
+)
+
+THROTTLING_CODES = frozenset({
+    "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
+    "ThrottledException", "SlowDown",
+})
+ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation",
+                                 "UnauthorizedException"})
+_NOT_AUTHORIZED = re.compile(r"not authorized to perform:? (?P<action>[\w:*-]+)(?: on resource:? (?P<arn>\S+))?")
+# Allowed characters of sts:AssumeRole SourceIdentity and RoleSessionName.
+_IAM_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Message", "")) or str(exc)
+    return str(exc)
+
+
+def describe_aws_error(exc: BaseException, *, action: str, resource: str) -> BotError:
+    """The generic one-sentence form of an AWS failure (call sites map their own special codes first)."""
+    code = error_code(exc)
+    if code in ACCESS_DENIED_CODES or "not authorized" in error_message(exc):
+        found = _NOT_AUTHORIZED.search(error_message(exc))
+        denied_action = found["action"] if found else action
+        denied_arn = (found["arn"] if found and found["arn"] else resource).rstrip(".")
+        return AwsError(
+            f"AWS denied {denied_action} on {denied_arn}.",
+            fix=f"Allow {denied_action} on that resource for the bot's role (IAM policy or SCP), then retry.",
+        )
+    if code in THROTTLING_CODES:
+        return AwsError(
+            f"AWS kept throttling {action} after several retries.",
+            fix="Wait a minute and retry; if it persists, lower fan-out concurrency or ask for a quota increase.",
+        )
+    if code in {"ExpiredToken", "ExpiredTokenException", "UnrecognizedClientException",
+                "InvalidClientTokenId", "InvalidSignatureException"}:
+        return AwsError(
+            f"AWS rejected the bot's credentials for {action} ({code}).",
+            fix="Refresh the credentials (or the SSO login) the bot runs with.",
+        )
+    if isinstance(exc, NoCredentialsError):
+        return AwsError(
+            "No AWS credentials were found.",
+            fix="Configure the standard AWS credential chain (AWS_PROFILE, environment variables or a role).",
+        )
+    if isinstance(exc, EndpointConnectionError):
+        return AwsError(
+            f"Cannot reach the AWS endpoint for {action}: {exc}.",
+            fix="Check the region, network access and any AWS_ENDPOINT_URL_* variables.",
+        )
+    detail = error_message(exc).rstrip(".")
+    return AwsError(f"{action} on {resource} failed: {code + ': ' if code else ''}{detail}.",
+                    fix="Check the resource and the bot's IAM permissions, then retry.")
+
+
+async def aws_call(
+    fn: Callable[..., T],
+    /,
+    *args: Any,
+    attempts: int = 4,
+    base_delay: float = 0.5,
+    max_delay: float = 8.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    **kwargs: Any,
+) -> T:
+    """Run a blocking boto3 call in a thread; retry throttling with full-jitter backoff, bounded."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except ClientError as exc:
+            if error_code(exc) not in THROTTLING_CODES or attempt == attempts:
+                raise
+        await sleep(random.uniform(0, min(max_delay, base_delay * 2 ** (attempt - 1))))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def iam_safe_name(value: str, *, prefix: str = "") -> str:
+    """A SourceIdentity / RoleSessionName: allowed charset only, 2..64 characters."""
+    cleaned = _IAM_NAME_UNSAFE.sub("_", f"{prefix}{value}")[:64]
+    return cleaned if len(cleaned) >= 2 else (cleaned + "__")[:2]
+
+
+class AwsClients:
+    """The clients of one environment (optionally with an assumed role); thread-safe lazy creation."""
+
+    def __init__(self, session: boto3.Session, *, environment: str = "default",
+                 config: Config = RETRY_CONFIG) -> None:
+        self.session = session
+        self.environment = environment
+        self._config = config
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def region(self) -> str | None:
+        return self.session.region_name
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self.session.client(service, config=self._config)
+            return self._clients[service]
+
+    @property
+    def ecs(self) -> Any:
+        return self.client("ecs")
+
+    @property
+    def ssm(self) -> Any:
+        return self.client("ssm")
+
+    @property
+    def kms(self) -> Any:
+        return self.client("kms")
+
+    @property
+    def iam(self) -> Any:
+        return self.client("iam")
+
+    @property
+    def ec2(self) -> Any:
+        return self.client("ec2")
+
+
+@dataclass
+class _Cached:
+    clients: AwsClients
+    expires_at: float
+
+
+class AwsClientFactory:
+    """``AwsClients`` per (environment, requester).
+
+    Without a role, one client set per environment. With ``role_arn``, the role is assumed with
+    ``SourceIdentity=<requester>`` (CloudTrail then names the Slack user on every call made with that
+    session) and cached until five minutes before the credentials expire.
+    """
+
+    def __init__(
+        self,
+        environments: Mapping[str, EnvironmentConfig] | None = None,
+        *,
+        default_region: str | None = None,
+        session_factory: Callable[..., boto3.Session] = boto3.Session,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._environments = dict(environments or {})
+        self._default_region = default_region
+        self._session_factory = session_factory
+        self._clock = clock
+        self._cache: dict[tuple[str, str | None], _Cached] = {}
+        self._lock = threading.Lock()
+
+    def for_environment(self, environment: str, requester: str | None = None) -> AwsClients:
+        """Blocking (may call sts:AssumeRole): call it through ``asyncio.to_thread``."""
+        env = self._environments.get(environment, EnvironmentConfig())
+        key = (environment, requester if env.role_arn else None)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached and cached.expires_at > self._clock():
+                return cached.clients
+        region = env.region or self._default_region
+        base = self._session_factory(region_name=region) if region else self._session_factory()
+        if not env.role_arn:
+            clients, expires = AwsClients(base, environment=environment), float("inf")
+        else:
+            clients, expires = self._assume(base, env.role_arn, environment, requester or "unknown")
+        with self._lock:
+            self._cache[key] = _Cached(clients, expires)
+        return clients
+
+    def _assume(self, base: boto3.Session, role_arn: str, environment: str,
+                requester: str) -> tuple[AwsClients, float]:
+        sts = base.client("sts", config=RETRY_CONFIG)
+        try:
+            creds = sts.assume_role(
+                RoleArn=role_arn,
+                RoleSessionName=iam_safe_name(requester, prefix="ecs-exec-bot-"),
+                SourceIdentity=iam_safe_name(requester),
+                DurationSeconds=3600,
+            )["Credentials"]
+        except (ClientError, BotoCoreError) as exc:
+            if error_code(exc) in ACCESS_DENIED_CODES:
+                raise AwsError(
+                    f"The bot cannot assume {role_arn} for environment {environment}.",
+                    fix="Allow sts:AssumeRole and sts:SetSourceIdentity for the bot in that role's trust policy.",
+                ) from None
+            raise describe_aws_error(exc, action="sts:AssumeRole", resource=role_arn) from None
+        session = self._session_factory(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=base.region_name,
+        )
+        expiration = creds["Expiration"]
+        expires_at = expiration.timestamp() if hasattr(expiration, "timestamp") else self._clock() + 3600
+        return AwsClients(session, environment=environment), expires_at - 300

@@ -1,0 +1,3 @@
+"""Local AWS fixtures (patched moto server + local agent), shared with other areas via tests/support."""
+
+from tests.support.local_aws import demo_cluster, local_aws, local_aws_servers  # noqa: F401
