@@ -1,0 +1,401 @@
+"""Who may run which command where: the `policy:` section of the config file, and the decision.
+
+Deny by default. A rule grants its ``commands`` to its ``users``/``groups`` (Slack IDs; the caller
+passes the requester's resolved user groups), in its ``channels`` (empty = any channel), on the
+services it names (``services`` and/or ``environments``; each given list must match, ``"*"`` = any).
+
+A command is checked structurally (``bot.shell_syntax``): it must be one simple command or a pipeline
+of them, and *every* simple command must match one of the rule's patterns (``bot.command_patterns``).
+A rule with ``allow_shell_syntax: true`` trusts its users with the shell: its regexes are matched
+against the whole command text as typed, and it may not use argv patterns (nothing can be said
+structurally about arbitrary shell code, so the file must say exactly what text is acceptable).
+
+When several rules allow a command, one that needs no approval wins, then the first in file order.
+``evaluate`` is pure and fast: patterns and ID sets are compiled once, when the policy loads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from bot.command_patterns import ArgvPattern, CompiledPattern, PatternError, RegexPattern
+from bot.errors import ConfigError, PolicyDenied
+from bot.shell_syntax import (
+    Refusal,
+    ShellSyntaxRefused,
+    SimpleCommand,
+    check_characters,
+    parse_pipeline,
+)
+
+# Slack IDs are immutable (names are not): users U…/W… (Enterprise Grid), user groups S…, channels
+# C… (public), G… (private, legacy), D… (DM).
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+GROUP_ID = re.compile(r"^S[A-Z0-9]{2,20}$")
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
+RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_TARGET_NAME = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127})$")
+
+# ECS Exec ends a session after 20 minutes without I/O; bot.config uses the same ceiling.
+MAX_TIMEOUT_S = 1190
+ANY = "*"
+
+
+class _Strict(BaseModel):
+    # A typo such as `aproval:` must fail loudly rather than silently grant or drop a condition.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_ids(rule: str, what: str, values: Iterable[str], shape: re.Pattern[str], hint: str) -> None:
+    for value in values:
+        if not isinstance(value, str) or not shape.match(value):
+            raise ValueError(f"rule {rule!r}: {what} {value!r} is not a Slack {hint}")
+
+
+class Approvers(_Strict):
+    users: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+
+class ApprovalRule(_Strict):
+    """A second person must approve before the command runs (used by ``bot.approvals``)."""
+
+    required: bool = True  # a rule that writes `approval:` means it; `required: false` turns it off
+    approvers: Approvers = Field(default_factory=Approvers)
+    min_approvals: int = Field(default=1, ge=1, le=10)
+    ttl: int = Field(default=900, ge=60, le=7 * 86400, description="seconds a request stays approvable")
+    allow_self_approval: bool = False
+
+    def may_approve(self, approver_id: str, approver_groups: Iterable[str], requester_id: str) -> bool:
+        """Whether this Slack user may vote on a request made by ``requester_id``."""
+        if approver_id == requester_id and not self.allow_self_approval:
+            return False
+        return approver_id in self.approvers.users or not set(approver_groups).isdisjoint(
+            self.approvers.groups
+        )
+
+
+class CommandPattern(_Strict):
+    """One of ``argv: [glob, ...]`` or ``regex: '...'`` (see ``bot.command_patterns``)."""
+
+    argv: tuple[str, ...] | None = None
+    regex: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CommandPattern:
+        if (self.argv is None) == (self.regex is None):
+            raise ValueError("a command pattern needs exactly one of `argv:` or `regex:`")
+        return self
+
+
+class Rule(_Strict):
+    name: str
+    description: str = ""
+    users: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    environments: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    commands: tuple[CommandPattern, ...] = Field(min_length=1)
+    allow_shell_syntax: bool = False
+    timeout: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
+    approval: ApprovalRule | None = None
+
+    _patterns: tuple[CompiledPattern, ...] = PrivateAttr(default=())
+    _users: frozenset[str] = PrivateAttr(default=frozenset())
+    _groups: frozenset[str] = PrivateAttr(default=frozenset())
+    _channels: frozenset[str] = PrivateAttr(default=frozenset())
+    _environments: frozenset[str] = PrivateAttr(default=frozenset())
+    _services: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @model_validator(mode="after")
+    def _validate_and_compile(self) -> Rule:
+        name = self.name
+        if not RULE_NAME.match(name):
+            raise ValueError(f"rule name {name!r} must be letters, digits, `-`, `_` or `.` (at most 64)")
+        if not self.users and not self.groups:
+            raise ValueError(f"rule {name!r}: name at least one of `users:` or `groups:` (deny by default)")
+        if not self.environments and not self.services:
+            raise ValueError(f"rule {name!r}: name `environments:` and/or `services:` (\"*\" for any)")
+        _check_ids(name, "user", self.users, USER_ID, "user ID (U… or W…)")
+        _check_ids(name, "group", self.groups, GROUP_ID, "user group ID (S…)")
+        _check_ids(name, "channel", self.channels, CHANNEL_ID, "channel ID (C…, G… or D…)")
+        for what, values in (("environment", self.environments), ("service", self.services)):
+            for value in values:
+                if not _TARGET_NAME.match(value):
+                    raise ValueError(f"rule {name!r}: {what} {value!r} is not a valid name (or \"*\")")
+        approval = self.approval
+        if approval is not None:
+            _check_ids(name, "approver", approval.approvers.users, USER_ID, "user ID (U… or W…)")
+            _check_ids(name, "approver group", approval.approvers.groups, GROUP_ID, "user group ID (S…)")
+        if approval is not None and approval.required:
+            if not approval.approvers.users and not approval.approvers.groups:
+                raise ValueError(f"rule {name!r}: approval is required but names no approvers")
+            if not approval.approvers.groups and len(set(approval.approvers.users)) < approval.min_approvals:
+                raise ValueError(f"rule {name!r}: min_approvals is larger than the number of approvers")
+        compiled: list[CompiledPattern] = []
+        for n, pattern in enumerate(self.commands, start=1):
+            try:
+                if pattern.argv is not None:
+                    if self.allow_shell_syntax:
+                        raise PatternError(
+                            "allow_shell_syntax rules match the whole text and need `regex:` patterns"
+                        )
+                    compiled.append(ArgvPattern(pattern.argv))
+                else:
+                    compiled.append(RegexPattern(pattern.regex or ""))
+            except PatternError as exc:
+                raise ValueError(f"rule {name!r}: command {n}: {exc}") from None
+        self._patterns = tuple(compiled)
+        self._users = frozenset(self.users)
+        self._groups = frozenset(self.groups)
+        self._channels = frozenset(self.channels)
+        self._environments = frozenset(self.environments)
+        self._services = frozenset(self.services)
+        return self
+
+    # -- pure checks ---------------------------------------------------------------------------------
+
+    @property
+    def needs_approval(self) -> bool:
+        return self.approval is not None and self.approval.required
+
+    def includes_user(self, user_id: str, user_groups: frozenset[str]) -> bool:
+        return user_id in self._users or not self._groups.isdisjoint(user_groups)
+
+    def includes_channel(self, channel_id: str) -> bool:
+        return not self._channels or channel_id in self._channels
+
+    def includes_service(self, service_alias: str, environment: str | None) -> bool:
+        if self._services and ANY not in self._services and service_alias not in self._services:
+            return False
+        if self._environments and ANY not in self._environments and environment not in self._environments:
+            return False
+        return True
+
+    def describe_patterns(self, limit: int = 5) -> str:
+        shown = [p.describe() for p in self._patterns[:limit]]
+        if len(self._patterns) > limit:
+            shown.append(f"and {len(self._patterns) - limit} more")
+        return ", ".join(shown)
+
+    def check_command(self, command: str, pipeline: tuple[SimpleCommand, ...] | Refusal) -> Refusal | None:
+        """None when this rule's patterns allow ``command``; otherwise why not."""
+        if self.allow_shell_syntax:
+            return self._check_shell_text(command)
+        if isinstance(pipeline, Refusal):
+            return pipeline
+        for simple in pipeline:
+            refusal = self._check_simple(simple)
+            if refusal is not None:
+                return refusal
+        return None
+
+    def _check_simple(self, simple: SimpleCommand) -> Refusal | None:
+        first_refusal: Refusal | None = None
+        for pattern in self._patterns:
+            outcome = pattern.match(simple)
+            if outcome.matched:
+                return None
+            first_refusal = first_refusal or outcome.refusal
+        if first_refusal is not None:
+            return first_refusal
+        part = f"`{simple.source}`" if len(simple.source) <= 80 else f"`{simple.source[:79]}…`"
+        return Refusal("no-match", part,
+                       f"it matches none of the rule's command patterns ({self.describe_patterns()})")
+
+    def _check_shell_text(self, command: str) -> Refusal | None:
+        try:
+            check_characters(command, allow_newlines=True)
+        except ShellSyntaxRefused as exc:
+            return exc.refusal
+        text = command.strip()
+        for pattern in self._patterns:
+            if isinstance(pattern, RegexPattern) and pattern.regex.fullmatch(text):
+                return None
+        return Refusal("no-match", "the command",
+                       f"it matches none of the rule's command patterns ({self.describe_patterns()})")
+
+
+class RedactPattern(_Strict):
+    """Extra secret shapes for ``bot.output.redact`` (``[redacted:<name>]``)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    pattern: str
+
+    @model_validator(mode="after")
+    def _compiles(self) -> RedactPattern:
+        try:
+            compiled = re.compile(self.pattern)
+        except re.error as exc:
+            raise ValueError(f"redact pattern {self.name!r} is not a valid regex: {exc}") from None
+        if compiled.fullmatch(""):
+            raise ValueError(f"redact pattern {self.name!r} matches the empty string")
+        return self
+
+
+class PolicyConfig(_Strict):
+    rules: tuple[Rule, ...] = ()
+    redact: tuple[RedactPattern, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> PolicyConfig:
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.name in seen:
+                raise ValueError(f"rule name {rule.name!r} is used twice; names must be unique")
+            seen.add(rule.name)
+        return self
+
+
+def parse_policy(data: Any, *, source: str = "policy") -> PolicyConfig:
+    """Validate a `policy:` mapping outside ``bot.config`` (tests, the CLI seam); errors → ``ConfigError``."""
+    try:
+        return PolicyConfig.model_validate(data or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "policy"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"Invalid {source} at {where}: {msg}.", fix="Fix the policy and load it again.") from None
+
+
+# -- the decision ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Exactly one of: ``allowed`` (run it), ``needs_approval`` (run only after ``approval`` is satisfied),
+    or neither (denied; ``reason`` and ``fix`` say why and what to do). ``allowed`` is False while approval
+    is pending, so a caller that only checks ``allowed`` never runs an unapproved command."""
+
+    allowed: bool
+    needs_approval: bool
+    rule: str | None  # name of the deciding rule (None when no rule applied)
+    reason: str
+    timeout: int | None  # requested, else the rule's; None = the service's default
+    approval: ApprovalRule | None
+    refusal: Refusal | None = None  # structured reason for a denial
+    fix: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        return "allowed" if self.allowed else "needs_approval" if self.needs_approval else "denied"
+
+    def to_error(self) -> PolicyDenied:
+        return PolicyDenied(self.reason, fix=self.fix)
+
+
+_LIST_FIX = "Run `/ecs-exec list` to see what you may run, and where."
+
+
+def _deny(reason: str, refusal: Refusal, *, rule: str | None = None, fix: str = _LIST_FIX) -> Decision:
+    return Decision(False, False, rule, reason, None, None, refusal, fix)
+
+
+def evaluate(
+    policy: PolicyConfig | None,
+    *,
+    user_id: str,
+    user_groups: Iterable[str],
+    channel_id: str,
+    service_alias: str,
+    environment: str | None,
+    command: str,
+    requested_timeout: int | None = None,
+) -> Decision:
+    """Decide whether ``user_id`` may run ``command`` on ``service_alias`` from ``channel_id``. Pure;
+    never raises for any input (a malformed request is a denial with a reason)."""
+    groups = frozenset(user_groups)
+    rules = policy.rules if policy is not None else ()
+    mine = [r for r in rules if r.includes_user(user_id, groups)]
+    here = [r for r in mine if r.includes_service(service_alias, environment)]
+    candidates = [r for r in here if r.includes_channel(channel_id)]
+    if not candidates:
+        return _no_rule(mine, here, service_alias, environment)
+
+    pipeline: tuple[SimpleCommand, ...] | Refusal | None = None
+    allowed: list[Rule] = []
+    refusals: list[tuple[Rule, Refusal]] = []
+    for rule in candidates:
+        if pipeline is None and not rule.allow_shell_syntax:
+            try:
+                pipeline = parse_pipeline(command)
+            except ShellSyntaxRefused as exc:
+                pipeline = exc.refusal
+        refusal = rule.check_command(command, pipeline if pipeline is not None else ())
+        if refusal is None and requested_timeout is not None and rule.timeout is not None:
+            if requested_timeout > rule.timeout:
+                refusal = Refusal("timeout", f"`--timeout {requested_timeout}`",
+                                  f"is longer than the {rule.timeout} s it allows; use --timeout "
+                                  f"{rule.timeout} or less")
+        if refusal is None:
+            allowed.append(rule)
+        else:
+            refusals.append((rule, refusal))
+
+    if allowed:
+        rule = next((r for r in allowed if not r.needs_approval), allowed[0])
+        timeout = requested_timeout if requested_timeout is not None else rule.timeout
+        if rule.needs_approval:
+            assert rule.approval is not None
+            return Decision(False, True, rule.name, f"Rule {rule.name} allows this after approval.",
+                            timeout, rule.approval)
+        return Decision(True, False, rule.name, f"Allowed by rule {rule.name}.", timeout, rule.approval)
+
+    # Prefer a specific reason (syntax, danger, timeout) over "matches no pattern".
+    rule, refusal = next(((r, f) for r, f in refusals if f.category != "no-match"), refusals[0])
+    others = len(refusals) - 1
+    also = f" ({others} other rule{'s' if others > 1 else ''} also refused it)" if others else ""
+    return _deny(f"{refusal.part} is refused by rule {rule.name}: {refusal.why}.{also}", refusal,
+                 rule=rule.name)
+
+
+def _no_rule(mine: list[Rule], here: list[Rule], service: str, environment: str | None) -> Decision:
+    target = f"`{service}`" + (f" ({environment})" if environment else "")
+    if not mine:
+        return _deny("No policy rule includes you, so you cannot run commands (deny by default).",
+                     Refusal("no-rule", "you", "are in no policy rule"),
+                     fix="Ask the bot's admins to add you (or one of your user groups) to a rule.")
+    if not here:
+        return _deny(f"No policy rule lets you run commands on {target}.",
+                     Refusal("no-rule", target, "is in none of your rules"))
+    channels = sorted({c for r in here for c in r.channels})
+    where = ", ".join(f"<#{c}>" for c in channels[:5])
+    return _deny(f"Your rules for {target} apply only in {where}.",
+                 Refusal("channel", "this channel", f"is not one of {where}"),
+                 fix="Run the command in one of those channels.")
+
+
+def allowed_summary(
+    policy: PolicyConfig | None, user_id: str, user_groups: Iterable[str], channel_id: str
+) -> list[str]:
+    """One line per rule that includes the user: where, what, and conditions (for `/ecs-exec list`).
+    Rules limited to other channels are listed too, saying where they apply."""
+    groups = frozenset(user_groups)
+    lines: list[str] = []
+    for rule in policy.rules if policy is not None else ():
+        if not rule.includes_user(user_id, groups):
+            continue
+        targets: list[str] = []
+        if rule.services:
+            targets.append("any service" if ANY in rule.services else "services " + ", ".join(rule.services))
+        if rule.environments and ANY not in rule.environments:
+            targets.append("in " + ", ".join(rule.environments))
+        conditions = []
+        if rule.allow_shell_syntax:
+            conditions.append("shell syntax allowed")
+        if rule.timeout:
+            conditions.append(f"timeout ≤ {rule.timeout} s")
+        if rule.needs_approval and rule.approval is not None:
+            n = rule.approval.min_approvals
+            conditions.append(f"needs {n} approval{'s' if n > 1 else ''}")
+        if rule.channels and not rule.includes_channel(channel_id):
+            conditions.append("only in " + ", ".join(f"<#{c}>" for c in rule.channels))
+        extra = f" ({'; '.join(conditions)})" if conditions else ""
+        lines.append(f"{rule.name}: {' '.join(targets) or 'any service'}: {rule.describe_patterns()}{extra}")
+    return lines
