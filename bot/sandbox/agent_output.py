@@ -23,6 +23,8 @@ def split_utf8_tail(data: bytes) -> tuple[bytes, bytes]:
         byte = data[n - back]
         if byte & 0xC0 == 0x80:  # continuation byte: keep looking for the lead byte
             continue
+        if byte >= 0xF8:  # never valid in UTF-8
+            return data, b""
         if byte >= 0xF0:
             need = 4
         elif byte >= 0xE0:

@@ -56,6 +56,7 @@ class RawClient:
         self.t = Transcript()
         self.key: bytes | None = None  # 64-byte KMS data key once the handshake is done
         self.pending_key = b""
+        self.sent_frames: list[bytes] = []
         self.session_id = ""
         self.target = ""
 
@@ -88,11 +89,12 @@ class RawClient:
             nonce = os.urandom(12)
             payload = nonce + AESGCM(self.key[32:]).encrypt(nonce, payload, None)
         frame = encode_message(MessageType.INPUT_STREAM_DATA, payload, sequence_number=seq, payload_type=payload_type)
+        self.sent_frames.append(frame)
         await self.ws.send(frame)
         return frame
 
-    async def send_size(self, cols: int, rows: int) -> None:
-        await self.send_input(compact_json({"cols": cols, "rows": rows}), PayloadType.SIZE)
+    async def send_size(self, cols: int, rows: int) -> bytes:
+        return await self.send_input(compact_json({"cols": cols, "rows": rows}), PayloadType.SIZE)
 
     async def ack(self, message: DecodedMessage) -> None:
         await self.ws.send(encode_ack(message))
