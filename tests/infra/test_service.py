@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from bot.config import Settings
 from tests.infra import dockerfile as df
+from tests.infra.settings_names import settings_env_names
 from tests.infra.terraform import REPO, all_modules
 
 MODULES = all_modules()
@@ -23,17 +23,8 @@ CONTAINERS = {c["name"]: c for c in LOCALS["container_definitions"]}
 FINAL_STAGE = df.parse((REPO / "Dockerfile").read_text())[-1]
 
 
-def _settings_env_names() -> set[str]:
-    names: set[str] = set()
-    for field in Settings.model_fields.values():
-        alias = field.validation_alias
-        choices = getattr(alias, "choices", None)
-        names |= {str(c) for c in choices} if choices else ({alias} if isinstance(alias, str) else set())
-    return names
-
-
 def test_environment_and_secret_names_are_ones_the_settings_read() -> None:
-    known = _settings_env_names()
+    known = settings_env_names()
     assert {"SLACK_BOT_TOKEN", "ECS_EXEC_BOT_STORE", "PORT"} <= known, "alias introspection works"
     text = BOT.text()
     used = set(re.findall(r"\b(ECS_EXEC_BOT_[A-Z_]+|SLACK_[A-Z_]+)\b", text))
