@@ -107,11 +107,13 @@ data "aws_iam_policy_document" "this" {
     }
   }
 
-  # ListTasks has no task-level resource (only container-instance); the cluster condition scopes it.
+  # ListTasks has no task-level resource (only container-instance) and ListServices none at all; the
+  # cluster condition scopes both. (ecs:ListClusters is deliberately not granted: it would reveal every
+  # cluster name in the account; without it an unknown-cluster error just offers no "did you mean".)
   statement {
-    sid       = "ListTasksInAllowedClusters"
+    sid       = "ListInAllowedClusters"
     effect    = "Allow"
-    actions   = ["ecs:ListTasks"]
+    actions   = ["ecs:ListTasks", "ecs:ListServices"]
     resources = ["*"]
 
     condition {

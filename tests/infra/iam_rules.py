@@ -11,10 +11,11 @@ import re
 from tests.infra.terraform import Statement
 
 # Actions that may have Resource "*", each with the reason. Everything else on "*" is a violation.
-# (ListTasks is only allowed on "*" together with an ecs:cluster condition, checked separately.)
+# (the ecs:List* ones only together with an ecs:cluster condition, checked separately.)
 STAR_RESOURCE_ALLOWED: dict[str, str] = {
     "ecs:DescribeTaskDefinition": "no resource-level permissions; read-only",
     "ecs:ListTasks": "resource type is container-instance only; scoped by the ecs:cluster condition",
+    "ecs:ListServices": "no resource-level permissions; scoped by the ecs:cluster condition",
     "ecr:GetAuthorizationToken": "no resource-level permissions; returns a registry login only",
     "logs:DescribeLogGroups": "no resource-level permissions; read-only",
     "ssmmessages:CreateControlChannel": "ssmmessages has no resource types (SSM agent in the target task)",
@@ -24,7 +25,7 @@ STAR_RESOURCE_ALLOWED: dict[str, str] = {
 }
 
 # Actions that must carry an ecs:cluster condition wherever they are granted.
-NEEDS_CLUSTER_CONDITION = {"ecs:ExecuteCommand", "ecs:ListTasks"}
+NEEDS_CLUSTER_CONDITION = {"ecs:ExecuteCommand", "ecs:ListTasks", "ecs:ListServices"}
 
 _SERVICE_WILDCARD = re.compile(r"^[a-z0-9-]+:\*$")
 
