@@ -125,15 +125,6 @@ class DynamoStore:
         self._client = client
         self._clock = clock
 
-    @classmethod
-    def from_settings(
-        cls, table_name: str, *, region: str | None = None, endpoint_url: str | None = None
-    ) -> DynamoStore:
-        import boto3  # lazily: SQLite deployments never need it at import time
-
-        client = boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
-        return cls(table_name, client)
-
     def close(self) -> None:
         self._client.close()
 
