@@ -98,6 +98,14 @@ resource "aws_ecs_task_definition" "bot" {
     name = "data"
   }
 
+  lifecycle {
+    # Without the repository ARN the execution role has no ECR permissions and every task fails to pull.
+    precondition {
+      condition     = var.ecr_repository_arn != null || !can(regex("\\.dkr\\.ecr\\.", var.image))
+      error_message = "The image is in ECR: set ecr_repository_arn so the execution role may pull it."
+    }
+  }
+
   tags = local.tags
 }
 

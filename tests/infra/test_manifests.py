@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.commands import RESERVED_SERVICE_NAMES
 from bot.server.http import EVENTS_PATH
 from tests.infra.terraform import INFRA
 
@@ -33,6 +34,8 @@ def test_scopes_command_and_interactivity(manifest: dict[str, Any]) -> None:
     assert command["should_escape"] is False, "Slack must not rewrite @, # and links in the command text"
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["features"]["bot_user"]["display_name"]
+    hint = command["usage_hint"]
+    assert all(f"| {word}" in hint for word in RESERVED_SERVICE_NAMES), "the hint lists the subcommands"
 
 
 def test_socket_mode_variant_has_no_urls() -> None:

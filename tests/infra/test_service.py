@@ -137,3 +137,22 @@ def test_target_service_enables_exec_and_propagates_tags(module: str) -> None:
     assert "var.exec_tags" in service["tags"]
     outputs = MODULES[module].labelled("output")
     assert outputs["exec_linux_parameters"]["value"] == {"initProcessEnabled": True}
+
+
+@pytest.mark.parametrize(
+    ("image", "is_ecr"),
+    [
+        ("111122223333.dkr.ecr.us-east-1.amazonaws.com/ecs-exec-bot@sha256:" + "0" * 64, True),
+        ("public.ecr.aws/acme/ecs-exec-bot:1.0", False),
+        ("ghcr.io/acme/ecs-exec-bot:1.0", False),
+    ],
+)
+def test_an_ecr_image_requires_the_repository_arn(image: str, is_ecr: bool) -> None:
+    (lifecycle,) = TASK_DEF["lifecycle"]
+    (pre,) = lifecycle["precondition"]
+    assert pre["condition"].startswith("${var.ecr_repository_arn != null || !can(regex(")
+    match = re.search(r'regex\("(.+?)", var\.image\)', pre["condition"])
+    assert match is not None
+    # HCL string escapes (\\ -> \) as python-hcl2 leaves them, then the regex as Terraform (RE2) sees it.
+    pattern = match.group(1).replace("\\\\", "\\")
+    assert bool(re.search(pattern, image)) is is_ecr
