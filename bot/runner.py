@@ -1,0 +1,252 @@
+"""Run one command in one target: ECS ExecuteCommand, the SSM data channel, timeout, cancel, exit code.
+
+The flow for one run:
+
+1. (``asyncio.to_thread``) clients for the target's environment, assuming its role as the requester;
+2. ``ecs.execute_command(interactive=True)`` with the command wrapped for an exit code when the
+   container has a shell (``bot.exit_sentinel``); as is when it has none (the agent shlex-splits it);
+3. the data channel (``bot.ssm.channel``) streams output through the sentinel filter into a bounded
+   capture; the KMS target string comes from the task's container ``runtimeId``;
+4. on timeout or cancel: Ctrl-C (``\\x03``) through the PTY, a short grace, then ``ssm:TerminateSession``,
+   so the remote process is gone either way (closing the websocket alone would leave it running).
+
+Every outcome is an ``ExecResult``; the runner itself only raises for programming errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from bot.aws import AwsClients, aws_call, describe_aws_error, error_code, error_message
+from bot.config import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S
+from bot.errors import BotError, DataChannelError, ExecTimeout, TargetError
+from bot.exit_sentinel import ExitSentinel, SentinelFilter
+from bot.output.capture import BoundedCapture, CapturedOutput, CaptureLimits
+from bot.output.clean import clean_terminal_output
+from bot.ssm.channel import ChannelConfig, ChannelResult, DataChannelSession, SessionParams
+from bot.ssm.control import Boto3SessionControl
+from bot.ssm.kms import Boto3DataKeyProvider
+from bot.targets import Target, exec_enable_command
+
+log = logging.getLogger(__name__)
+
+Status = Literal["ok", "failed", "timeout", "cancelled", "error"]
+ClientsProvider = Callable[[str, "str | None"], AwsClients]  # (environment, requester) -> clients; blocking
+OnStarted = Callable[[str], "Awaitable[None] | None"]  # called with the session id once it exists
+CTRL_C = b"\x03"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    target: Target
+    command: str  # exactly what the user asked for (not the sentinel wrapper)
+    exit_code: int | None  # None: unknown (no shell in the container, or the command was interrupted)
+    status: Status
+    duration_s: float
+    output: CapturedOutput  # raw PTY bytes, bounded (head + tail), with counters and SHA-256
+    session_id: str | None
+    error: BotError | None = None
+    head_text: str = ""  # cleaned output (no ANSI, no CR): the head of the message view
+    tail_text: str = ""  # cleaned tail; empty unless something was cut between head and tail
+    channel: ChannelResult | None = field(default=None, repr=False)
+
+    @property
+    def text(self) -> str:
+        """The cleaned output as one string, with a one-line marker where bytes were left out."""
+        if not self.output.truncated:
+            return self.head_text
+        gap = (f"··· {self.output.dropped_lines:,} lines ({self.output.dropped_bytes:,} bytes) "
+               "not shown ···")
+        head = self.head_text if self.head_text.endswith("\n") or not self.head_text else self.head_text + "\n"
+        return f"{head}{gap}\n{self.tail_text}"
+
+
+class ExecRunner:
+    def __init__(
+        self,
+        clients: ClientsProvider,
+        *,
+        capture_limits: CaptureLimits | None = None,
+        channel_config: ChannelConfig | None = None,
+        interrupt_grace: float = 2.0,
+        session_factory: Callable[..., DataChannelSession] = DataChannelSession,
+    ) -> None:
+        self._clients = clients
+        self._limits = capture_limits or CaptureLimits()
+        self._channel_config = channel_config or ChannelConfig()
+        self._grace = interrupt_grace
+        self._session_factory = session_factory
+
+    async def run(
+        self,
+        target: Target,
+        command: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,  # noqa: ASYNC109 - the contract's name; it is a budget, not a cancel
+        requester: str | None = None,
+        cancel: asyncio.Event | None = None,
+        on_started: OnStarted | None = None,
+    ) -> ExecResult:
+        timeout = max(1.0, min(float(timeout), MAX_TIMEOUT_S))
+        started = time.monotonic()
+        capture = BoundedCapture.from_limits(self._limits)
+        sentinel = ExitSentinel.random() if target.shell else None
+        filt: SentinelFilter | None = sentinel.filter() if sentinel else None
+
+        def finish(status: Status, *, session_id: str | None = None, error: BotError | None = None,
+                   channel: ChannelResult | None = None) -> ExecResult:
+            if filt is not None:
+                capture.write(filt.flush())
+            snapshot = capture.result()
+            exit_code = filt.exit_code if filt is not None else None
+            if status == "ok" and exit_code not in (None, 0):
+                status = "failed"
+            return ExecResult(
+                target=target, command=command, exit_code=exit_code, status=status,
+                duration_s=time.monotonic() - started, output=snapshot, session_id=session_id,
+                error=error, head_text=clean_terminal_output(snapshot.head),
+                tail_text=clean_terminal_output(snapshot.tail), channel=channel,
+            )
+
+        try:
+            clients = await asyncio.to_thread(self._clients, target.environment, requester)
+            session = await start_session(clients, target, sentinel.wrap(command) if sentinel else command)
+        except BotError as exc:
+            return finish("error", error=exc)
+
+        params = SessionParams(session["sessionId"], session["streamUrl"], session["tokenValue"],
+                               target=target.ssm_target)
+
+        def on_output(data: bytes) -> None:
+            capture.write(filt.feed(data) if filt is not None else data)
+
+        channel = self._session_factory(
+            params,
+            on_output=on_output,
+            control=Boto3SessionControl(clients.ssm),
+            data_keys=Boto3DataKeyProvider(clients.kms),
+            config=self._channel_config,
+        )
+        running = asyncio.create_task(channel.run(), name=f"exec {params.session_id}")
+        try:
+            if on_started is not None:
+                maybe = on_started(params.session_id)
+                if inspect.isawaitable(maybe):
+                    await maybe
+            outcome = await _first_of(running, timeout, cancel)
+            if outcome != "done":
+                await self._interrupt(channel, running)
+            try:
+                result = await running
+            except BotError as exc:
+                if outcome == "done":
+                    return finish("error", session_id=params.session_id, error=exc)
+                result = None  # interrupted sessions may end with a channel error; the outcome says why
+        except asyncio.CancelledError:
+            # Our caller gave up on us: the remote command must not outlive that.
+            running.cancel()
+            await asyncio.shield(self._terminate_quietly(channel))
+            raise
+
+        if outcome == "timeout":
+            return finish("timeout", session_id=params.session_id, channel=result, error=ExecTimeout(
+                f"The command ran longer than {timeout:g} s and was interrupted.",
+                fix=f"Give it a longer --timeout (at most {MAX_TIMEOUT_S} s) or make it finish sooner "
+                    "(`tail -n` instead of `tail -f`).",
+            ))
+        if outcome == "cancelled":
+            return finish("cancelled", session_id=params.session_id, channel=result)
+        assert result is not None
+        if result.closed_output:
+            return finish("error", session_id=params.session_id, channel=result, error=DataChannelError(
+                f"The session ended with an error from ECS Exec: {result.closed_output.strip()}",
+                fix="Check that the command exists in the container and that its ExecuteCommandAgent is RUNNING.",
+            ))
+        return finish("ok", session_id=params.session_id, channel=result)
+
+    async def _interrupt(self, channel: DataChannelSession, running: asyncio.Task[ChannelResult]) -> None:
+        """Ctrl-C first (lets the command clean up), then TerminateSession if it is still there."""
+        with contextlib.suppress(BotError):
+            channel.send_input(CTRL_C)
+        done, _ = await asyncio.wait({running}, timeout=self._grace)
+        if not done:
+            await self._terminate_quietly(channel)
+        # terminate() makes run() end within the channel's close_timeout; bound it anyway.
+        done, _ = await asyncio.wait({running}, timeout=self._channel_config.close_timeout + 5)
+        if not done:
+            running.cancel()
+
+    @staticmethod
+    async def _terminate_quietly(channel: DataChannelSession) -> None:
+        try:
+            await channel.terminate()
+        except BotError as exc:
+            log.warning("TerminateSession failed: %s", exc.user_text())
+
+
+async def start_session(clients: AwsClients, target: Target, remote_command: str) -> dict[str, Any]:
+    """``ecs:ExecuteCommand``; returns the SSM session (sessionId, streamUrl, tokenValue)."""
+    try:
+        response = await aws_call(
+            clients.ecs.execute_command,
+            cluster=target.cluster,
+            task=target.task_arn,
+            container=target.container,
+            command=remote_command,
+            interactive=True,  # the only mode ECS supports
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise execute_command_error(exc, target) from None
+    return response["session"]
+
+
+def execute_command_error(exc: BaseException, target: Target) -> BotError:
+    code, message = error_code(exc), error_message(exc)
+    doctor = f"`ecs-exec-bot doctor {target.service} --cluster {target.cluster} --task {target.task_id}`"
+    if code == "InvalidParameterException" and "execute command" in message and "not enabled" in message:
+        return TargetError(
+            f"ECS refused to exec into task {target.task_id}: ECS Exec is not enabled on it or its "
+            "ExecuteCommandAgent is not running.",
+            fix=f"Run `{exec_enable_command(target.cluster, target.service)}`; if exec is already enabled, "
+                f"run {doctor}.",
+        )
+    if code == "TargetNotConnectedException":
+        return TargetError(
+            f"The ExecuteCommandAgent of task {target.task_id} is not connected to SSM.",
+            fix="Check that the agent is RUNNING, that the task role allows ssmmessages:CreateControlChannel, "
+                "CreateDataChannel, OpenControlChannel and OpenDataChannel, and that the task's subnets reach "
+                f"ssmmessages (VPC endpoint or NAT); {doctor} checks all three.",
+        )
+    if code == "ClusterNotFoundException":
+        return TargetError(f"Unknown cluster {target.cluster!r}.",
+                           fix="Check the cluster name and the environment's account/region.")
+    if code == "InvalidParameterException":
+        return TargetError(f"ECS refused to exec into task {target.task_id}: {message.rstrip('.')}.",
+                           fix=f"Run {doctor} for the full checklist.")
+    return describe_aws_error(exc, action="ecs:ExecuteCommand", resource=target.task_arn)
+
+
+async def _first_of(running: asyncio.Task[Any], seconds: float,
+                    cancel: asyncio.Event | None) -> Literal["done", "timeout", "cancelled"]:
+    waiters: set[asyncio.Future[Any]] = {running}
+    cancel_wait: asyncio.Task[Any] | None = None
+    if cancel is not None:
+        cancel_wait = asyncio.create_task(cancel.wait())
+        waiters.add(cancel_wait)
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if cancel_wait is not None and not cancel_wait.done():
+            cancel_wait.cancel()
+    if running in done:
+        return "done"
+    return "cancelled" if cancel_wait is not None and cancel_wait in done else "timeout"
