@@ -15,7 +15,9 @@ FROM python:3.12.8-slim-bookworm AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
-# Only for dependencies that ship no wheel for this platform (all current ones do on amd64/arm64).
+# Only for dependencies that ship no wheel for this platform (all current ones do on amd64/arm64). Not
+# version-pinned: the builder stage never reaches the runtime image, and the Debian release is pinned above.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
@@ -60,6 +62,8 @@ RUN groupadd --system --gid 10001 ecsexec \
 
 # Install from the builder's wheels without copying them into a layer (bind mount), offline (--no-index):
 # what runs is exactly what was built. pip compiles the .pyc files here, while the filesystem is writable.
+# (DL3013: the version is pinned by the wheel directory, which holds exactly one ecs-exec-bot.)
+# hadolint ignore=DL3013
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels ecs-exec-bot
 
@@ -73,7 +77,7 @@ EXPOSE 3000
 # (503 while draining or while Socket Mode is disconnected). The port is read the way bot.config.Settings
 # reads it: ECS_EXEC_BOT_PORT first, then PORT.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % (os.environ.get('ECS_EXEC_BOT_PORT') or os.environ.get('PORT') or '3000'), timeout=4)"
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % (os.environ.get('ECS_EXEC_BOT_PORT') or os.environ.get('PORT') or '3000'), timeout=4)"]
 
 ENTRYPOINT ["ecs-exec-bot"]
 CMD ["serve"]

@@ -126,15 +126,17 @@ def parse(text: str) -> list[Stage]:
     return stages
 
 
-def healthcheck_command(ins: Instruction) -> str:
-    """The command of ``HEALTHCHECK [options] CMD <command>`` (shell form text, or the exec form joined)."""
+def healthcheck_argv(ins: Instruction) -> list[str]:
+    """The exec-form command of ``HEALTHCHECK [options] CMD ["prog", "arg", ...]``.
+
+    Exec form only: it needs no /bin/sh in the image and leaves no shell quoting to get wrong."""
     keyword, _, command = ins.args.partition(" ")
     if keyword.upper() != "CMD":
         raise DockerfileError(f"line {ins.line}: HEALTHCHECK must be followed by CMD (or NONE)")
-    command = command.strip()
-    if command.startswith("["):
-        return " ".join(json.loads(command))
-    return command
+    argv = Instruction("CMD", command.strip(), line=ins.line).exec_form()
+    if argv is None:
+        raise DockerfileError(f"line {ins.line}: use the JSON (exec) form for the HEALTHCHECK command")
+    return argv
 
 
 def build_tool_mentions(stage: Stage) -> list[str]:

@@ -26,7 +26,7 @@ def test_stages_flags_env_and_continuations() -> None:
     assert final.env() == {"A": "1", "B": "two words"}
     (health,) = final.all("HEALTHCHECK")
     assert health.flags == {"interval": "30s"}
-    assert df.healthcheck_command(health) == "python -c print(1)"
+    assert df.healthcheck_argv(health) == ["python", "-c", "print(1)"]
     assert final.all("ENTRYPOINT")[0].exec_form() == ["ecs-exec-bot"]
 
 
@@ -51,6 +51,12 @@ def test_build_tools_are_found_where_installed() -> None:
 )
 def test_user_must_be_numeric_and_not_root(user: str, ok: bool) -> None:
     assert df.user_is_non_root_numeric(user) is ok
+
+
+def test_healthcheck_must_be_exec_form() -> None:
+    (stage,) = df.parse("FROM python:3.12.8-slim\nHEALTHCHECK CMD curl -f http://localhost/\n")
+    with pytest.raises(df.DockerfileError, match="exec"):
+        df.healthcheck_argv(stage.all("HEALTHCHECK")[0])
 
 
 @pytest.mark.parametrize(

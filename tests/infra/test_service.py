@@ -86,7 +86,7 @@ def test_config_is_written_by_an_init_container_the_bot_waits_for() -> None:
 
 def test_health_check_is_the_dockerfile_probe() -> None:
     (health,) = FINAL_STAGE.all("HEALTHCHECK")
-    dockerfile_code = df.healthcheck_command(health).removeprefix("python -c ").strip()[1:-1]
+    dockerfile_code = df.healthcheck_argv(health)[2]
     bot = CONTAINERS["bot"]
     assert bot["healthCheck"]["command"] == ["CMD", "python", "-c", "${local.health_probe}"]
     assert LOCALS["health_probe"] == dockerfile_code
