@@ -121,6 +121,9 @@ class ChannelResult:
     terminated: bool = False  # terminate() was called before the session ended
     customer_message: str = ""  # HandshakeComplete CustomerMessage, e.g. "This session is encrypted..."
     exit_code: int | None = None  # only NonInteractiveCommands sessions send one (§7.3); ECS Exec never does
+    # Sequence numbers never received although later ones were, when channel_closed came: the agent gave up
+    # resending them (it waits only ~2 s for acks at the end, §7.2), so the output has a hole. 0 = complete.
+    missing_messages: int = 0
 
 
 class _Handshake(enum.Enum):
@@ -610,6 +613,14 @@ class DataChannelSession:
             cause.add_note(f"ssm:TerminateSession also failed: {exc}")
 
     def _result(self, closed_output: str) -> ChannelResult:
+        reorder = self._st.reorder
+        missing = (max(reorder) - self._st.expected + 1 - len(reorder)) if reorder else 0
+        if missing:
+            log.warning(
+                "session %s ended with %d output messages never received; the output is incomplete",
+                self._params.session_id,
+                missing,
+            )
         return ChannelResult(
             closed_output=closed_output,
             bytes_received=self._st.bytes_received,
@@ -619,6 +630,7 @@ class DataChannelSession:
             terminated=self._terminate_at is not None,
             customer_message=self._customer_message,
             exit_code=self._exit_code,
+            missing_messages=missing,
         )
 
 
