@@ -1,0 +1,59 @@
+"""Policies shared by the policy tests (importable: ``from tests.policy.rulesets import ...``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.policy import PolicyConfig, parse_policy
+
+ALICE = "U0ALICE"  # in S0ONCALL
+BOB = "U0BOB"  # approver, in S0SRE
+MALLORY = "U0MALLORY"  # in no rule
+ONCALL = "S0ONCALL"
+SRE = "S0SRE"
+INCIDENT = "C0INCIDENT"
+RANDOM = "C0RANDOM"
+
+# Permissive-*looking*: lots of globs, `**`, "any program on the nginx logs", a regex or two. The
+# hostile corpus must still be refused under it.
+PERMISSIVE: dict[str, Any] = {
+    "rules": [
+        {
+            "name": "oncall-logs",
+            "groups": [ONCALL],
+            "services": ["*"],
+            "commands": [
+                {"argv": ["cat", "/var/log/nginx/*"]},
+                {"argv": ["tail", "-n", "*", "/var/log/nginx/*"]},
+                {"argv": ["grep", "*", "/var/log/nginx/*"]},
+                {"argv": ["*", "/var/log/nginx/*"]},
+                {"argv": ["*", "--help"]},
+                {"argv": ["head", "**"]},
+                {"argv": ["ls", "**"]},
+                {"argv": ["echo", "**"]},
+                {"argv": ["wc", "-l", "/var/log/nginx/*"]},
+                {"argv": ["ps", "aux"]},
+                {"argv": ["find", "/var/log/nginx", "**"]},
+                {"argv": ["awk", "*", "/var/log/nginx/*"]},
+                {"argv": ["sort"]},
+                {"argv": ["uniq", "-c"]},
+                {"regex": "^uptime$"},
+                {"regex": "^df -h( /[a-z/]*)?$"},
+                {"regex": "^journalctl -n [0-9]{1,4}( --no-pager)?$"},
+            ],
+        }
+    ]
+}
+
+
+def permissive() -> PolicyConfig:
+    return parse_policy(PERMISSIVE)
+
+
+ONCALL_REQUEST: dict[str, Any] = {
+    "user_id": ALICE,
+    "user_groups": [ONCALL],
+    "channel_id": INCIDENT,
+    "service_alias": "web",
+    "environment": "prod",
+}
