@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_FRAME_TIMEOUT = 10.0
 POLICY_VIOLATION = 1008  # close code for a refused token
+MAX_ENDED_SESSIONS = 1000
 T = TypeVar("T")
 
 
@@ -129,9 +130,16 @@ class LocalAgent:
             max_unacked=self.max_unacked_messages,
         )
         self._sessions[spec.session_id] = session
+        self._forget_old_sessions()
         return RegisteredSession(
             session_id=spec.session_id, stream_url=self.stream_url(spec.session_id), token=session.token, target=spec.target
         )
+
+    def _forget_old_sessions(self) -> None:
+        # Ended sessions stay (small) so ResumeSession can say "ended"; keep only the newest ones.
+        ended = [sid for sid, s in self._sessions.items() if s.ended]
+        for sid in ended[: max(0, len(ended) - MAX_ENDED_SESSIONS)]:
+            del self._sessions[sid]
 
     def register_session(self, spec: SessionSpec) -> SessionParams:
         """The contract's form of ``register``: the data-channel client's own parameters."""
@@ -277,6 +285,12 @@ class AgentThread:
 
     def register(self, spec: SessionSpec) -> RegisteredSession:
         return self.call(_on_loop(self.agent.register, spec))
+
+    def _forget_old_sessions(self) -> None:
+        # Ended sessions stay (small) so ResumeSession can say "ended"; keep only the newest ones.
+        ended = [sid for sid, s in self._sessions.items() if s.ended]
+        for sid in ended[: max(0, len(ended) - MAX_ENDED_SESSIONS)]:
+            del self._sessions[sid]
 
     def register_session(self, spec: SessionSpec) -> SessionParams:
         return self.call(_on_loop(self.agent.register_session, spec))

@@ -44,6 +44,11 @@ def _take_controlling_tty() -> None:  # pragma: no cover - runs in the child bet
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class PtyProcess:
     """``command`` shlex-split and exec'd (no shell, like the agent in a container) on a new PTY."""
 
@@ -54,6 +59,8 @@ class PtyProcess:
         self._master: int | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._pending_input = bytearray()
+        self._exited: asyncio.Future[int] | None = None
+        self._killed = False
 
     @property
     def pid(self) -> int | None:
@@ -84,25 +91,31 @@ class PtyProcess:
         self._master = master
 
     async def read(self) -> bytes:
-        fd = self._master
-        if fd is None:
+        fd, proc = self._master, self._proc
+        if fd is None or proc is None:
             return b""
         loop = asyncio.get_running_loop()
+        if self._exited is None:
+            self._exited = asyncio.ensure_future(proc.wait())
         while True:
             try:
                 return os.read(fd, CHUNK_SIZE)
             except BlockingIOError:
-                pass
+                if self._exited.done():
+                    # The command is gone and its output drained. A background child may still hold
+                    # the PTY open (no EIO ever): the session ends with the command, as it should.
+                    return b""
             except OSError as exc:
                 if exc.errno == errno.EIO:  # every slave fd is closed: the command has ended
                     return b""
                 raise
             readable = loop.create_future()
-            loop.add_reader(fd, readable.set_result, None)
+            loop.add_reader(fd, _resolve, readable)
             try:
-                await readable
+                await asyncio.wait({readable, self._exited}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 loop.remove_reader(fd)
+                readable.cancel()
 
     def write(self, data: bytes) -> None:
         if self._master is None:
@@ -133,9 +146,12 @@ class PtyProcess:
             fcntl.ioctl(self._master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
     def kill(self) -> None:
-        if self._proc is not None and self._proc.returncode is None:
+        # The whole process group (the command ran as a session leader), even after the command
+        # itself exited: background children it left behind go too, as when the agent ends a session.
+        if self._proc is not None and not self._killed:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
+            self._killed = self._proc.returncode is not None
 
     async def close(self) -> None:
         self.kill()
@@ -146,6 +162,8 @@ class PtyProcess:
             self._master = None
         if self._proc is not None:
             await self._proc.wait()
+        if self._exited is not None:
+            await self._exited
 
 
 class SyntheticSource:

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 AGENT_VERSION = "3.3.1142.0"
 HANDSHAKE_TIMEOUT = 15.0  # the agent's handshakeTimeout, for the response and for the challenge
 KMS_CUSTOMER_MESSAGE = "This session is encrypted using AWS KMS."
+MAX_EVENTS = 1000
 _ENCRYPTED_TYPES = frozenset({PayloadType.OUTPUT, PayloadType.STDERR, PayloadType.EXIT_CODE})
 
 
@@ -166,11 +167,11 @@ class AgentSession:
             if self._ws is ws:
                 self._ws = self._transport = None
                 if not self.ended:
-                    self.stats.events.append("disconnected")
+                    self._event("disconnected")
 
     async def terminate(self) -> None:
         """ssm:TerminateSession: kill the command, tell the client, close its socket."""
-        self.stats.events.append("terminated")
+        self._event("terminated")
         if self.ended:
             # Over already, but a client may still hold the socket (no channel_closed fault): drop it.
             if self._ws is not None and not self._ws.closed:
@@ -257,6 +258,9 @@ class AgentSession:
             return
         self.stats.closed_output = output
         self._ended.set()
+        # Output nobody acked by now is lost (as with the agent); free it, the session may linger.
+        self._outbox = Outbox()
+        self._inbox = Inbox(capacity=0)
         if self._source is not None:
             await self._source.close()
         ws = self._ws
@@ -511,7 +515,7 @@ class AgentSession:
         entry.last_sent = asyncio.get_running_loop().time()
         entry.attempts = 1
         if plan.drop:
-            self.stats.events.append(f"dropped:{entry.seq}")
+            self._event(f"dropped:{entry.seq}")
         elif plan.hold and self._held is None:
             self._held = entry
         else:
@@ -566,24 +570,28 @@ class AgentSession:
 
     async def _pause_publication(self) -> None:
         self._paused = True
-        self.stats.events.append("paused")
+        self._event("paused")
         await self._transmit(encode_message(MessageType.PAUSE_PUBLICATION, b"", sequence_number=0))
         self._spawn(self._start_publication_later(self.spec.faults.pause_seconds))
 
     async def _start_publication_later(self, delay: float) -> None:
         await asyncio.sleep(delay)
         self._paused = False
-        self.stats.events.append("started")
+        self._event("started")
         await self._transmit(encode_message(MessageType.START_PUBLICATION, b"", sequence_number=0))
         await self._resend_all()
 
     def _abrupt_close(self) -> None:
         """Drop the TCP connection without a close frame; the session stays resumable."""
-        self.stats.events.append("abrupt_close")
+        self._event("abrupt_close")
         transport, self._transport = self._transport, None
         self._ws = None
         if transport is not None:
             transport.abort()
+
+    def _event(self, name: str) -> None:
+        if len(self.stats.events) < MAX_EVENTS:  # bounded: a long faulty session must not grow forever
+            self.stats.events.append(name)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

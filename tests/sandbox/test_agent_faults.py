@@ -40,7 +40,7 @@ async def test_faults_are_deterministic_for_a_seed(agent: LocalAgent) -> None:
     faults = Faults(seed=3, drop_rate=0.3, duplicate_rate=0.2)
     runs = []
     for _ in range(2):
-        client, sid = await open_session(agent, faults)
+        client, sid = await open_session(agent, faults, synthetic_output_bytes=12 * 1024)
         await client.run_to_close()
         runs.append([e for e in agent.stats(sid).events if e.startswith("dropped")])
     assert runs[0] == runs[1] and runs[0]

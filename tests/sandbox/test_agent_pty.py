@@ -84,3 +84,9 @@ async def test_unknown_command_reports_on_stderr(agent: LocalAgent) -> None:
 async def test_long_output_of_a_real_command_is_complete(agent: LocalAgent) -> None:
     output, _ = await run(agent, f"{sys.executable} -c \"import sys; sys.stdout.write('x' * 300000)\"")
     assert output == b"x" * 300000
+
+
+@pytest.mark.timeout(15)
+async def test_session_ends_with_the_command_even_if_a_background_child_holds_the_pty(agent: LocalAgent) -> None:
+    output, client = await run(agent, "sh -c 'sleep 30 & echo started'")
+    assert output == b"started\r\n" and client.t.closed is not None
