@@ -44,17 +44,6 @@ class ApprovalError(BotError):
     exit_status = 77
 
 
-class AlreadyRunning(ApprovalError):
-    """Cancel arrived after the command started; the owner replica must interrupt it."""
-
-    def __init__(self, record: ApprovalRecord) -> None:
-        super().__init__(
-            "This command is already running.",
-            fix="It stops at its timeout; the result will be posted here.",
-        )
-        self.record = record
-
-
 class ApproverSet(Protocol):
     @property
     def users(self) -> Sequence[str]: ...
@@ -171,13 +160,13 @@ def judge_deny(record: ApprovalRecord, user: str, user_groups: Collection[str], 
 
 
 def judge_cancel(record: ApprovalRecord, user: str) -> None:
+    """The requester may withdraw a request until it ends, including while it runs (the owner replica
+    sees ``cancelled`` and interrupts the command)."""
     if user != record.requester:
         raise ApprovalError(
             "Only the requester can cancel this request.", fix="Approvers can Deny it instead."
         )
-    if record.state is ApprovalState.RUNNING:
-        raise AlreadyRunning(record)
-    if record.state not in (ApprovalState.PENDING, ApprovalState.APPROVED):
+    if record.state not in (ApprovalState.PENDING, ApprovalState.APPROVED, ApprovalState.RUNNING):
         raise state_refusal(record)
 
 
@@ -342,18 +331,24 @@ class ApprovalService:
     async def cancel(self, request_id: str, user: str) -> ApprovalRecord:
         record = await self.get(request_id)
         await self._judged(record, user, "cancel", lambda: judge_cancel(record, user))
-        cancelled = await asyncio.to_thread(
-            self._store.transition,
-            request_id,
-            record.state,
-            ApprovalState.CANCELLED,
-            Transition(decided_by=user, state_reason="cancelled by the requester"),
-        )
-        if cancelled is None:  # it moved meanwhile (approved, started, expired): explain the new state
-            latest = await self.get(request_id)
-            judge_cancel(latest, user)
-            raise state_refusal(latest)
-        await self._audit.record_for(cancelled, AuditKind.CANCELLED, user=user)
+        for _ in range(3):  # it may move (approved → running) between the read and the CAS: follow it
+            cancelled = await asyncio.to_thread(
+                self._store.transition,
+                request_id,
+                record.state,
+                ApprovalState.CANCELLED,
+                Transition(decided_by=user, state_reason="cancelled by the requester"),
+            )
+            if cancelled is not None:
+                break
+            record = await self.get(request_id)
+            judge_cancel(record, user)
+        else:
+            raise state_refusal(record)
+        # A running command is still being interrupted by its owner, whose `finish` writes the outcome
+        # (and the one audit-channel line); here we only record who asked.
+        kind = AuditKind.CANCEL_REQUESTED if record.state is ApprovalState.RUNNING else AuditKind.CANCELLED
+        await self._audit.record_for(cancelled, kind, user=user, details={"was": record.state.value})
         return cancelled
 
     async def start(self, request_id: str, *, run_timeout_s: float) -> ApprovalRecord | None:
@@ -390,7 +385,8 @@ class ApprovalService:
         details: Mapping[str, DetailValue] | None = None,
     ) -> ApprovalRecord | None:
         """Record how a run this replica owns ended (finished / failed / cancelled) and audit it.
-        Returns None if the watchdog already failed it; the audit event is written either way."""
+        Returns None if the record already left ``running`` (cancelled by the requester, or failed by the
+        watchdog); the audit event is written either way."""
         kind = {
             ApprovalState.FINISHED: AuditKind.FINISHED,
             ApprovalState.FAILED: AuditKind.FAILED,

@@ -44,6 +44,7 @@ class AuditKind(StrEnum):
     FINISHED = "finished"  # details: exit_code, duration_s, bytes, sha256
     FAILED = "failed"  # details: error (redacted)
     CANCELLED = "cancelled"
+    CANCEL_REQUESTED = "cancel_requested"  # the requester cancelled a running command; its owner stops it
 
 
 # One audit-channel line per request: sent when the request reaches one of these.

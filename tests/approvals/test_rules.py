@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from bot.approvals import (
-    AlreadyRunning,
     ApprovalError,
     approvers_text,
     is_eligible,
@@ -92,8 +91,7 @@ def test_cancel_rules() -> None:
         judge_cancel(make_record(), "U0BOB")
     judge_cancel(make_record(), "U0ALICE")
     judge_cancel(make_record(state=ApprovalState.APPROVED), "U0ALICE")
-    with pytest.raises(AlreadyRunning):
-        judge_cancel(make_record(state=ApprovalState.RUNNING), "U0ALICE")
+    judge_cancel(make_record(state=ApprovalState.RUNNING), "U0ALICE")  # its owner interrupts it
     with pytest.raises(ApprovalError, match="already ran"):
         judge_cancel(make_record(state=ApprovalState.FINISHED), "U0ALICE")
 

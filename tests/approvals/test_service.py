@@ -129,6 +129,30 @@ async def test_deny_and_cancel(store: Store, clock: FakeClock) -> None:
     assert kinds(store, "req-2") == ["approval_requested", "click_refused", "cancelled", "click_refused"]
 
 
+async def test_cancelling_a_running_command_reaches_its_owner(
+    stores: tuple[Store, Store], clock: FakeClock
+) -> None:
+    notes = Notes()
+    owner, other = (
+        service(stores[0], clock, "replica-a", notes),
+        service(stores[1], clock, "replica-b", notes),
+    )
+    await open_request(owner)
+    await owner.approve("req-1", "U0BOB")
+    running = await owner.start("req-1", run_timeout_s=30)
+    assert running is not None
+    clock.advance(1)  # (two replicas' events in one clock tick have no defined order)
+    cancelled = await other.cancel("req-1", "U0ALICE")  # the click lands on another replica
+    assert cancelled.state is ApprovalState.CANCELLED and cancelled.decided_by == "U0ALICE"
+    assert notes.lines == []  # the owner reports the outcome, once
+    clock.advance(1)
+    assert await owner.finish(running, ApprovalState.CANCELLED, {"exit_code": 130, "bytes": 10}) is None
+    assert kinds(stores[0]) == ["approval_requested", "approved", "cancel_requested", "cancelled"]
+    assert len(notes.lines) == 1 and notes.lines[0].startswith(":stop_sign:")
+    with pytest.raises(ApprovalError, match="was cancelled by <@U0ALICE>"):
+        await other.cancel("req-1", "U0ALICE")
+
+
 async def test_a_button_for_another_request_is_refused(store: Store, clock: FakeClock) -> None:
     svc = service(store, clock, "replica-a")
     record = await open_request(svc)
