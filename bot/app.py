@@ -6,6 +6,7 @@ tests build the same app against FakeSlack, moto and the local agent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,14 @@ from bot.server.jobs import JobTracker
 from bot.usergroups import UserGroupCache
 
 if TYPE_CHECKING:
+    from bot.audit import Auditor
+    from bot.aws import AwsClientFactory
+    from bot.config import BotConfig, Settings
+    from bot.limits import RunLimiter
+    from bot.output.redact import Redactor
+    from bot.runner import ExecResult, ExecRunner
     from bot.store.base import Store
+    from bot.targets import ServiceRef, Target
 
 log = logging.getLogger("ecs_exec_bot.app")
 
@@ -149,19 +157,19 @@ class ExecBackend(Protocol):
     """
 
     async def resolve(
-        self, service_alias: str, *, task: str | None, container: str | None, all_tasks: bool, requester: str
-    ) -> list[Any]: ...
+        self, service: ServiceRef, *, task: str | None, container: str | None, all_tasks: bool, requester: str
+    ) -> list[Target]: ...
 
     async def run(
         self,
-        target: Any,
+        target: Target,
         command: str,
         *,
         timeout: float,  # noqa: ASYNC109 - the runner contract's name (docs/architecture.md)
         requester: str,
-        cancel: Any,
-        on_started: Callable[[Any], Any] | None,
-    ) -> Any: ...
+        cancel: asyncio.Event | None,
+        on_started: Callable[[str], Any] | None,
+    ) -> ExecResult: ...
 
     async def doctor(self, service_alias: str, *, task: str | None) -> Any: ...
 
@@ -175,7 +183,9 @@ class Services:
     backend: ExecBackend
     groups: UserGroupCache
     jobs: JobTracker = field(default_factory=JobTracker)
-    auditor: Any = None  # bot.audit.Auditor once wired
+    auditor: Auditor | None = None
+    limiter: RunLimiter | None = None
+    redactor: Redactor | None = None  # applied to every text that leaves the process
     # Approvals (bot/approvals.py + handlers/actions.py) plug in here; None = refuse "needs approval".
     on_needs_approval: Callable[..., Awaitable[None]] | None = None
     bot_user_id: str | None = None
@@ -185,8 +195,7 @@ class Services:
     ack_lookup_timeout: float = 1.0
     # Replays are possible for 5 minutes (Bolt accepts a signed request that long); keep claims longer.
     claim_ttl: float = 900.0
-    fanout_concurrency: int = 5
-    max_fanout: int = 20
+    fanout_concurrency: int = 4
 
 
 def create_app(services: Services, client: AsyncWebClient, slack: SlackSettings) -> AsyncApp:
@@ -204,3 +213,93 @@ def create_app(services: Services, client: AsyncWebClient, slack: SlackSettings)
     )
     handlers.register(app, services)
     return app
+
+
+class AwsExecBackend:
+    """`ExecBackend` over `bot.targets` + `bot.runner`, with clients per environment (role assumed with
+    the requester as SourceIdentity, see `bot.aws.AwsClientFactory`)."""
+
+    def __init__(
+        self, config: BotConfig, factory: AwsClientFactory, runner: ExecRunner | None = None
+    ) -> None:
+        from bot.runner import ExecRunner
+
+        self._config = config
+        self._factory = factory
+        self._runner = runner or ExecRunner(factory.for_environment)
+
+    async def resolve(
+        self, service: ServiceRef, *, task: str | None, container: str | None, all_tasks: bool, requester: str
+    ) -> list[Target]:
+        from bot.targets import resolve_targets
+
+        clients = await asyncio.to_thread(self._factory.for_environment, service.environment, requester)
+        return await resolve_targets(
+            clients,
+            service,
+            task=task,
+            container=container,
+            all_tasks=all_tasks,
+            cap=self._config.fanout.max_tasks,
+        )
+
+    async def run(
+        self,
+        target: Target,
+        command: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - the runner contract's name
+        requester: str,
+        cancel: asyncio.Event | None,
+        on_started: Callable[[str], Any] | None,
+    ) -> ExecResult:
+        return await self._runner.run(
+            target, command, timeout=timeout, requester=requester, cancel=cancel, on_started=on_started
+        )
+
+    async def doctor(self, service_alias: str, *, task: str | None) -> Any:
+        try:
+            from bot.doctor import run_doctor  # type: ignore[attr-defined]
+        except ImportError:
+            return f"doctor is not available in this build for `{service_alias}`."
+        return await run_doctor(self._config, self._factory, service_alias, task=task)
+
+
+async def build_services(settings: Settings, client: AsyncWebClient, bot_info: dict[str, Any]) -> Services:
+    """Production wiring: config file, store, AWS, auditor (with the audit channel), limits, redaction."""
+    from bot.audit import Auditor
+    from bot.aws import AwsClientFactory
+    from bot.config import load_config
+    from bot.limits import RunLimiter, RunLimits
+    from bot.output.redact import Redactor
+    from bot.store import open_store
+
+    if settings.config_file is None:
+        raise ConfigError(
+            "ECS_EXEC_BOT_CONFIG is not set, so there is no service catalogue or policy.",
+            fix="Point it at the YAML file with environments, services and policy.",
+        )
+    config = load_config(settings.config_file)
+    store = await asyncio.to_thread(open_store, settings)
+    redactor = Redactor(getattr(config.policy, "redact", ()) or ())
+    notify = None
+    if settings.audit_channel:
+        channel = settings.audit_channel
+
+        async def notify(line: str) -> None:
+            await client.chat_postMessage(channel=channel, text=line, unfurl_links=False)
+
+    auditor = Auditor(store, notify=notify, redact=redactor.redact)
+    factory = AwsClientFactory(config.environments, default_region=settings.aws_region)
+    limits = getattr(config, "limits", None) or RunLimits()
+    return Services(
+        config=config,
+        store=store,
+        backend=AwsExecBackend(config, factory),
+        groups=UserGroupCache(client),
+        auditor=auditor,
+        limiter=RunLimiter(store, limits),
+        redactor=redactor,
+        bot_user_id=str(bot_info.get("user_id") or "") or None,
+        fanout_concurrency=config.fanout.concurrency,
+    )

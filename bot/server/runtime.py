@@ -1,0 +1,116 @@
+"""The serving process: start-up checks, one listener (HTTP or Socket Mode), SIGTERM drain, shutdown.
+
+Start-up fails fast with one sentence (token shapes, ``auth.test``, config file, store) so a bad
+deploy never reports healthy. On SIGTERM (ECS stops tasks with SIGTERM, then SIGKILL after the
+container's ``stopTimeout``, 30 s by default and at most 120 s) the bot keeps its listener open but
+answers new commands with "restarting, try again", reports 503 on ``/healthz``, lets running commands
+finish for ``drain_grace`` seconds, then cancels them (their messages say so) and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import Services, SlackSettings, build_web_client, create_app, verify_bot_token
+from bot.server.http import HttpListener, build_web_app
+from bot.server.jobs import DrainReport
+from bot.server.socket_mode import SocketModeListener
+
+log = logging.getLogger("ecs_exec_bot.serve")
+
+# Builds the services once Slack answered auth.test (bot user id known).
+ServicesFactory = Callable[[AsyncWebClient, dict[str, Any]], Awaitable[Services]]
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "0.0.0.0"
+    port: int = 3000
+    # Below ECS's default stopTimeout (30 s) so cancelled commands can still update their messages.
+    drain_grace: float = 20.0
+    cancel_grace: float = 5.0
+
+
+@dataclass
+class RunningBot:
+    """Handed to ``on_ready`` (tests and the demo): where the bot listens and how to stop it."""
+
+    services: Services
+    http: HttpListener
+    socket: SocketModeListener | None
+    stop: asyncio.Event
+
+    @property
+    def url(self) -> str:
+        return self.http.url
+
+
+async def serve(
+    slack: SlackSettings,
+    services_factory: ServicesFactory,
+    options: ServeOptions = ServeOptions(),
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[RunningBot], None] | None = None,
+    install_signal_handlers: bool = True,
+) -> DrainReport:
+    client = build_web_client(slack.bot_token, slack.api_url)
+    info = await verify_bot_token(client)
+    services = await services_factory(client, info)
+    app = create_app(services, client, slack)
+    stop = stop or asyncio.Event()
+    socket: SocketModeListener | None = None
+
+    async def health() -> tuple[bool, str]:
+        if services.jobs.draining:
+            return False, "draining"
+        if socket is not None and not await socket.is_connected():
+            return False, "socket mode disconnected"
+        return True, f"{len(services.jobs.running())} command(s) running"
+
+    if slack.socket_mode:
+        assert slack.app_token is not None
+        socket = SocketModeListener(app, slack.app_token, client)
+        http = HttpListener(build_web_app(None, health), options.host, options.port)  # /healthz only
+    else:
+        http = HttpListener(build_web_app(app, health), options.host, options.port)
+    await http.start()
+    if socket is not None:
+        await socket.start()
+    log.info(
+        "serving as %s (%s) on %s:%s",
+        info.get("user_id"),
+        "Socket Mode" if socket else "HTTP /slack/events",
+        options.host,
+        http.port,
+    )
+    if install_signal_handlers:
+        _on_signals(stop)
+    if on_ready is not None:
+        on_ready(RunningBot(services=services, http=http, socket=socket, stop=stop))
+    try:
+        await stop.wait()
+        log.info("stop requested: draining")
+        report = await services.jobs.drain(options.drain_grace, options.cancel_grace)
+    finally:
+        if socket is not None:
+            await socket.stop()
+        await http.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(services.store.close)
+    return report
+
+
+def _on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on the main thread / platform
+            loop.add_signal_handler(sig, stop.set)

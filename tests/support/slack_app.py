@@ -1,0 +1,87 @@
+"""The real bot served on loopback for end-to-end tests: `running_bot(...)` → a `BotHarness`.
+
+It goes through `bot.server.runtime.serve` (auth.test at boot, the aiohttp listener on 127.0.0.1:0,
+SIGTERM-style drain on ``harness.shutdown()``) with Slack pointed at a `FakeSlack`. Tests choose the
+collaborators (store, backend, config) so the approvals tests can share one store between two bots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import Services, SlackSettings
+from bot.server.jobs import DrainReport
+from bot.server.runtime import RunningBot, ServeOptions, serve
+from tests.support.fake_slack import FakeSlack
+from tests.support.slack_requests import AckResponse, SlackSender
+
+SIGNING_SECRET = "e2e-signing-secret"
+TEST_OPTIONS = ServeOptions(host="127.0.0.1", port=0, drain_grace=5.0, cancel_grace=5.0)
+
+
+@dataclass
+class BotHarness:
+    fake: FakeSlack
+    running: RunningBot
+    sender: SlackSender
+    served: asyncio.Task[DrainReport]
+
+    @property
+    def services(self) -> Services:
+        return self.running.services
+
+    @property
+    def url(self) -> str:
+        return self.running.url
+
+    async def command(self, text: str, **fields: Any) -> AckResponse:
+        return await self.sender.command(text, **fields)
+
+    async def shutdown(self) -> DrainReport:
+        """What SIGTERM does: set the stop event, then wait for the drain to finish."""
+        self.running.stop.set()
+        return await self.served
+
+
+ServicesBuilder = Callable[[AsyncWebClient, dict[str, Any]], Services]
+
+
+@asynccontextmanager
+async def running_bot(
+    fake: FakeSlack,
+    build: ServicesBuilder,
+    *,
+    options: ServeOptions = TEST_OPTIONS,
+    socket_mode: bool = False,
+) -> AsyncIterator[BotHarness]:
+    slack = SlackSettings(
+        bot_token=fake.bot_token,
+        signing_secret=SIGNING_SECRET,
+        app_token=fake.app_token if socket_mode else None,
+        api_url=fake.api_url,
+    )
+    ready: asyncio.Future[RunningBot] = asyncio.get_running_loop().create_future()
+
+    async def factory(client: AsyncWebClient, info: dict[str, Any]) -> Services:
+        return build(client, info)
+
+    served = asyncio.create_task(
+        serve(slack, factory, options, on_ready=ready.set_result, install_signal_handlers=False)
+    )
+    done, _ = await asyncio.wait({ready, served}, return_when=asyncio.FIRST_COMPLETED)
+    if served in done:
+        served.result()  # start-up failed: raise it here
+    running = ready.result()
+    harness = BotHarness(fake, running, SlackSender(running.url, SIGNING_SECRET), served)
+    try:
+        yield harness
+    finally:
+        if not served.done():
+            running.stop.set()
+            await served
