@@ -37,12 +37,18 @@ def split_utf8_tail(data: bytes) -> tuple[bytes, bytes]:
     return data, b""
 
 
+def _line_bodies() -> tuple[bytes, ...]:
+    width = LINE_WIDTH - 11 - 1  # after "%010d " and before "\n"
+    rotations = (_FILLER[i:] + _FILLER[:i] for i in range(len(_FILLER)))
+    return tuple(((r * 2)[:width] + "\n").encode("ascii") for r in rotations)
+
+
+_BODIES = _line_bodies()  # precomputed once: output generation must cost far less than sending it
+
+
 def synthetic_line(number: int) -> bytes:
     """Line ``number`` (0-based) of the synthetic output: exactly LINE_WIDTH bytes ending in "\\n"."""
-    head = f"{number:010d} "
-    start = number % len(_FILLER)
-    body = (_FILLER[start:] + _FILLER[:start]) * 2
-    return (head + body[: LINE_WIDTH - len(head) - 1] + "\n").encode("ascii")
+    return b"%010d " % number + _BODIES[number % len(_BODIES)]
 
 
 def synthetic_chunk(index: int, total_bytes: int) -> bytes:

@@ -55,6 +55,19 @@ async def test_pause_and_start_publication(agent: LocalAgent) -> None:
     assert agent.stats(sid).events[:2] == ["paused", "started"]
 
 
+async def test_nothing_is_retransmitted_while_publication_is_paused(agent: LocalAgent) -> None:
+    client, _ = await open_session(agent, Faults(pause_after=1, pause_seconds=0.5), synthetic_output_bytes=100)
+    pause = await client.recv()  # seq 0 is published, publication pauses before it is sent
+    assert pause.message_type == MessageType.PAUSE_PUBLICATION
+    start = await client.recv()  # we ack nothing, yet no retransmission comes during the pause
+    assert start.message_type == MessageType.START_PUBLICATION
+    first = await client.recv()
+    assert first.sequence_number == 0 and first.flags == 1
+    await client.ack(first)
+    t = await client.run_to_close()
+    assert t.closed is not None
+
+
 async def test_abrupt_close_then_resume_with_a_new_token(agent: LocalAgent) -> None:
     ssm = aws_client("ssm", agent.http_url)
     client, sid = await open_session(agent, Faults(close_after=5))
