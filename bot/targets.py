@@ -96,14 +96,14 @@ async def resolve_targets(
     """RUNNING, exec-ready targets of the service: one (default or ``task``), or every task (``all_tasks``)."""
     ref = service_ref
     ecs = clients.ecs
-    cluster_name = await _check_service(ecs, ref)
+    cluster_name = (await describe_service(ecs, ref)).get("clusterArn", ref.cluster).rsplit("/", 1)[-1]
     tasks = await service_tasks(ecs, ref.cluster, ref.service)
     definitions: dict[str, dict[str, Any]] = {}
 
     if task:
         chosen = [t for t in tasks if task in (t["taskArn"], _task_id(t))]
         if not chosen:
-            raise await _task_not_in_service(ecs, ref, task)
+            raise await task_not_in_service(ecs, ref, task)
     elif not tasks:
         raise TargetError(
             f"Service {ref.service} in cluster {ref.cluster} has no RUNNING task.",
@@ -211,8 +211,8 @@ async def describe_tasks(ecs: Any, cluster: str, arns: Sequence[str]) -> list[di
     return out
 
 
-async def _check_service(ecs: Any, ref: ServiceRef) -> str:
-    """Fail early on an unknown cluster or service; return the cluster's name."""
+async def describe_service(ecs: Any, ref: ServiceRef) -> dict[str, Any]:
+    """The service's description; fails early, with close matches, on an unknown cluster or service."""
     try:
         resp = await aws_call(ecs.describe_services, cluster=ref.cluster, services=[ref.service])
     except (ClientError, BotoCoreError) as exc:
@@ -230,10 +230,10 @@ async def _check_service(ecs: Any, ref: ServiceRef) -> str:
             f"Unknown service {ref.service!r} in cluster {ref.cluster}{_did_you_mean(ref.service, names)}.",
             fix="Check the service name (`aws ecs list-services --cluster " f"{ref.cluster}`).",
         )
-    return services[0].get("clusterArn", ref.cluster).rsplit("/", 1)[-1]
+    return services[0]
 
 
-async def _task_not_in_service(ecs: Any, ref: ServiceRef, task: str) -> TargetError:
+async def task_not_in_service(ecs: Any, ref: ServiceRef, task: str) -> TargetError:
     found = await describe_tasks(ecs, ref.cluster, [task])
     if not found:
         return TargetError(f"No task {task!r} in cluster {ref.cluster}.",
