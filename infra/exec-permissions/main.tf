@@ -5,7 +5,8 @@
 #   ecs:Describe… + ListTasks   to resolve a service alias to a RUNNING task with exec enabled
 #   ssm:TerminateSession/Resume  only on ECS Exec sessions (ids start with "ecs-execute-command-")
 #   kms:GenerateDataKey          only on the exec KMS keys, only with the SSM session encryption context
-#   iam:SimulatePrincipalPolicy  for `doctor` (read-only)
+#   iam:SimulatePrincipalPolicy  for `doctor`, with ec2:Describe{Subnets,VpcEndpoints,RouteTables} and
+#                                ecs:DescribeContainerInstances (all read-only)
 #
 # Used by infra/bot (clusters in the bot's own account) and infra/env-role (a per-environment role that the
 # bot assumes with the Slack user as SourceIdentity).
@@ -16,8 +17,9 @@ locals {
 
   # Task and service ARNs use the long format arn:...:task/CLUSTER_NAME/ID, so a per-cluster prefix
   # scopes them to that cluster.
-  task_arns    = [for arn in var.cluster_arns : "${replace(arn, ":cluster/", ":task/")}/*"]
-  service_arns = [for arn in var.cluster_arns : "${replace(arn, ":cluster/", ":service/")}/*"]
+  task_arns               = [for arn in var.cluster_arns : "${replace(arn, ":cluster/", ":task/")}/*"]
+  service_arns            = [for arn in var.cluster_arns : "${replace(arn, ":cluster/", ":service/")}/*"]
+  container_instance_arns = [for arn in var.cluster_arns : "${replace(arn, ":cluster/", ":container-instance/")}/*"]
 
   # ECS Exec session ids are "ecs-execute-command-<random>" (ECS creates the SSM session on the caller's
   # behalf), so the usual "session/${aws:userid}-*" scoping for StartSession users does not apply. Scope to
@@ -156,6 +158,29 @@ data "aws_iam_policy_document" "this" {
         values   = ["ecs-execute-command-*"]
       }
     }
+  }
+
+  # doctor on EC2 launch type: the ECS agent version of the task's container instance.
+  statement {
+    sid       = "DoctorDescribesContainerInstances"
+    effect    = "Allow"
+    actions   = ["ecs:DescribeContainerInstances"]
+    resources = local.container_instance_arns
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = var.cluster_arns
+    }
+  }
+
+  # doctor's network check (ssmmessages VPC endpoint or a NAT/IGW default route for the task's subnet).
+  # EC2 Describe* calls support no resource-level permissions; all are read-only.
+  statement {
+    sid       = "DoctorReadsNetwork"
+    effect    = "Allow"
+    actions   = ["ec2:DescribeSubnets", "ec2:DescribeVpcEndpoints", "ec2:DescribeRouteTables"]
+    resources = ["*"]
   }
 
   statement {
