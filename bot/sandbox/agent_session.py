@@ -151,7 +151,8 @@ class AgentSession:
         previous = self._ws
         self._ws, self._transport = ws, transport
         if previous is not None and not previous.closed:
-            await previous.close(code=1000, message=b"replaced by a new connection")
+            # Not awaited: a half-open old socket must not hold up the client that just resumed.
+            self._spawn(previous.close(code=1000, message=b"replaced by a new connection"))
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._resend_loop())]
         elif not self._paused:

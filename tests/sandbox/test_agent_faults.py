@@ -121,3 +121,15 @@ async def test_reject_token_refuses_the_first_connections(agent: LocalAgent) -> 
     client = await RawClient.connect(r.stream_url, r.token)  # the same token works next time
     t = await client.run_to_close()
     assert bytes(t.output) == synthetic_output(100)
+
+
+async def test_a_second_connection_replaces_the_first(agent: LocalAgent) -> None:
+    r = agent.register(SessionSpec(synthetic_output_bytes=SIZE, faults=Faults(pause_after=2, pause_seconds=0.2)))
+    old = await RawClient.connect(r.stream_url, r.token)
+    await old.recv()  # attached and publishing
+    client = await RawClient.connect(r.stream_url, r.token)  # e.g. after a half-open socket
+    t = await client.run_to_close()
+    assert bytes(t.output) == synthetic_output(SIZE) and agent.stats(r.session_id).connections == 2
+    with pytest.raises(websockets.ConnectionClosed):
+        while True:
+            await old.recv()
