@@ -230,12 +230,19 @@ class DataChannelSession:
 
     async def terminate(self) -> None:
         """``ssm:TerminateSession``; ``run()`` then ends at ``channel_closed`` or after ``close_timeout``."""
+        if self._terminated:
+            return
+        self._terminated = True
+        try:
+            await self._bounded(self._control.terminate_session(self._params.session_id), "TerminateSession")
+        except BaseException:
+            # Not terminated after all (e.g. no ssm:TerminateSession): keep streaming, so the caller can
+            # still interrupt with b"\x03" and run() still ends on its own deadlines.
+            self._terminated = False
+            raise
         if self._terminate_at is None:
             self._terminate_at = asyncio.get_running_loop().time()
         self._wake.set()
-        if not self._terminated:
-            self._terminated = True
-            await self._bounded(self._control.terminate_session(self._params.session_id), "TerminateSession")
 
     # --- connection lifecycle -------------------------------------------------------------------
 

@@ -469,3 +469,34 @@ async def test_websocket_keepalive_pings() -> None:
         from tests.ssm.peer import PingCountingConnection
 
         assert PingCountingConnection.pings >= 2
+
+
+async def test_failed_terminate_keeps_the_session_running() -> None:
+    from bot.ssm.errors import SessionControlError
+
+    started = asyncio.Event()
+
+    async def script(c: Conn) -> None:
+        await c.output(0, b"x")
+        await c.wait_ack(0)
+        started.set()
+        stdin = await c.next_input(PayloadType.OUTPUT, within=10)  # the caller falls back to Ctrl-C
+        assert stdin.payload == b"\x03"
+        await c.ack(stdin)
+        await c.close_channel()
+
+    class DeniedControl(FakeControl):
+        async def terminate_session(self, session_id: str) -> None:
+            raise SessionControlError("TerminateSession", "denied", fix="grant it")
+
+    async with Peer(script) as peer:
+        s = session(peer, DeniedControl(), [], config=replace(FAST, close_timeout=0.1))
+        task = asyncio.create_task(s.run())
+        await asyncio.wait_for(started.wait(), 5)
+        with pytest.raises(SessionControlError):
+            await s.terminate()
+        await asyncio.sleep(0.3)  # longer than close_timeout: run() must not have ended as "terminated"
+        assert not task.done()
+        s.send_input(b"\x03")
+        result = await asyncio.wait_for(task, 5)
+    assert not result.terminated
