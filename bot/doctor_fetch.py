@@ -7,15 +7,33 @@ failing the whole doctor run: a partial checklist is still useful at 3 a.m.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.aws import AwsClients, aws_call, describe_aws_error, error_message
-from bot.doctor import SSMMESSAGES_ACTIONS, DoctorFacts, NetworkFacts
-from bot.targets import ServiceRef, describe_service, describe_tasks, service_tasks, task_not_in_service
+from bot.aws import AwsClientFactory, AwsClients, aws_call, describe_aws_error, error_message
+from bot.config import BotConfig
+from bot.doctor import SSMMESSAGES_ACTIONS, DoctorFacts, DoctorReport, NetworkFacts, build_report
+from bot.targets import (
+    ServiceRef,
+    describe_service,
+    describe_tasks,
+    resolve_service_ref,
+    service_tasks,
+    task_not_in_service,
+)
 
 _SOFT_ERRORS = (ClientError, BotoCoreError)
+
+
+async def doctor_report(config: BotConfig | None, factory: AwsClientFactory, service: str, *,
+                        cluster: str | None = None, task: str | None = None, container: str | None = None,
+                        requester: str = "doctor") -> DoctorReport:
+    """Resolve the service (alias, or raw with ``cluster``), fetch the facts, build the report."""
+    ref = resolve_service_ref(config, service, cluster=cluster)
+    clients = await asyncio.to_thread(factory.for_environment, ref.environment, requester)
+    return build_report(await gather_facts(clients, ref, task=task, container=container))
 
 
 async def gather_facts(clients: AwsClients, ref: ServiceRef, *, task: str | None = None,

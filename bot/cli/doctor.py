@@ -14,9 +14,7 @@ from pathlib import Path
 from bot.aws import AwsClientFactory
 from bot.cli.exec import load_optional_config
 from bot.config import load_settings
-from bot.doctor import build_report
-from bot.doctor_fetch import gather_facts
-from bot.targets import resolve_service_ref
+from bot.doctor_fetch import doctor_report
 
 CHECKS_FAILED = 1
 
@@ -35,9 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     config = load_optional_config(args.config)
-    ref = resolve_service_ref(config, args.service, cluster=args.cluster)
     factory = AwsClientFactory(config.environments if config else None, default_region=load_settings().aws_region)
-    clients = await asyncio.to_thread(factory.for_environment, ref.environment, "doctor")
-    report = build_report(await gather_facts(clients, ref, task=args.task, container=args.container))
+    report = await doctor_report(config, factory, args.service, cluster=args.cluster, task=args.task,
+                                 container=args.container)
     sys.stdout.write(report.render_text())
     return 0 if report.ok else CHECKS_FAILED

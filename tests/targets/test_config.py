@@ -121,3 +121,30 @@ def test_bad_settings_are_one_sentence(monkeypatch: pytest.MonkeyPatch, tmp_path
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert "ECS_EXEC_BOT_STORE is invalid" in info.value.user_text()
+
+
+POLICY = """\
+environments: {prod: {region: us-east-1}}
+services:
+  web: {environment: prod, cluster: prod, service: web-nginx}
+policy:
+  rules:
+    - name: oncall-logs
+      users: [U0ALICE]
+      environments: [prod]
+      commands:
+        - argv: ["cat", "/var/log/nginx/*"]
+"""
+
+
+def test_policy_section_is_a_policy_config() -> None:
+    from bot.policy import PolicyConfig
+
+    cfg = parse_config(POLICY)
+    assert isinstance(cfg.policy, PolicyConfig)
+    assert cfg.policy.rules[0].name == "oncall-logs"
+
+
+def test_policy_errors_point_at_the_policy_line() -> None:
+    text = error_for(POLICY.replace("      users: [U0ALICE]\n", "      usrs: [U0ALICE]\n"))
+    assert "bot.yaml, line 7: policy.rules.0.usrs: unknown key" in text

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from bot.cli import main
-from bot.doctor import SSMMESSAGES_ACTIONS, Check, DoctorFacts, NetworkFacts, build_report
+from bot.config import parse_config
+from bot.doctor import SSMMESSAGES_ACTIONS, Check, DoctorFacts, NetworkFacts, build_report, run_doctor
 from bot.sandbox.ecs import DemoCluster, ServiceSpec, set_agent_status
 from tests.support.local_aws import LocalAws
 
@@ -134,3 +135,11 @@ def test_doctor_cli_unknown_service(local_aws: LocalAws, demo_cluster: DemoClust
                                     capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["doctor", "--cluster", "prod", "api-svc"]) == 69
     assert "Unknown service 'api-svc' in cluster prod" in capsys.readouterr().err
+
+
+async def test_run_doctor_for_the_slack_handler(local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
+    config = parse_config("environments: {prod: {}}\n"
+                          "services:\n  web: {environment: prod, cluster: prod, service: web-nginx}\n")
+    report = await run_doctor(config, local_aws.factory(config.environments), "web")
+    assert report.ok
+    assert str(report).startswith("doctor: service web-nginx · cluster prod · task ")
