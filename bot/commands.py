@@ -244,7 +244,7 @@ def _parse_exec(text: str) -> ExecRequest:
         raise _usage("Name the service to run the command on.")
     if command_start is None:
         raise _usage(f"Say which command to run on `{service}`.")
-    command = text[command_start:].rstrip()
+    command = text[command_start:].rstrip(" \t\n")
     return _build(service, command, options)
 
 

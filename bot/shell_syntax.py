@@ -398,7 +398,7 @@ class _Tokenizer:
     def redirection(self, ch: str) -> NoReturn:
         text, i = self.text, self.i
         forms = (
-            ("<<<", "expansion", "`<<<` here-strings feed text to a command and are not allowed"),
+            ("<<<", "heredoc", "`<<<` here-strings feed text to a command and are not allowed"),
             ("<<", "heredoc", "`<<` here-documents are not allowed"),
             ("<(", "substitution", "`<(…)` process substitution runs another command and is not allowed"),
             (">(", "substitution", "`>(…)` process substitution runs another command and is not allowed"),
