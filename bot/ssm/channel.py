@@ -188,7 +188,6 @@ class DataChannelSession:
         self._terminate_at: float | None = None
         self._terminated = False  # TerminateSession already called
         self._wake = asyncio.Event()
-        self._started_at = 0.0
         self._last_progress = 0.0
         self._conn_started = 0.0
         self._first_conn_at = 0.0
@@ -249,7 +248,7 @@ class DataChannelSession:
     async def _run(self) -> ChannelResult:
         cfg = self._cfg
         loop = asyncio.get_running_loop()
-        self._started_at = self._last_progress = loop.time()
+        self._last_progress = loop.time()
         token = self._params.token
         dial_failures = 0
         connected_once = False
