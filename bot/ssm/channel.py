@@ -185,8 +185,8 @@ class DataChannelSession:
         self._exit_code: int | None = None
         self._resumes = 0
         self._failure: DataChannelError | None = None  # raised by the sender once its reply is on the wire
-        self._terminate_at: float | None = None
-        self._terminated = False  # TerminateSession already called
+        self._terminated = False  # TerminateSession called (or in flight: the service may close first)
+        self._terminate_at: float | None = None  # when it succeeded: start of the close deadline
         self._wake = asyncio.Event()
         self._last_progress = 0.0
         self._conn_started = 0.0
@@ -272,7 +272,7 @@ class DataChannelSession:
                     return self._result(outcome.closed_output)
                 last_drop = outcome
             assert last_drop is not None
-            if self._terminate_at is not None:
+            if self._terminated:
                 return self._result("")  # we asked for the end; the socket closing is part of it
             self._resumes += 1
             if self._resumes > cfg.resume_attempts:
@@ -633,7 +633,7 @@ class DataChannelSession:
             messages_received=self._st.messages_received,
             encrypted=self._cipher is not None,
             resumes=self._resumes,
-            terminated=self._terminate_at is not None,
+            terminated=self._terminated,
             customer_message=self._customer_message,
             exit_code=self._exit_code,
             missing_messages=missing,
