@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NoReturn
 
 from bot.errors import PolicyDenied
@@ -85,7 +86,7 @@ class Word:
     value: str
     source: str  # as typed, quotes included
 
-    @property
+    @cached_property
     def has_glob(self) -> bool:
         return any(ch in WILD_CHARS for ch in self.value)
 
