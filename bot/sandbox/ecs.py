@@ -321,6 +321,7 @@ class LocalEcsServer:
         self._agent_url = agent_url
         self._server: Any = None
         self.url = ""
+        self.generation = 0  # bumped by every reset(), so fixtures can tell whether their seed survived
 
     def start(self) -> LocalEcsServer:
         import logging
@@ -344,6 +345,7 @@ class LocalEcsServer:
             pass
         SANDBOX.reset()
         pin_task_state()
+        self.generation += 1
 
     def stop(self) -> None:
         if self._server is not None:

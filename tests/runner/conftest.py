@@ -1,3 +1,9 @@
 """Local AWS fixtures (patched moto server + local agent), shared with other areas via tests/support."""
 
-from tests.support.local_aws import demo_cluster, local_aws, local_aws_servers  # noqa: F401
+from tests.support.local_aws import (  # noqa: F401
+    demo_cluster,
+    local_aws,
+    local_aws_servers,
+    shared_aws,
+    shared_demo,
+)

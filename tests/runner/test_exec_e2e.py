@@ -55,7 +55,7 @@ async def wait_until(predicate, seconds: float = 10.0) -> bool:  # type: ignore[
 
 
 def test_exec_prints_output_and_exits_with_the_remote_exit_code(
-        local_aws: LocalAws, demo_cluster: DemoCluster, capsys: pytest.CaptureFixture[str]) -> None:
+        shared_aws: LocalAws, shared_demo: DemoCluster, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(capsys, "--cluster", "prod", "web-nginx", "--", "printf 'a\\033[31mb\\033[0m\\n'; exit 7")
     assert (code, out, err) == (7, "ab\n", "")
     assert SANDBOX.requests[-1]["container"] == "nginx"
@@ -63,8 +63,8 @@ def test_exec_prints_output_and_exits_with_the_remote_exit_code(
 
 
 def test_options_after_service_and_several_words_are_quoted(
-        local_aws: LocalAws, demo_cluster: DemoCluster, capsys: pytest.CaptureFixture[str]) -> None:
-    task = demo_cluster.services["web-nginx"].task_ids[1]
+        shared_aws: LocalAws, shared_demo: DemoCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    task = shared_demo.services["web-nginx"].task_ids[1]
     code, out, _ = run_cli(capsys, "web-nginx", "--cluster", "prod", "--task", task, "--container", "log-router",
                            "--", "echo", "a  b", "$HOME")
     assert (code, out) == (0, "a  b $HOME\n")
@@ -72,7 +72,7 @@ def test_options_after_service_and_several_words_are_quoted(
 
 
 def test_exec_with_catalogue_and_no_shell_container(
-        local_aws: LocalAws, demo_cluster: DemoCluster, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        shared_aws: LocalAws, shared_demo: DemoCluster, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     cfg = tmp_path / "bot.yaml"
     cfg.write_text("environments: {prod: {}}\n"
                    "services:\n  api: {environment: prod, cluster: prod, service: api, shell: false}\n")
@@ -82,18 +82,18 @@ def test_exec_with_catalogue_and_no_shell_container(
     assert SANDBOX.requests[-1]["command"] == "echo plain argv"  # passed as is: the agent shlex-splits it
 
 
-def test_fan_out_over_three_tasks(local_aws: LocalAws, demo_cluster: DemoCluster,
+def test_fan_out_over_three_tasks(shared_aws: LocalAws, shared_demo: DemoCluster,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(capsys, "--cluster", "prod", "--all-tasks", "api", "--", "echo fan")
     assert code == 0, err
     headers = [line for line in out.splitlines() if line.startswith("=== task ")]
-    assert sorted(h.split()[2] for h in headers) == sorted(demo_cluster.services["api"].task_ids)
+    assert sorted(h.split()[2] for h in headers) == sorted(shared_demo.services["api"].task_ids)
     assert out.count("fan\n") == 3
     assert len(SANDBOX.requests) == 3
 
 
 def test_exec_failures_are_one_line_with_distinct_statuses(
-        local_aws: LocalAws, demo_cluster: DemoCluster, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        shared_aws: LocalAws, shared_demo: DemoCluster, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, err = run_cli(capsys, "--cluster", "prod", "legacy-batch", "--", "true")
     assert code == 69 and out == ""
     assert err.count("\n") == 1 and "--enable-execute-command --force-new-deployment" in err
@@ -114,7 +114,7 @@ def test_exec_failures_are_one_line_with_distinct_statuses(
 
 
 def test_access_denied_names_the_action_and_the_task_arn(
-        local_aws: LocalAws, demo_cluster: DemoCluster, capsys: pytest.CaptureFixture[str]) -> None:
+        shared_aws: LocalAws, shared_demo: DemoCluster, capsys: pytest.CaptureFixture[str]) -> None:
     SANDBOX.deny_execute_command.add("*")
     code, out, err = run_cli(capsys, "--cluster", "prod", "api", "--", "true")
     assert code == 69 and out == ""
@@ -122,8 +122,8 @@ def test_access_denied_names_the_action_and_the_task_arn(
     assert "Allow ecs:ExecuteCommand on that resource" in err
 
 
-def test_a_real_subprocess_run(local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **local_aws.env}
+def test_a_real_subprocess_run(shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **shared_aws.env}
     proc = subprocess.run(
         [sys.executable, "-m", "bot", "exec", "--cluster", "prod", "web-nginx", "--", "echo from-subprocess; exit 3"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
@@ -134,10 +134,10 @@ def test_a_real_subprocess_run(local_aws: LocalAws, demo_cluster: DemoCluster) -
 # --------------------------------------------------------------------------------------- the runner
 
 
-async def test_runner_result_fields(local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
-    target = await first_target(local_aws)
+async def test_runner_result_fields(shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
+    target = await first_target(shared_aws)
     started: list[str] = []
-    result = await ExecRunner(local_aws.factory().for_environment).run(
+    result = await ExecRunner(shared_aws.factory().for_environment).run(
         target, "seq 1 3", timeout=30, requester="U0ALICE", on_started=started.append)
     assert (result.status, result.exit_code, result.text) == ("ok", 0, "1\n2\n3\n")
     assert result.session_id and started == [result.session_id]
@@ -146,20 +146,20 @@ async def test_runner_result_fields(local_aws: LocalAws, demo_cluster: DemoClust
 
 
 async def test_timeout_interrupts_and_the_remote_process_is_gone(
-        local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
-    target = await first_target(local_aws)
-    result = await ExecRunner(local_aws.factory().for_environment).run(target, "sleep 987.125", timeout=1)
+        shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
+    target = await first_target(shared_aws)
+    result = await ExecRunner(shared_aws.factory().for_environment).run(target, "sleep 987.125", timeout=1)
     assert result.status == "timeout" and result.exit_code is None
     assert result.error is not None and "ran longer than 1 s" in result.error.user_text()
     assert result.error.exit_status == 124
     assert await wait_until(lambda: not processes_with("987.125"))
 
 
-async def test_cancel_ends_a_command_that_ignores_ctrl_c(local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
+async def test_cancel_ends_a_command_that_ignores_ctrl_c(shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
     # SIGINT is ignored, so only the second step (ssm:TerminateSession) can end it.
-    target = await first_target(local_aws)
+    target = await first_target(shared_aws)
     cancel = asyncio.Event()
-    runner = ExecRunner(local_aws.factory().for_environment, interrupt_grace=0.3)
+    runner = ExecRunner(shared_aws.factory().for_environment, interrupt_grace=0.3)
     running = asyncio.create_task(runner.run(target, "trap '' INT; sleep 987.25; echo survived", timeout=60,
                                              cancel=cancel))
     assert await wait_until(lambda: bool(processes_with("987.25")))

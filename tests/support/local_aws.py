@@ -12,6 +12,9 @@ Reuse from any test area:
 standard AWS variables of this process at them (monkeypatch) and hands out helpers; ``demo_cluster``
 seeds cluster ``prod`` with services web-nginx (2 tasks, containers nginx + log-router), api (3 tasks)
 and legacy-batch (1 task, exec disabled).
+
+``shared_aws`` / ``shared_demo`` are the fast variants for tests that do not change AWS state: the
+seeded cluster is reused until some other test resets moto (only the sandbox switches are cleared).
 """
 
 from __future__ import annotations
@@ -91,3 +94,29 @@ def local_aws(local_aws_servers: tuple[LocalEcsServer, AgentThread], monkeypatch
 @pytest.fixture
 def demo_cluster(local_aws: LocalAws) -> DemoCluster:
     return local_aws.seed()
+
+
+_shared: dict[str, Any] = {"generation": None, "demo": None}
+
+
+@pytest.fixture
+def shared_aws(local_aws_servers: tuple[LocalEcsServer, AgentThread], monkeypatch: pytest.MonkeyPatch) -> LocalAws:
+    ecs, agent = local_aws_servers
+    SANDBOX.reset()
+    SANDBOX.agent_url = agent.http_url
+    aws = LocalAws(ecs, agent)
+    for name in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in aws.env.items():
+        monkeypatch.setenv(name, value)
+    return aws
+
+
+@pytest.fixture
+def shared_demo(shared_aws: LocalAws) -> DemoCluster:
+    """The demo cluster, seeded once and reused; tests using it must not change ECS/IAM state."""
+    if _shared["generation"] != shared_aws.ecs_server.generation:
+        shared_aws.ecs_server.reset()
+        _shared["demo"] = shared_aws.seed()
+        _shared["generation"] = shared_aws.ecs_server.generation
+    return _shared["demo"]

@@ -106,7 +106,7 @@ def test_report_text_shows_fixes_only_for_problems() -> None:
 # --------------------------------------------------------------------------------- against moto
 
 
-def test_doctor_cli_green_on_the_demo(local_aws: LocalAws, demo_cluster: DemoCluster,
+def test_doctor_cli_green_on_the_demo(shared_aws: LocalAws, shared_demo: DemoCluster,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["doctor", "--cluster", "prod", "web-nginx"]) == 0
     out = capsys.readouterr().out
@@ -131,15 +131,15 @@ def test_doctor_cli_finds_every_red_item(local_aws: LocalAws, capsys: pytest.Cap
         assert line in out
 
 
-def test_doctor_cli_unknown_service(local_aws: LocalAws, demo_cluster: DemoCluster,
+def test_doctor_cli_unknown_service(shared_aws: LocalAws, shared_demo: DemoCluster,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["doctor", "--cluster", "prod", "api-svc"]) == 69
     assert "Unknown service 'api-svc' in cluster prod" in capsys.readouterr().err
 
 
-async def test_run_doctor_for_the_slack_handler(local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
+async def test_run_doctor_for_the_slack_handler(shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
     config = parse_config("environments: {prod: {}}\n"
                           "services:\n  web: {environment: prod, cluster: prod, service: web-nginx}\n")
-    report = await run_doctor(config, local_aws.factory(config.environments), "web")
+    report = await run_doctor(config, shared_aws.factory(config.environments), "web")
     assert report.ok
     assert str(report).startswith("doctor: service web-nginx · cluster prod · task ")

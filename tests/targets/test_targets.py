@@ -29,9 +29,9 @@ async def fails(local_aws: LocalAws, ref: ServiceRef, **kwargs: object) -> str:
 
 
 async def test_default_target_is_a_running_task_with_the_first_essential_container(
-        local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
-    [target] = await resolve_targets(local_aws.clients(), raw("web-nginx"))
-    assert target.task_id in demo_cluster.services["web-nginx"].task_ids
+        shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
+    [target] = await resolve_targets(shared_aws.clients(), raw("web-nginx"))
+    assert target.task_id in shared_demo.services["web-nginx"].task_ids
     assert target.container == "nginx"  # two containers: the essential one, not the sidecar
     assert target.cluster == "prod" and target.service == "web-nginx" and target.shell
     assert target.runtime_id
@@ -39,36 +39,36 @@ async def test_default_target_is_a_running_task_with_the_first_essential_contain
 
 
 async def test_catalogue_alias_gives_environment_container_and_options(
-        local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
+        shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
     ref = resolve_service_ref(CATALOGUE, "api")
     assert (ref.environment, ref.cluster, ref.service, ref.shell, ref.timeout) == ("prod", "prod", "api", False, 30)
-    [target] = await resolve_targets(local_aws.clients(), ref)
+    [target] = await resolve_targets(shared_aws.clients(), ref)
     assert target.environment == "prod" and target.container == "app" and target.shell is False
 
 
-async def test_task_by_id_or_arn_and_explicit_container(local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
-    svc = demo_cluster.services["web-nginx"]
-    clients = local_aws.clients()
+async def test_task_by_id_or_arn_and_explicit_container(shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
+    svc = shared_demo.services["web-nginx"]
+    clients = shared_aws.clients()
     [by_id] = await resolve_targets(clients, raw("web-nginx"), task=svc.task_ids[1], container="log-router")
     [by_arn] = await resolve_targets(clients, raw("web-nginx"), task=svc.task_arns[1])
     assert by_id.task_arn == by_arn.task_arn == svc.task_arns[1]
     assert by_id.container == "log-router"
 
 
-async def test_all_tasks_gives_only_this_services_tasks(local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
+async def test_all_tasks_gives_only_this_services_tasks(shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
     # moto's list_tasks(serviceName=...) returns all 6 tasks of the cluster; the group check keeps ours.
-    targets = await resolve_targets(local_aws.clients(), raw("api"), all_tasks=True)
-    assert sorted(t.task_id for t in targets) == sorted(demo_cluster.services["api"].task_ids)
+    targets = await resolve_targets(shared_aws.clients(), raw("api"), all_tasks=True)
+    assert sorted(t.task_id for t in targets) == sorted(shared_demo.services["api"].task_ids)
 
 
-async def test_fan_out_cap(local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
-    text = await fails(local_aws, raw("api"), all_tasks=True, cap=2)
+async def test_fan_out_cap(shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
+    text = await fails(shared_aws, raw("api"), all_tasks=True, cap=2)
     assert "has 3 running tasks, more than the fan-out cap of 2" in text
     assert "--task" in text
 
 
-async def test_unknown_service_suggests_close_matches(local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
-    text = await fails(local_aws, raw("web-ngnix"))
+async def test_unknown_service_suggests_close_matches(shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
+    text = await fails(shared_aws, raw("web-ngnix"))
     assert "Unknown service 'web-ngnix' in cluster prod (did you mean web-nginx?)" in text
 
 
@@ -79,14 +79,14 @@ def test_unknown_alias_suggests_close_matches() -> None:
     assert "--cluster" in info.value.user_text()
 
 
-async def test_unknown_cluster_suggests_close_matches(local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
-    text = await fails(local_aws, raw("web-nginx", cluster="prd"))
+async def test_unknown_cluster_suggests_close_matches(shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
+    text = await fails(shared_aws, raw("web-nginx", cluster="prd"))
     assert "Unknown cluster 'prd' (did you mean prod?)" in text
 
 
 async def test_exec_not_enabled_gives_the_update_service_command(
-        local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
-    text = await fails(local_aws, raw("legacy-batch"))
+        shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
+    text = await fails(shared_aws, raw("legacy-batch"))
     assert "ECS Exec is not enabled on task" in text
     assert ("aws ecs update-service --cluster prod --service legacy-batch --enable-execute-command "
             "--force-new-deployment") in text
@@ -128,6 +128,6 @@ async def test_stopped_task_and_task_of_another_service(local_aws: LocalAws, dem
     assert "No task 'nope' in cluster prod" in await fails(local_aws, raw("web-nginx"), task="nope")
 
 
-async def test_unknown_container(local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
-    text = await fails(local_aws, raw("web-nginx"), container="php")
+async def test_unknown_container(shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
+    text = await fails(shared_aws, raw("web-nginx"), container="php")
     assert "has no container named 'php' (it has: nginx, log-router)" in text
