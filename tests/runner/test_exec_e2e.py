@@ -14,7 +14,10 @@ import psutil
 import pytest
 
 from bot.cli import main
-from bot.runner import ExecRunner
+from bot.cli.exec import worst_exit_status
+from bot.errors import BotError, ExecTimeout, TargetError
+from bot.output.capture import CapturedOutput, CaptureLimits
+from bot.runner import ExecResult, ExecRunner
 from bot.sandbox.ecs import SANDBOX, DemoCluster, set_agent_status
 from bot.targets import Target, resolve_service_ref, resolve_targets
 from tests.support.local_aws import LocalAws
@@ -198,3 +201,35 @@ async def test_kms_session_uses_the_runtime_id_target(local_aws: LocalAws) -> No
     result = await ExecRunner(local_aws.factory().for_environment).run(target, "echo secret-channel", timeout=30)
     assert (result.status, result.text) == ("ok", "secret-channel\n"), result.error
     assert result.channel is not None and result.channel.encrypted
+
+
+async def test_long_output_is_bounded_with_head_tail_and_counts(shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
+    target = await first_target(shared_aws)
+    limits = CaptureLimits(head_bytes=1024, tail_bytes=1024, file_bytes=4096)
+    result = await ExecRunner(shared_aws.factory().for_environment, capture_limits=limits).run(
+        target, "seq 1 20000", timeout=30)
+    assert (result.status, result.exit_code) == ("ok", 0)
+    assert result.output.truncated and result.output.dropped_lines > 19000
+    assert result.text.startswith("1\n2\n3\n") and result.text.endswith("19999\n20000\n")
+    assert f"··· {result.output.dropped_lines:,} lines (" in result.text
+    assert "\r" not in result.text
+
+
+async def test_channel_closed_with_an_error_is_reported(shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
+    SANDBOX.session_options["faults"] = {"channel_closed_error": "Plugin with name InteractiveCommands not found."}
+    target = await first_target(shared_aws)
+    result = await ExecRunner(shared_aws.factory().for_environment).run(target, "true", timeout=30)
+    assert result.status == "error" and result.error is not None
+    assert "Plugin with name InteractiveCommands not found" in result.error.user_text()
+
+
+def test_worst_exit_status_of_a_fan_out() -> None:
+    def fake(status: str, code: int | None, error: BotError | None = None) -> ExecResult:
+        target = Target("default", "prod", "api", "arn:t", "t", "app", None, True)
+        return ExecResult(target, "cmd", code, status, 0.1, CapturedOutput.from_bytes(b""), None, error)  # type: ignore[arg-type]
+
+    assert worst_exit_status([fake("ok", 0), fake("failed", 2), fake("failed", 5)]) == 5
+    assert worst_exit_status([fake("failed", 5), fake("timeout", None, ExecTimeout("t"))]) == 124
+    assert worst_exit_status([fake("timeout", None, ExecTimeout("t")), fake("error", None, TargetError("x"))]) == 69
+    assert worst_exit_status([fake("ok", None)]) == 0
+    assert worst_exit_status([fake("ok", 0), fake("cancelled", None)]) == 130
