@@ -161,6 +161,16 @@ class Rule(_Strict):
     def describe_patterns(self) -> str:
         return self.matcher.patterns_text
 
+    # Used by the handlers (doctor/list) as well as by ``evaluate``.
+    def includes_user(self, user_id: str, user_groups: Iterable[str]) -> bool:
+        return self.matcher.includes_user(user_id, frozenset(user_groups))
+
+    def includes_channel(self, channel_id: str) -> bool:
+        return self.matcher.includes_channel(channel_id)
+
+    def includes_service(self, service_alias: str, environment: str | None) -> bool:
+        return self.matcher.includes_service(service_alias, environment)
+
 
 class RuleMatcher:
     """A rule compiled for ``evaluate``: plain attributes and precompiled patterns, so the hot path

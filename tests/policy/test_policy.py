@@ -336,3 +336,13 @@ def test_allowed_summary_lists_what_and_where() -> None:
     assert allowed_summary(p, ALICE, [], INCIDENT) == ["incident-only: services web, api: `uptime`"]
     assert allowed_summary(p, MALLORY, [], INCIDENT) == []
     assert allowed_summary(None, ALICE, [], INCIDENT) == []
+
+
+def test_rule_membership_helpers_used_by_the_handlers() -> None:
+    p = policy(rule(users=[], groups=[ONCALL], channels=[INCIDENT], services=["web"], environments=["prod"]))
+    (r,) = p.rules
+    assert r.includes_user(ALICE, [ONCALL]) and not r.includes_user(ALICE, [SRE])
+    assert r.includes_channel(INCIDENT) and not r.includes_channel(RANDOM)
+    assert r.includes_service("web", "prod") and not r.includes_service("web", "staging")
+    assert [m.name for m in p.rules_for(ALICE, frozenset({ONCALL}))] == ["r1"]
+    assert p.rules_for(ALICE, frozenset()) == []
