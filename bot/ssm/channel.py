@@ -372,9 +372,11 @@ class DataChannelSession:
                 mtype = m.message_type
                 self._conn_got_message = True
                 if mtype == _OUTPUT:
-                    self._last_progress = loop.time()
                     seq = m.sequence_number
                     if seq == st.expected:
+                        # Only in-order delivery is progress: an agent that keeps sending later or
+                        # duplicate messages but never the missing one is stuck (idle deadline).
+                        self._last_progress = loop.time()
                         if m.payload_type == _STDOUT and self._cipher is None and self._handshake is _Handshake.NONE:
                             # Fast path (most messages of an unencrypted session): count, deliver, ack.
                             st.expected = seq + 1
@@ -596,7 +598,7 @@ class DataChannelSession:
         if not self._conn_got_message and now - self._conn_started > cfg.first_message_timeout:
             raise DeadlineError("waiting for the first message from the agent", cfg.first_message_timeout)
         if now - self._last_progress > cfg.idle_timeout:
-            raise DeadlineError("waiting for output or acknowledgements (idle)", cfg.idle_timeout)
+            raise DeadlineError("waiting for new output or acknowledgements (idle, no progress)", cfg.idle_timeout)
         first_sent = self._outbox.oldest_first_sent()
         if first_sent is not None and not self._paused and now - first_sent > cfg.input_ack_timeout:
             raise DeadlineError("waiting for the agent to acknowledge input", cfg.input_ack_timeout)

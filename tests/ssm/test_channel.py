@@ -500,3 +500,18 @@ async def test_failed_terminate_keeps_the_session_running() -> None:
         s.send_input(b"\x03")
         result = await asyncio.wait_for(task, 5)
     assert not result.terminated
+
+
+async def test_a_gap_that_is_never_filled_hits_the_no_progress_deadline() -> None:
+    async def script(c: Conn) -> None:
+        while True:  # later messages and duplicates, never seq 0
+            for seq in (1, 2, 3):
+                await c.output(seq, b"later")
+            await asyncio.sleep(0.05)
+
+    control = FakeControl()
+    sink: list[bytes] = []
+    async with Peer(script) as peer:
+        with pytest.raises(DeadlineError, match="idle"):
+            await run(session(peer, control, sink, config=replace(FAST, idle_timeout=0.4)))
+    assert sink == [] and control.terminated == [SESSION_ID]
