@@ -109,15 +109,13 @@ async def resolve_targets(
             f"Service {ref.service} in cluster {ref.cluster} has no RUNNING task.",
             fix="Check the service's desired count and its events (`aws ecs describe-services`), then retry.",
         )
-    elif all_tasks:
-        if len(tasks) > cap:
-            raise TargetError(
-                f"Service {ref.service} has {len(tasks)} running tasks, more than the fan-out cap of {cap}.",
-                fix="Pick one with --task, or raise fanout.max_tasks in the config file.",
-            )
-        chosen = tasks
+    elif all_tasks and len(tasks) > cap:
+        raise TargetError(
+            f"Service {ref.service} has {len(tasks)} running tasks, more than the fan-out cap of {cap}.",
+            fix="Pick one with --task, or raise fanout.max_tasks in the config file.",
+        )
     else:
-        chosen = tasks
+        chosen = tasks  # all of them (fan-out), or candidates for the first usable one
 
     targets: list[Target] = []
     problems: list[TargetError] = []

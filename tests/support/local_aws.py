@@ -72,6 +72,16 @@ class LocalAws:
         return seed_demo_cluster(self.ecs_server.url, region=self.region, **kwargs)
 
 
+def _use(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> LocalAws:
+    """Point this process's AWS variables (and only those) at the local servers for one test."""
+    SANDBOX.agent_url = aws.agent.http_url
+    for name in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in aws.env.items():
+        monkeypatch.setenv(name, value)
+    return aws
+
+
 @pytest.fixture(scope="session")
 def local_aws_servers() -> Iterator[tuple[LocalEcsServer, AgentThread]]:
     with AgentThread() as agent, LocalEcsServer(agent_url=agent.http_url) as ecs:
@@ -82,13 +92,7 @@ def local_aws_servers() -> Iterator[tuple[LocalEcsServer, AgentThread]]:
 def local_aws(local_aws_servers: tuple[LocalEcsServer, AgentThread], monkeypatch: pytest.MonkeyPatch) -> LocalAws:
     ecs, agent = local_aws_servers
     ecs.reset()
-    SANDBOX.agent_url = agent.http_url
-    aws = LocalAws(ecs, agent)
-    for name in [k for k in os.environ if k.startswith("AWS_")]:
-        monkeypatch.delenv(name)
-    for name, value in aws.env.items():
-        monkeypatch.setenv(name, value)
-    return aws
+    return _use(LocalAws(ecs, agent), monkeypatch)
 
 
 @pytest.fixture
@@ -103,13 +107,7 @@ _shared: dict[str, Any] = {"generation": None, "demo": None}
 def shared_aws(local_aws_servers: tuple[LocalEcsServer, AgentThread], monkeypatch: pytest.MonkeyPatch) -> LocalAws:
     ecs, agent = local_aws_servers
     SANDBOX.reset()
-    SANDBOX.agent_url = agent.http_url
-    aws = LocalAws(ecs, agent)
-    for name in [k for k in os.environ if k.startswith("AWS_")]:
-        monkeypatch.delenv(name)
-    for name, value in aws.env.items():
-        monkeypatch.setenv(name, value)
-    return aws
+    return _use(LocalAws(ecs, agent), monkeypatch)
 
 
 @pytest.fixture
