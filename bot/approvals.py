@@ -283,7 +283,12 @@ class ApprovalService:
             # Lost a race (another vote approved it, it expired, or the same person clicked twice):
             # re-read and explain with the current state.
             latest = await self._open_record(request_id, expected_hash)
-            judge_vote(latest, approver, approver_groups, self._clock())
+            await self._judged(
+                latest,
+                approver,
+                "approve",
+                lambda: judge_vote(latest, approver, approver_groups, self._clock()),
+            )
             raise state_refusal(latest)  # pragma: no cover - judge_vote raises for every losing case
         details: dict[str, DetailValue] = {
             "break_glass": break_glass,
@@ -383,10 +388,12 @@ class ApprovalService:
         record: ApprovalRecord,
         outcome: ApprovalState,
         details: Mapping[str, DetailValue] | None = None,
+        *,
+        audit: bool = True,
     ) -> ApprovalRecord | None:
         """Record how a run this replica owns ended (finished / failed / cancelled) and audit it.
         Returns None if the record already left ``running`` (cancelled by the requester, or failed by the
-        watchdog); the audit event is written either way."""
+        watchdog); the audit event (unless ``audit=False``) is written either way."""
         kind = {
             ApprovalState.FINISHED: AuditKind.FINISHED,
             ApprovalState.FAILED: AuditKind.FAILED,
@@ -401,9 +408,10 @@ class ApprovalService:
             Transition(state_reason=str(error) if error else None),
             expected_owner=self.replica_id,
         )
-        await self._audit.record_for(
-            record, kind, details={**(details or {}), "approved_by": ", ".join(record.approvers_so_far)}
-        )
+        if audit:  # False when the runner already audited each target's outcome
+            await self._audit.record_for(
+                record, kind, details={**(details or {}), "approved_by": ", ".join(record.approvers_so_far)}
+            )
         return ended
 
     async def heartbeat(self) -> None:

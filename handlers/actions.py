@@ -1,0 +1,483 @@
+"""Approval requests and their buttons (Approve / Deny / Cancel), exactly once across replicas.
+
+A request that needs approval is stored (`bot.approvals.ApprovalService.open`) and posted once in its
+channel with three buttons; that one message then moves through every state (pending → n of m →
+approved → running → result, or denied / expired / cancelled) by ``chat.update``.
+
+Slack delivers each click to *any* replica. A click is acked at once (no I/O before the ack) and handled
+in a tracked job: the vote, the ``pending → approved`` CAS and the ``approved → running`` claim happen in
+the shared store, so twenty clicks on two replicas start one ExecuteCommand. The replica that wins the
+claim runs the request through `handlers.execution.run_order` (the same path as an allowed command) and,
+while it runs, heartbeats and watches the record so a Cancel clicked on another replica interrupts it.
+Refused clicks (self-approval, not an approver, already decided) get an ephemeral sentence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.approvals import ApprovalError, ApprovalService, approvers_text, votes_needed
+from bot.errors import BotError
+from bot.server.jobs import Job
+from bot.store.base import ApprovalRecord, ApprovalState, DetailValue
+from bot.targets import ServiceRef
+from handlers.execution import ExecOrder, run_order
+from handlers.slack_calls import Responder, post_message, update_message
+
+if TYPE_CHECKING:
+    from slack_bolt.app.async_app import AsyncApp
+
+    from bot.app import Services
+    from bot.policy import Decision
+
+log = logging.getLogger("ecs_exec_bot.approvals")
+
+APPROVE, DENY, CANCEL = "ecs_exec_approve", "ecs_exec_deny", "ecs_exec_cancel"
+# How often the replica running an approved command re-reads its record (a Cancel clicked on another
+# replica) and renews its heartbeat (below the 30 s heartbeat TTL the watchdog uses).
+WATCH_INTERVAL_S = 2.0
+HEARTBEAT_EVERY_S = 10.0
+# Click payloads can be replayed for 5 minutes (signed-request window); remember them longer.
+CLICK_CLAIM_TTL_S = 900.0
+_COMMAND_SHOWN = 2500  # characters of the command in the message (a section holds 3,000)
+
+Ack = Callable[..., Awaitable[None]]
+
+
+# -- the message (pure) ----------------------------------------------------------------------------------
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _when(at: float) -> str:
+    # Slack renders <!date^…> in each reader's time zone; the fallback is UTC.
+    return f"<!date^{int(at)}^{{time}}|{time.strftime('%H:%M UTC', time.gmtime(at))}>"
+
+
+def button_value(record: ApprovalRecord) -> str:
+    """``<request id>|<request hash>``: a click is checked against the exact request it was shown for."""
+    return f"{record.request_id}|{record.request_hash}"
+
+
+def _status_line(record: ApprovalRecord) -> str:
+    by = f" by <@{record.decided_by}>" if record.decided_by else ""
+    voted = ", ".join(f"<@{u}>" for u in record.approvers_so_far)
+    match record.state:
+        case ApprovalState.PENDING:
+            so_far = f" · approved so far by {voted}" if voted else ""
+            return (
+                f":hourglass_flowing_sand: Waiting for {votes_needed(record)} more approval(s) from "
+                f"{approvers_text(record)}{so_far} · expires {_when(record.expires_at)}"
+            )
+        case ApprovalState.APPROVED:
+            return f":white_check_mark: Approved by {voted} · starting…"
+        case ApprovalState.RUNNING:
+            return f":white_check_mark: Approved by {voted} · running…"
+        case ApprovalState.FINISHED:
+            return f":white_check_mark: Approved by {voted} · finished"
+        case ApprovalState.FAILED:
+            return f":warning: Failed: {_escape(record.state_reason or 'unknown error')}"
+        case ApprovalState.DENIED:
+            why = f": {_escape(record.state_reason)}" if record.state_reason else ""
+            return f":x: Denied{by}{why}"
+        case ApprovalState.EXPIRED:
+            return (
+                f":hourglass: Expired at {_when(record.expires_at)} ({_escape(record.state_reason or 'TTL')})"
+            )
+        case ApprovalState.CANCELLED:
+            return f":stop_sign: Cancelled{by}"
+    raise AssertionError(record.state)  # pragma: no cover - exhaustive
+
+
+def approval_message(record: ApprovalRecord) -> tuple[str, list[dict[str, Any]]]:
+    """The approval message for the record's current state (buttons only while they can still act)."""
+    command = (
+        record.command if len(record.command) <= _COMMAND_SHOWN else record.command[:_COMMAND_SHOWN] + "…"
+    )
+    head = (
+        f":raised_hand: *Approval needed* · <@{record.requester}> wants to run on "
+        f"*{_escape(record.service)}* ({_escape(record.environment)})"
+    )
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{head}\n```{_escape(command)}```"}},
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": (
+                        f"reason: {_escape(record.reason) or '—'} · rule `{_escape(record.rule)}` · "
+                        f"needs {record.min_approvals} approval(s) · request {record.request_id}"
+                    )[:3000],
+                }
+            ],
+        },
+    ]
+    if any(v.break_glass for v in record.votes):
+        blocks.append(
+            _section(f":rotating_light: *Break-glass*: <@{record.requester}> approved their own request.")
+        )
+    blocks.append(_section(_status_line(record)))
+    value = button_value(record)
+    buttons: list[dict[str, Any]] = []
+    if record.state is ApprovalState.PENDING:
+        buttons += [
+            {
+                "type": "button",
+                "action_id": APPROVE,
+                "text": {"type": "plain_text", "text": "Approve"},
+                "style": "primary",
+                "value": value,
+                "confirm": {
+                    "title": {"type": "plain_text", "text": "Approve this command?"},
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": f"It runs on *{_escape(record.service)}* ({_escape(record.environment)}).",
+                    },
+                    "confirm": {"type": "plain_text", "text": "Approve"},
+                    "deny": {"type": "plain_text", "text": "Back"},
+                },
+            },
+            {
+                "type": "button",
+                "action_id": DENY,
+                "text": {"type": "plain_text", "text": "Deny"},
+                "style": "danger",
+                "value": value,
+            },
+        ]
+    if record.state in (ApprovalState.PENDING, ApprovalState.APPROVED, ApprovalState.RUNNING):
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": CANCEL,
+                "text": {"type": "plain_text", "text": "Cancel"},
+                "value": value,
+            }
+        )
+    if buttons:
+        blocks.append({"type": "actions", "block_id": f"approval-{record.request_id}", "elements": buttons})
+    text = f"Approval for <@{record.requester}>: `{command}` on {record.service} ({record.environment}) — {record.state}"
+    return text, blocks
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+# -- opening a request -----------------------------------------------------------------------------------
+
+
+def target_of(order: ExecOrder) -> dict[str, DetailValue]:
+    """What the approval is bound to (hashed): the exact cluster/service/task/container and fan-out."""
+    return {
+        "cluster": order.service.cluster,
+        "service": order.service.service,
+        "container": order.container or order.service.container,
+        "task": order.task,
+        "all_tasks": order.all_tasks,
+    }
+
+
+def order_from_record(record: ApprovalRecord) -> ExecOrder:
+    """Rebuild the order from what was approved: never from the current catalogue, which may have changed."""
+    target = json.loads(str(record.params["target"]))
+    p = record.params
+    ref = ServiceRef(
+        name=record.service,
+        environment=record.environment,
+        cluster=target["cluster"],
+        service=target["service"],
+        container=_opt(p.get("service_container")),
+        shell=bool(p.get("shell", True)),
+        timeout=int(p.get("service_timeout") or 60),
+    )
+    return ExecOrder(
+        request_id=record.request_id,
+        requester=record.requester,
+        channel_id=record.channel,
+        response_url=_opt(p.get("response_url")),
+        service=ref,
+        command=record.command,
+        timeout=float(p.get("timeout") or ref.timeout),
+        task=target["task"],
+        container=target["container"],
+        all_tasks=bool(target["all_tasks"]),
+        reason=record.reason or None,
+        rule=record.rule,
+        approved_by=record.approvers_so_far,
+        message_ts=record.message_ts,
+        audit_outcome=True,  # execution audits every target's outcome; the approval only changes state
+    )
+
+
+def _opt(value: DetailValue) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+class ApprovalFlow:
+    """The approval side of the Slack app; one per replica, built by `register`."""
+
+    def __init__(self, services: Services, approvals: ApprovalService) -> None:
+        self.services = services
+        self.approvals = approvals
+
+    # Services.on_needs_approval
+    async def request_approval(
+        self, services: Services, client: AsyncWebClient, order: ExecOrder, decision: Decision
+    ) -> ApprovalRecord:
+        if decision.approval is None:  # a policy bug; refuse rather than run unapproved
+            raise ApprovalError(
+                "This rule needs approval but names no approvers.",
+                fix="Ask the bot's admins to fix the rule.",
+            )
+        record = await self.approvals.open(
+            request_id=order.request_id,
+            requester=order.requester,
+            channel=order.channel_id,
+            service=order.service.name,
+            environment=order.service.environment,
+            command=order.command,
+            reason=order.reason or "",
+            rule_name=decision.rule or "",
+            rule=decision.approval,
+            target=target_of(order),
+            params={
+                "timeout": order.timeout,
+                "response_url": order.response_url,
+                "service_container": order.service.container,
+                "shell": order.service.shell,
+                "service_timeout": order.service.timeout,
+            },
+        )
+        text, blocks = approval_message(record)
+        try:
+            ts = await post_message(client, order.channel_id, text, blocks)
+        except BotError:
+            # Nobody can see the buttons, so nobody can approve it: withdraw it, then tell the requester.
+            await self.approvals.cancel(record.request_id, record.requester)
+            raise
+        await self.approvals.set_message_ts(record.request_id, ts)
+        return record
+
+    # -- clicks ----------------------------------------------------------------------------------------
+    async def on_click(self, ack: Ack, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()  # nothing before the ack: Slack shows an error on the button after 3 s
+        try:
+            click = Click.from_body(body)
+        except (ValidationError, ValueError, KeyError, IndexError):
+            log.warning("malformed block_actions payload ignored")
+            return
+        try:
+            self.services.jobs.start(
+                f"click-{uuid.uuid4().hex[:12]}", lambda job: self._handle(click, client)
+            )
+        except BotError as exc:  # draining for a restart
+            await Responder(click.response_url)(f":no_entry: {exc.user_text()}", replace_original=False)
+
+    async def _handle(self, click: Click, client: AsyncWebClient) -> None:
+        respond = Responder(click.response_url)
+        try:
+            if not await asyncio.to_thread(self.services.store.claim, click.dedupe_key, CLICK_CLAIM_TTL_S):
+                log.info("replayed click %s ignored", click.dedupe_key)
+                return
+            if click.action_id == APPROVE:
+                await self._approve(click, client)
+            elif click.action_id == DENY:
+                record = await self.approvals.get(click.request_id)
+                groups = await self._groups(click.user_id, record)
+                await self.approvals.deny(click.request_id, click.user_id, groups)
+                await self._refresh_message(client, click.request_id)
+            elif click.action_id == CANCEL:
+                await self._cancel(click, client)
+        except BotError as exc:
+            await respond(f":no_entry: {exc.user_text()}", replace_original=False)
+        except Exception:
+            reference = uuid.uuid4().hex[:12]
+            log.exception("approval click failed (reference %s)", reference)
+            await respond(f":warning: internal error, reference {reference}", replace_original=False)
+
+    async def _approve(self, click: Click, client: AsyncWebClient) -> None:
+        record = await self.approvals.get(click.request_id)
+        groups = await self._groups(click.user_id, record)
+        result = await self.approvals.approve(
+            click.request_id, click.user_id, groups, expected_hash=click.request_hash
+        )
+        await self._refresh_message(client, click.request_id)
+        if not result.approved:
+            more = (
+                f"it needs {result.needed} more."
+                if result.needed
+                else "another approver completed it at the same moment."
+            )
+            await Responder(click.response_url)(f"Your approval is recorded; {more}", replace_original=False)
+            return
+        order = order_from_record(result.record)
+        running = await self.approvals.start(click.request_id, run_timeout_s=self._run_budget(order))
+        if running is None:
+            return  # another caller claimed the run (cannot normally happen: this click won the approval)
+        # The run is its own job (id = request id) so a Cancel on this replica can reach it directly.
+        self.services.jobs.start(
+            f"approved-{running.request_id}", lambda job: self._run(running, order, client, job)
+        )
+
+    async def _run(self, record: ApprovalRecord, order: ExecOrder, client: AsyncWebClient, job: Job) -> None:
+        watcher = asyncio.create_task(self._watch(record.request_id, job))
+        try:
+            results = await run_order(self.services, client, order, job)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        outcome, why = _outcome(results, job)
+        await self.approvals.finish(record, outcome, {"error": why} if why else None, audit=False)
+
+    async def _watch(self, request_id: str, job: Job) -> None:
+        """Heartbeat for the watchdog, and stop the run when its record says ``cancelled``."""
+        last_beat = 0.0
+        while True:
+            now = time.monotonic()
+            if now - last_beat >= HEARTBEAT_EVERY_S:
+                await self.approvals.heartbeat()
+                last_beat = now
+            record = await asyncio.to_thread(self.services.store.get_approval, request_id)
+            if record is not None and record.state is ApprovalState.CANCELLED:
+                job.request_cancel(
+                    f"cancelled by <@{record.decided_by}>" if record.decided_by else "cancelled"
+                )
+                return
+            await asyncio.sleep(WATCH_INTERVAL_S)
+
+    async def _cancel(self, click: Click, client: AsyncWebClient) -> None:
+        before = await self.approvals.get(click.request_id)
+        cancelled = await self.approvals.cancel(click.request_id, click.user_id)
+        if before.state is ApprovalState.RUNNING or cancelled.owner:
+            # Running here: interrupt now. Elsewhere: its owner's watcher sees `cancelled` within seconds,
+            # and its result message replaces this one.
+            self.services.jobs.cancel(f"approved-{click.request_id}", f"cancelled by <@{click.user_id}>")
+            return
+        await self._refresh_message(client, click.request_id)
+
+    async def _groups(self, user_id: str, record: ApprovalRecord) -> frozenset[str]:
+        if not record.approver_groups or user_id in record.approver_users:
+            return frozenset()
+        return await self.services.groups.groups_of(user_id, record.approver_groups)
+
+    def _run_budget(self, order: ExecOrder) -> float:
+        """How long the run may take before the watchdog calls it stuck: fan-out runs in batches."""
+        if not order.all_tasks:
+            return order.timeout
+        fanout = getattr(self.services.config, "fanout", None)
+        max_tasks = getattr(fanout, "max_tasks", 10)
+        return order.timeout * math.ceil(max_tasks / max(1, self.services.fanout_concurrency))
+
+    async def _refresh_message(self, client: AsyncWebClient, request_id: str) -> None:
+        """Render the record's *current* state into its message. Re-read after the update: if another
+        replica changed the state meanwhile, render again, so a slow update cannot leave a stale state."""
+        seen: tuple[ApprovalState, int] | None = None
+        for _ in range(3):
+            record = await self.approvals.get(request_id)
+            if record.message_ts is None or record.state is ApprovalState.RUNNING:
+                return  # not posted yet / the run's own messages own it now
+            if (record.state, len(record.votes)) == seen:
+                return
+            seen = (record.state, len(record.votes))
+            text, blocks = approval_message(record)
+            await update_message(client, record.channel, record.message_ts, text, blocks)
+
+    # -- maintenance -----------------------------------------------------------------------------------
+    async def maintain(self, client: AsyncWebClient) -> list[ApprovalRecord]:
+        """Expire overdue requests and fail stuck runs (dead replica / past deadline), then update their
+        messages. Run at start-up and periodically (`maintenance_loop`)."""
+        await self.approvals.heartbeat()
+        changed = [*await self.approvals.expire_due(), *await self.approvals.recover_stuck()]
+        for record in changed:
+            if record.message_ts is None:
+                continue
+            text, blocks = approval_message(record)
+            try:
+                await update_message(client, record.channel, record.message_ts, text, blocks)
+            except BotError as exc:
+                log.warning("could not update message of request %s: %s", record.request_id, exc.user_text())
+        return changed
+
+    async def maintenance_loop(
+        self, client: AsyncWebClient, stop: asyncio.Event, interval_s: float = 10.0
+    ) -> None:
+        while not stop.is_set():
+            try:
+                await self.maintain(client)
+            except Exception:  # a store hiccup must not end the loop; the next round retries
+                log.exception("approval maintenance failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+
+
+def _outcome(results: list[Any] | None, job: Job) -> tuple[ApprovalState, str | None]:
+    """The approval's end state from the run's results (a non-zero exit still *finished*)."""
+    if results is None:
+        return ApprovalState.FAILED, "the command could not be started (see the request's message)"
+    statuses = {r.status for r in results}
+    if "cancelled" in statuses or job.cancel_reason:
+        return ApprovalState.CANCELLED, None
+    if statuses <= {"ok", "failed"}:
+        return ApprovalState.FINISHED, None
+    return ApprovalState.FAILED, ", ".join(sorted(statuses - {"ok", "failed"}))
+
+
+class Click(BaseModel):
+    """The fields of a block_actions payload we use."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action_id: str
+    request_id: str
+    request_hash: str
+    user_id: str
+    response_url: str | None
+    action_ts: str
+
+    @property
+    def dedupe_key(self) -> str:
+        # Every physical click has its own action_ts; an exact replay of the signed payload repeats it.
+        return f"slack-click:{self.user_id}:{self.action_id}:{self.request_id}:{self.action_ts}"
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Click:
+        action = body["actions"][0]
+        request_id, _, request_hash = str(action["value"]).partition("|")
+        return cls(
+            action_id=action["action_id"],
+            request_id=request_id,
+            request_hash=request_hash,
+            user_id=body["user"]["id"],
+            response_url=body.get("response_url"),
+            action_ts=str(action.get("action_ts") or ""),
+        )
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    """Wire the buttons and make this replica's flow the handler for requests that need approval."""
+    if services.auditor is None:
+        log.warning("approvals are disabled: no auditor configured")
+        return
+    flow = ApprovalFlow(
+        services, ApprovalService(services.store, services.auditor, replica_id=services.replica_id)
+    )
+    services.on_needs_approval = flow.request_approval
+    services.approval_flow = flow  # type: ignore[attr-defined]  # for the runtime's maintenance loop
+    for action_id in (APPROVE, DENY, CANCEL):
+        app.action(action_id)(flow.on_click)
