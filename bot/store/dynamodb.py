@@ -44,9 +44,6 @@ GSI_SERVICE = "gsi2"
 GSI_REQUEST = "gsi3"
 # Approval items stay readable this long after they expire, for "what happened to my request?".
 APPROVAL_ITEM_RETENTION_S = 30 * 86400
-# How far back an audit query without `since` (and without a user/service/request index to use)
-# walks the per-day partitions.
-UNBOUNDED_AUDIT_DAYS = 400
 _DAY_S = 86400
 
 
@@ -146,9 +143,15 @@ class DynamoStore:
                 return None
 
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        return self._paged("query", kwargs)
+
+    def _scan(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        return self._paged("scan", kwargs)
+
+    def _paged(self, op: str, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
         with self._calls():
             while True:
-                page = self._client.query(TableName=self.table, **kwargs)
+                page = getattr(self._client, op)(TableName=self.table, **kwargs)
                 yield from page.get("Items", [])
                 if "LastEvaluatedKey" not in page:
                     return
@@ -414,8 +417,17 @@ class DynamoStore:
 
     def query_audit(self, query: AuditQuery) -> list[AuditEvent]:
         now = self._clock()
-        since = query.since if query.since is not None else now - UNBOUNDED_AUDIT_DAYS * _DAY_S
+        since = query.since if query.since is not None else 0.0
         until = query.until if query.until is not None else now + _DAY_S
+        if query.since is None and _index_for(query) is None:
+            # No time bound and no index to narrow it: there is no partition to start from, so read all
+            # audit items (a rare admin query; the CLI always passes --since).
+            items = self._scan(
+                FilterExpression="begins_with(pk, :audit)", ExpressionAttributeValues={":audit": _s("AUDIT#")}
+            )
+            events = [e for e in map(_event_from_item, items) if e.at < until]
+            events.sort(key=lambda e: (e.at, e.event_id), reverse=True)
+            return events[: query.limit]
         # Sort keys are "<ts>#<id>": a key at exactly `until` sorts after _ts_key(until), so it is excluded.
         span = {":lo": _s(_ts_key(since)), ":hi": _s(_ts_key(until))}
         filters, extra = _audit_filters(query, skip_index=_index_for(query))
@@ -462,24 +474,19 @@ class DynamoStore:
                 day -= _DAY_S
 
     def prune_audit(self, before: float) -> int:
-        deleted = 0
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "FilterExpression": "begins_with(pk, :audit) AND #at < :before",
-            "ExpressionAttributeNames": {"#at": "at"},
-            "ExpressionAttributeValues": {":audit": _s("AUDIT#"), ":before": _n(before)},
-            "ProjectionExpression": "pk, sk",
-        }
+        keys = [
+            {"pk": item["pk"], "sk": item["sk"]}
+            for item in self._scan(
+                FilterExpression="begins_with(pk, :audit) AND #at < :before",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues={":audit": _s("AUDIT#"), ":before": _n(before)},
+                ProjectionExpression="pk, sk",
+            )
+        ]
         with self._calls():
-            while True:
-                page = self._client.scan(**kwargs)
-                keys = [{"pk": i["pk"], "sk": i["sk"]} for i in page.get("Items", [])]
-                for start in range(0, len(keys), 25):  # BatchWriteItem takes at most 25 requests
-                    self._batch_delete(keys[start : start + 25])
-                deleted += len(keys)
-                if "LastEvaluatedKey" not in page:
-                    return deleted
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            for start in range(0, len(keys), 25):  # BatchWriteItem takes at most 25 requests
+                self._batch_delete(keys[start : start + 25])
+        return len(keys)
 
     def _batch_delete(self, keys: list[dict[str, Any]]) -> None:
         requests: list[dict[str, Any]] = [{"DeleteRequest": {"Key": k}} for k in keys]
