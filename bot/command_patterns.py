@@ -6,6 +6,8 @@ Two kinds (see docs in ``bot/policy.py``):
   ``/var/log/nginx/*`` cannot reach ``/etc/shadow`` or a subdirectory); ``**`` inside a word also
   crosses ``/``; ``?`` is one character other than ``/``; ``[abc]``/``[!abc]`` are classes; ``\\*``
   is a literal ``*``. A whole word ``**`` as the last item matches any number of remaining words.
+  A wildcard word never matches an option (a word starting with ``-``) unless the pattern word
+  itself starts with ``-`` (``-*``, ``--lines=*``): ``grep * FILE`` allows a search term, not ``-r``.
   A glob the *user* typed unquoted (the shell will expand it) can only be covered by a pattern ``*``
   or ``**``, never by a literal character or ``?``: every file name the shell could substitute then
   still matches the pattern, because shell globs never cross ``/`` either.
@@ -175,10 +177,14 @@ def _program(words: Sequence[Word]) -> str:
 class _GlobWord:
     regex: re.Pattern[str]
     literal: str | None  # the exact word when the glob has no wildcards
+    option: bool  # the glob itself starts with `-`, so it may match options
 
     def matches(self, value: str) -> bool:
         if self.literal is not None:
             return value == self.literal
+        if value.startswith("-") and not self.option:
+            # Argument injection: `grep * FILE` is for a search term, not `-r` or `--file=…`.
+            return False
         return self.regex.fullmatch(value) is not None
 
 
@@ -201,7 +207,8 @@ class ArgvPattern:
         self.rest = argv[-1] == "**"
         fixed = argv[:-1] if self.rest else argv
         self.words = tuple(
-            _GlobWord(re.compile(_glob_to_regex(w), re.DOTALL), _unescape(w) if _is_literal(w) else None)
+            _GlobWord(re.compile(_glob_to_regex(w), re.DOTALL), _unescape(w) if _is_literal(w) else None,
+                      w.startswith("-"))
             for w in fixed
         )
 

@@ -110,6 +110,10 @@ HOSTILE: list[tuple[str, str]] = [
     (f"awk 'BEGIN{{system(\"id\")}}' {NGINX}", "dangerous"),
     (f"awk '{{print >\"x\"}}' {NGINX}", "dangerous"),
     (f"awk '{{\"id\" | getline x; print x}}' {NGINX}", "dangerous"),
+    # argument injection: a wildcard for a search term or file is not an option
+    ("grep -r /var/log/nginx/access.log", "no-match"),
+    ("grep --file=x /var/log/nginx/access.log", "no-match"),
+    ("awk -f /var/log/nginx/access.log", "no-match"),  # a log line as an awk program
     # simply not allowed
     ("cat /etc/shadow", "no-match"),
     ("cat /var/log/nginx/../../etc/shadow", "no-match"),  # `*` does not cross `/`

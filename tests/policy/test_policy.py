@@ -207,6 +207,15 @@ PATTERNS = [
     ({"argv": ["awk", "*", "/x"]}, "awk 'BEGIN{system(\"id\")}' /x", False),
     ({"argv": ["awk", "{system(\"id\")}", "/x"]}, "awk '{system(\"id\")}' /x", True),
     ({"argv": ["env", "**"]}, "env X=1 ls", True),
+    # a wildcard word matches an option only when the pattern word starts with `-`
+    ({"argv": ["grep", "*", "/x"]}, "grep error /x", True),
+    ({"argv": ["grep", "*", "/x"]}, "grep -r /x", False),
+    ({"argv": ["grep", "*", "/x"]}, "grep --file=x /x", False),
+    ({"argv": ["grep", "-*", "/x"]}, "grep -r /x", True),
+    ({"argv": ["grep", "-e", "*", "/x"]}, "grep -e -v /x", False),
+    ({"argv": ["grep", "-e", "-*", "/x"]}, "grep -e -v /x", True),
+    ({"argv": ["tail", "--lines=*", "/x"]}, "tail --lines=5 /x", True),
+    ({"argv": ["ls", "**"]}, "ls -R", True),  # `**` is "anything", options included
     ({"argv": ["cat", "*"]}, "cat ..", False),
     ({"argv": ["cat", ".."]}, "cat ..", True),  # a literal `..` is the rule's own choice
     # regexes see the words normalized: quoting does not matter, spacing does not either
