@@ -361,9 +361,13 @@ def evaluate(
     environment: str | None,
     command: str,
     requested_timeout: int | None = None,
+    shell_available: bool = True,
 ) -> Decision:
     """Decide whether ``user_id`` may run ``command`` on ``service_alias`` from ``channel_id``. Pure;
-    never raises for any input (a malformed request is a denial with a reason)."""
+    never raises for any input (a malformed request is a denial with a reason).
+
+    ``shell_available=False`` (the catalogue's ``shell: false``): the agent splits the command itself,
+    so a ``|`` would reach the program as an argument; pipelines are refused rather than misread."""
     groups = frozenset(user_groups)
     mine = policy.rules_for(user_id, groups) if policy is not None else []
     here = [r for r in mine if r.includes_service(service_alias, environment)]
@@ -380,6 +384,9 @@ def evaluate(
                 pipeline = parse_pipeline(command)
             except ShellSyntaxRefused as exc:
                 pipeline = exc.refusal
+            if not shell_available and not isinstance(pipeline, Refusal) and len(pipeline) > 1:
+                pipeline = Refusal("no-shell", f"`|` (after `{pipeline[0].source}`)",
+                                   "this container has no shell, so a pipe would not work; run one command")
         refusal = rule.check_command(command, pipeline if pipeline is not None else ())
         if refusal is None and requested_timeout is not None and rule.timeout is not None:
             if requested_timeout > rule.timeout:

@@ -355,3 +355,12 @@ def test_rule_membership_helpers_used_by_the_handlers() -> None:
     assert r.includes_service("web", "prod") and not r.includes_service("web", "staging")
     assert [m.name for m in p.rules_for(ALICE, frozenset({ONCALL}))] == ["r1"]
     assert p.rules_for(ALICE, frozenset()) == []
+
+
+def test_pipes_are_refused_when_the_container_has_no_shell() -> None:
+    p = policy(rule(commands=[{"argv": ["ps", "aux"]}, {"argv": ["grep", "*"]}]))
+    assert decide(p, "ps aux | grep nginx", shell_available=True).allowed
+    no_shell = decide(p, "ps aux | grep nginx", shell_available=False)
+    assert no_shell.refusal is not None and no_shell.refusal.category == "no-shell"
+    assert no_shell.reason.startswith("`|` (after `ps aux`) is refused by rule r1: this container has no shell")
+    assert decide(p, "ps aux", shell_available=False).allowed
