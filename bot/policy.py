@@ -391,7 +391,7 @@ def evaluate(
         if refusal is None and requested_timeout is not None and rule.timeout is not None:
             if requested_timeout > rule.timeout:
                 refusal = Refusal("timeout", f"`--timeout {requested_timeout}`",
-                                  f"is longer than the {rule.timeout} s it allows; use --timeout "
+                                  f"it is longer than the {rule.timeout} s the rule allows; use --timeout "
                                   f"{rule.timeout} or less")
         if refusal is None:
             allowed.append(rule)

@@ -364,3 +364,10 @@ def test_pipes_are_refused_when_the_container_has_no_shell() -> None:
     assert no_shell.refusal is not None and no_shell.refusal.category == "no-shell"
     assert no_shell.reason.startswith("`|` (after `ps aux`) is refused by rule r1: this container has no shell")
     assert decide(p, "ps aux", shell_available=False).allowed
+
+
+def test_timeout_ceiling_agrees_with_the_catalogue() -> None:
+    from bot import config
+    from bot import policy as policy_module
+
+    assert policy_module.MAX_TIMEOUT_S == config.MAX_TIMEOUT_S
