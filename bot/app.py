@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from bot.audit import Auditor
     from bot.aws import AwsClientFactory
     from bot.config import BotConfig, Settings
+    from bot.doctor import DoctorReport
     from bot.limits import RunLimiter
     from bot.output.redact import Redactor
     from bot.runner import ExecResult, ExecRunner
@@ -171,7 +172,7 @@ class ExecBackend(Protocol):
         on_started: Callable[[str], Any] | None,
     ) -> ExecResult: ...
 
-    async def doctor(self, service_alias: str, *, task: str | None) -> Any: ...
+    async def doctor(self, service_alias: str, *, task: str | None, requester: str) -> DoctorReport: ...
 
 
 @dataclass
@@ -257,12 +258,10 @@ class AwsExecBackend:
             target, command, timeout=timeout, requester=requester, cancel=cancel, on_started=on_started
         )
 
-    async def doctor(self, service_alias: str, *, task: str | None) -> Any:
-        try:
-            from bot.doctor import run_doctor  # type: ignore[attr-defined]
-        except ImportError:
-            return f"doctor is not available in this build for `{service_alias}`."
-        return await run_doctor(self._config, self._factory, service_alias, task=task)
+    async def doctor(self, service_alias: str, *, task: str | None, requester: str) -> DoctorReport:
+        from bot.doctor import run_doctor
+
+        return await run_doctor(self._config, self._factory, service_alias, task=task, requester=requester)
 
 
 async def build_services(settings: Settings, client: AsyncWebClient, bot_info: dict[str, Any]) -> Services:

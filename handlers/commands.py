@@ -184,7 +184,7 @@ async def _doctor(
             except BotError as exc:
                 await respond(*replies.refusal(exc))
                 return
-        report = await services.backend.doctor(ref.name, task=None)
+        report = await services.backend.doctor(ref.name, task=None, requester=cmd.user_id)
         await respond(*replies.doctor_report(report))
 
     _start(services, request_id, cmd, work)

@@ -122,7 +122,9 @@ async def run_order(
         else:
             await update_message(client, order.channel_id, ts, text, blocks)
         results = await _run_all(services, order, targets, job)
-        text, blocks = replies.result_message(order, results, cancel_reason=job.cancel_reason)
+        text, blocks = replies.result_message(
+            order, results, cancel_reason=job.cancel_reason, redactor=services.redactor
+        )
         await update_message(client, order.channel_id, ts, text, blocks)
         await _upload_full_outputs(services, client, order, ts, results)
         return results

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.commands import HELP_TEXT
 from bot.errors import BotError
+from bot.output.clean import clean_terminal_output
 
 if TYPE_CHECKING:
     from bot.output.redact import Redactor
@@ -79,14 +80,17 @@ def running_message(order: ExecOrder, targets: list[Target]) -> tuple[str, list[
     return text, [_section(text)]
 
 
+def _redact(redactor: Redactor | None, text: str) -> str:
+    return redactor.redact(text) if redactor is not None else text
+
+
 def result_message(
-    order: ExecOrder, results: list[ExecResult], *, cancel_reason: str | None
+    order: ExecOrder, results: list[ExecResult], *, cancel_reason: str | None, redactor: Redactor | None
 ) -> tuple[str, list[dict[str, Any]]]:
     blocks = []
     for r in results:
-        blocks.append(
-            _section(f"{r.status} exit {r.exit_code} task {r.target.short_task}\n```{_escape(r.text)}```")
-        )
+        out = _escape(_redact(redactor, r.text))[:MESSAGE_OUTPUT_BUDGET]
+        blocks.append(_section(f"{r.status} exit {r.exit_code} task {r.target.short_task}\n```{out}```"))
     return f"{order.service.name}: {order.command}", blocks
 
 
@@ -95,13 +99,19 @@ def error_message(order: ExecOrder, sentence: str) -> tuple[str, list[dict[str, 
     return text, [_section(text)]
 
 
+MESSAGE_OUTPUT_BUDGET = 2800
+
+
 def output_file(
     order: ExecOrder, result: ExecResult, redactor: Redactor | None
 ) -> tuple[str, str, bytes] | None:
-    if not result.output.truncated:
+    """The full (bounded) output, cleaned and redacted, when the message could not show all of it."""
+    if not result.output.truncated and len(result.text) <= MESSAGE_OUTPUT_BUDGET:
         return None
-    return (
-        f"{order.service.name}-{result.target.short_task}.txt",
-        "Full output (redacted)",
-        result.text.encode(),
-    )
+    out = result.output
+    text = clean_terminal_output(out.file_head)
+    if out.file_tail:
+        gap = f"··· {out.file_dropped_lines:,} lines ({out.file_dropped_bytes:,} bytes) not kept ···"
+        text = f"{text.rstrip(chr(10))}\n{gap}\n{clean_terminal_output(out.file_tail)}"
+    text = _redact(redactor, text)
+    return (f"{order.service.name}-{result.target.short_task}.txt", "Full output (redacted)", text.encode())

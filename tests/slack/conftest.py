@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from bot.audit import Auditor
 from bot.config import BotConfig, parse_config
 from bot.limits import RunLimiter, RunLimits
 from bot.output.redact import Redactor
-from bot.sandbox.ecs import SANDBOX
+from bot.sandbox.agent import AgentThread
+from bot.sandbox.ecs import SANDBOX, LocalEcsServer
 from bot.store.sqlite import SqliteStore
 from bot.usergroups import UserGroupCache
 from tests.support import local_aws as _local_aws
@@ -22,7 +24,8 @@ from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws
 from tests.support.slack_app import BotHarness, running_bot
 
-# The shared AWS fixtures (moto server + local agent, per-test reset, seeded cluster), re-exported.
+# The shared AWS fixtures (moto + local agent once per session; `local_aws`/`demo_cluster` reset and seed
+# per test), re-exported for every test in tests/slack (the approvals tests use them too).
 local_aws_servers = _local_aws.local_aws_servers
 local_aws = _local_aws.local_aws
 demo_cluster = _local_aws.demo_cluster
@@ -96,17 +99,31 @@ def build_services(
     return services
 
 
+@pytest.fixture(scope="module")
+def slack_aws(local_aws_servers: tuple[LocalEcsServer, AgentThread]) -> Iterator[LocalAws]:
+    """`tests.support.local_aws.local_aws` + `demo_cluster`, but seeded once per module: these tests only
+    read the cluster, and re-seeding moto for each of them would be most of their run time."""
+    ecs, agent = local_aws_servers
+    ecs.reset()
+    SANDBOX.agent_url = agent.http_url
+    aws = LocalAws(ecs, agent)
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [k for k in os.environ if k.startswith("AWS_")]:
+            mp.delenv(name)
+        for name, value in aws.env.items():
+            mp.setenv(name, value)
+        aws.seed()
+        yield aws
+
+
 @pytest.fixture
 async def bot(
-    fake: FakeSlack,
-    config: BotConfig,
-    local_aws: LocalAws,
-    demo_cluster: Any,
-    tmp_path: Path,
+    fake: FakeSlack, config: BotConfig, slack_aws: LocalAws, tmp_path: Path
 ) -> AsyncIterator[BotHarness]:
     SANDBOX.reset()
+    SANDBOX.agent_url = slack_aws.agent.http_url
     async with running_bot(
-        fake, lambda client, _info: build_services(config, local_aws, tmp_path / "bot.db", client)
+        fake, lambda client, _info: build_services(config, slack_aws, tmp_path / "bot.db", client)
     ) as h:
         yield h
 

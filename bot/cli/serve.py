@@ -1,0 +1,78 @@
+"""`ecs-exec-bot serve`: the Slack bot. Socket Mode when SLACK_APP_TOKEN is set, else HTTP on HOST:PORT.
+
+Start-up checks fail with one line and a distinct exit status (78 for configuration): token shapes,
+``auth.test``, the config file, the store. SIGTERM drains (see `bot.server.runtime`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+# Log records carry these when a handler passes them in ``extra=``; everything else is the message.
+_EXTRA_FIELDS = ("request_id", "user", "channel", "service")
+
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per line: what log pipelines (CloudWatch Logs Insights, Loki…) index best."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for name in _EXTRA_FIELDS:
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="HTTP listen address (default: HOST or 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="HTTP port (default: PORT or 3000; /healthz in Socket Mode)")
+    parser.add_argument(
+        "--drain-grace",
+        type=float,
+        default=20.0,
+        help="seconds running commands may finish after SIGTERM before they are cancelled (default 20; "
+        "keep it below the ECS stopTimeout)",
+    )
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLineFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bot.app import SlackSettings, build_services
+    from bot.config import load_settings
+    from bot.server.runtime import ServeOptions, serve
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    slack = SlackSettings.from_settings(settings)
+    options = ServeOptions(
+        host=args.host or settings.host,
+        port=settings.port if args.port is None else args.port,
+        drain_grace=args.drain_grace,
+    )
+
+    async def factory(client: Any, info: dict[str, Any]) -> Any:
+        return await build_services(settings, client, info)
+
+    report = asyncio.run(serve(slack, factory, options))
+    logging.getLogger("ecs_exec_bot.serve").info("stopped: %s", report)
+    return 0

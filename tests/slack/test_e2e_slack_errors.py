@@ -1,0 +1,77 @@
+"""Slack failures end to end: 429 retried, not_in_channel explained, other errors one sentence, bugs referenced."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.slack.conftest import execute_command_calls
+from tests.slack.e2e_helpers import message_text, responses
+from tests.support.fake_slack import FakeSlack
+from tests.support.slack_app import BotHarness
+
+
+async def test_429_then_success(bot: BotHarness, fake: FakeSlack) -> None:
+    fake.rate_limit("chat.postMessage", retry_after=0, times=1)
+    await bot.command("web echo after-rate-limit")
+    update = (await fake.await_for("chat.update"))[-1]
+    assert "after-rate-limit" in message_text(fake, str(update.params["ts"]))
+    posts = fake.calls("chat.postMessage")
+    assert len(posts) == 2  # the 429, then the retry
+    assert len(execute_command_calls()) == 1
+
+
+@pytest.mark.parametrize("error", ["not_in_channel", "channel_not_found"])
+async def test_not_in_channel_is_explained_and_nothing_runs(
+    bot: BotHarness, fake: FakeSlack, error: str
+) -> None:
+    fake.fail("chat.postMessage", error)
+    await bot.command("web echo hi", channel_id="C0INCIDENT", response_url=fake.response_url("inv"))
+    await fake.await_for("/response/inv")
+    reply = responses(fake, "inv")[-1]
+    assert "/invite @ecs-exec" in reply["text"]
+    assert reply.get("response_type") == "ephemeral"
+    assert execute_command_calls() == []
+
+
+async def test_other_slack_errors_are_one_sentence(bot: BotHarness, fake: FakeSlack) -> None:
+    fake.fail("chat.update", "invalid_blocks")
+    await bot.command("web echo x", response_url=fake.response_url("err"))
+    await fake.await_for("/response/err")
+    text = responses(fake, "err")[-1]["text"]
+    assert "Slack refused chat.update (invalid_blocks)." in text
+    assert "\n" not in text
+
+
+async def test_unexpected_errors_give_a_reference(
+    bot: BotHarness, fake: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*_a: object, **_k: object) -> None:
+        raise RuntimeError("bug in resolve")
+
+    bot.services.backend.resolve = broken  # type: ignore[method-assign]
+    await bot.command("web echo x", response_url=fake.response_url("bug"))
+    await fake.await_for("/response/bug")
+    text = responses(fake, "bug")[-1]["text"]
+    assert "internal error, reference " in text
+    reference = text.rsplit(" ", 1)[-1]
+    assert f"reference {reference}" in caplog.text and "bug in resolve" in caplog.text
+    assert "bug in resolve" not in text
+
+
+async def test_slow_group_lookup_acks_first_then_decides(bot: BotHarness, fake: FakeSlack) -> None:
+    import threading
+
+    release = threading.Event()
+
+    def slow(_call):  # type: ignore[no-untyped-def]
+        release.wait(10)
+        return None
+
+    fake.overrides["usergroups.users.list"] = slow
+    bot.services.ack_lookup_timeout = 0.1
+    ack = await bot.command("web echo decided-later", user_id="U0BOB", response_url=fake.response_url("slow"))
+    assert "Checking your permissions" in ack.body
+    release.set()
+    update = (await fake.await_for("chat.update"))[-1]
+    assert "decided-later" in message_text(fake, str(update.params["ts"]))
+    assert "Running" in responses(fake, "slow")[0]["text"]

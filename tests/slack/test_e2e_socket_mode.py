@@ -1,0 +1,94 @@
+"""Socket Mode end to end: the real app opens its websocket via apps.connections.open on FakeSlack's
+base URL, receives a slash_commands envelope from a local websocket server, acks over the socket, runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import aiohttp
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from bot.config import BotConfig
+from tests.slack.conftest import build_services, execute_command_calls
+from tests.slack.e2e_helpers import message_text
+from tests.support.fake_slack import FakeSlack
+from tests.support.local_aws import LocalAws
+from tests.support.slack_app import running_bot
+from tests.support.slack_requests import command_body
+
+
+class SlackSocket:
+    """The Slack side of a Socket Mode connection: push envelopes, read acks."""
+
+    def __init__(self) -> None:
+        self.connected = asyncio.Event()
+        self.acks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._ws: ServerConnection | None = None
+
+    async def handler(self, ws: ServerConnection) -> None:
+        self._ws = ws
+        await ws.send(json.dumps({"type": "hello", "num_connections": 1}))
+        self.connected.set()
+        async for raw in ws:
+            await self.acks.put(json.loads(raw))
+
+    async def send_command(self, envelope_id: str, body: str) -> dict[str, Any]:
+        assert self._ws is not None
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": "slash_commands",
+            "accepts_response_payload": True,
+            "payload": dict(parse_qsl(body)),
+        }
+        await self._ws.send(json.dumps(envelope))
+        return await asyncio.wait_for(self.acks.get(), 10)
+
+
+@pytest.fixture
+async def socket_side(fake: FakeSlack) -> AsyncIterator[SlackSocket]:
+    side = SlackSocket()
+    async with serve(side.handler, "127.0.0.1", 0) as server:
+        fake.socket_url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/link/?ticket=t"
+        yield side
+
+
+@pytest.mark.timeout(60)
+async def test_socket_mode_command_is_acked_on_the_socket_and_runs_once(
+    fake: FakeSlack,
+    config: BotConfig,
+    slack_aws: LocalAws,
+    tmp_path: Path,
+    socket_side: SlackSocket,
+) -> None:
+    from bot.sandbox.ecs import SANDBOX
+
+    SANDBOX.reset()
+    SANDBOX.agent_url = slack_aws.agent.http_url
+    build = lambda c, _i: build_services(config, slack_aws, tmp_path / "bot.db", c)  # noqa: E731
+    async with running_bot(fake, build, socket_mode=True) as bot:
+        await asyncio.wait_for(socket_side.connected.wait(), 10)
+        opened = fake.calls("apps.connections.open")
+        assert len(opened) == 1 and opened[0].token == fake.app_token
+
+        body = command_body("web echo via-socket-mode", response_url=fake.response_url("sock"))
+        ack = await socket_side.send_command("env-1", body)
+        assert ack["envelope_id"] == "env-1"
+        assert "Running" in json.dumps(ack["payload"])
+        update = (await fake.await_for("chat.update"))[-1]
+        assert "via-socket-mode" in message_text(fake, str(update.params["ts"]))
+
+        # Slack may redeliver an envelope; the same trigger_id must not run twice.
+        again = await socket_side.send_command("env-2", body)
+        assert "Already received" in json.dumps(again["payload"])
+
+        async with aiohttp.ClientSession() as session, session.get(f"{bot.url}/healthz") as resp:
+            assert resp.status == 200  # health server on PORT even in Socket Mode
+        async with aiohttp.ClientSession() as session, session.post(f"{bot.url}/slack/events") as resp:
+            assert resp.status in (404, 405)  # no HTTP events endpoint in Socket Mode
+    assert len(execute_command_calls()) == 1
