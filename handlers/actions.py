@@ -112,7 +112,7 @@ def approval_message(record: ApprovalRecord) -> tuple[str, list[dict[str, Any]]]
         f"*{_escape(record.service)}* ({_escape(record.environment)})"
     )
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"{head}\n```{_escape(command)}```"}},
+        _section(f"{head}\n```{_escape(command)}```"),
         {
             "type": "context",
             "elements": [
@@ -314,7 +314,7 @@ class ApprovalFlow:
         record = await self.approvals.get(click.request_id)
         groups = await self._groups(click.user_id, record)
         result = await self.approvals.approve(
-            click.request_id, click.user_id, groups, expected_hash=click.request_hash
+            click.request_id, click.user_id, groups, expected_hash=click.request_hash or None
         )
         await self._refresh_message(client, click.request_id)
         if not result.approved:
@@ -329,10 +329,14 @@ class ApprovalFlow:
         running = await self.approvals.start(click.request_id, run_timeout_s=self._run_budget(order))
         if running is None:
             return  # another caller claimed the run (cannot normally happen: this click won the approval)
-        # The run is its own job (id = request id) so a Cancel on this replica can reach it directly.
-        self.services.jobs.start(
-            f"approved-{running.request_id}", lambda job: self._run(running, order, client, job)
-        )
+        # The run is its own job so a Cancel clicked on this replica can reach it directly.
+        try:
+            self.services.jobs.start(
+                _run_job_id(running.request_id), lambda job: self._run(running, order, client, job)
+            )
+        except BotError as exc:  # draining for a restart: it will not run, so record that and say so
+            await self.approvals.finish(running, ApprovalState.FAILED, {"error": exc.user_text()})
+            raise
 
     async def _run(self, record: ApprovalRecord, order: ExecOrder, client: AsyncWebClient, job: Job) -> None:
         watcher = asyncio.create_task(self._watch(record.request_id, job))
@@ -362,12 +366,11 @@ class ApprovalFlow:
             await asyncio.sleep(WATCH_INTERVAL_S)
 
     async def _cancel(self, click: Click, client: AsyncWebClient) -> None:
-        before = await self.approvals.get(click.request_id)
         cancelled = await self.approvals.cancel(click.request_id, click.user_id)
-        if before.state is ApprovalState.RUNNING or cancelled.owner:
-            # Running here: interrupt now. Elsewhere: its owner's watcher sees `cancelled` within seconds,
-            # and its result message replaces this one.
-            self.services.jobs.cancel(f"approved-{click.request_id}", f"cancelled by <@{click.user_id}>")
+        if cancelled.owner is not None:
+            # It had started. Running here: interrupt it now; elsewhere, its owner's watcher sees
+            # `cancelled` within WATCH_INTERVAL_S. Either way the run's result message replaces this one.
+            self.services.jobs.cancel(_run_job_id(click.request_id), f"cancelled by <@{click.user_id}>")
             return
         await self._refresh_message(client, click.request_id)
 
@@ -424,6 +427,10 @@ class ApprovalFlow:
                 log.exception("approval maintenance failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_s)
+
+
+def _run_job_id(request_id: str) -> str:
+    return f"approved-{request_id}"
 
 
 def _outcome(results: list[Any] | None, job: Job) -> tuple[ApprovalState, str | None]:

@@ -1,0 +1,131 @@
+"""The approval message and click parsing (pure): what each state shows, which buttons remain, binding."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from types import SimpleNamespace
+
+from bot.approvals import request_hash
+from bot.server.jobs import Job
+from bot.store.base import ApprovalState, Vote
+from bot.targets import ServiceRef
+from handlers.actions import (
+    APPROVE,
+    CANCEL,
+    DENY,
+    Click,
+    _outcome,
+    approval_message,
+    button_value,
+    order_from_record,
+    target_of,
+)
+from handlers.execution import ExecOrder
+from tests.store.support import START, make_record
+
+
+def _buttons(blocks: list[dict]) -> list[str]:
+    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def _text(blocks: list[dict]) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+def test_pending_message_shows_the_request_and_three_buttons() -> None:
+    record = make_record(command="grep -c 'a<b' /var/log/x", min_approvals=2, votes=(Vote("U0BOB", START),))
+    text, blocks = approval_message(record)
+    assert _buttons(blocks) == [APPROVE, DENY, CANCEL]
+    assert {e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]} == {
+        button_value(record)
+    }
+    assert button_value(record) == f"req-1|{record.request_hash}"
+    approve = blocks[-1]["elements"][0]
+    assert approve["style"] == "primary" and "confirm" in approve
+    body = _text(blocks)
+    assert "grep -c 'a&lt;b' /var/log/x" in body  # escaped for mrkdwn
+    assert (
+        "Waiting for 1 more approval(s) from <@U0BOB> or <@U0CAROL> or a member of <!subteam^S0SRE>" in body
+    )
+    assert "approved so far by <@U0BOB>" in body and "<!date^1795000900^{time}|11:21 UTC>" in body
+    assert text.startswith("Approval for <@U0ALICE>:") and text.endswith("— pending")
+
+
+def test_buttons_follow_the_state() -> None:
+    expectations = {
+        ApprovalState.APPROVED: ([CANCEL], "Approved by <@U0BOB>"),
+        ApprovalState.RUNNING: ([CANCEL], "running…"),
+        ApprovalState.DENIED: ([], "Denied by <@U0CAROL>: freeze"),
+        ApprovalState.EXPIRED: ([], "Expired at"),
+        ApprovalState.CANCELLED: ([], "Cancelled by <@U0CAROL>"),
+        ApprovalState.FAILED: ([], "Failed: freeze"),
+        ApprovalState.FINISHED: ([], "finished"),
+    }
+    for state, (buttons, phrase) in expectations.items():
+        record = make_record(
+            state=state, votes=(Vote("U0BOB", START),), decided_by="U0CAROL", state_reason="freeze"
+        )
+        _, blocks = approval_message(record)
+        assert _buttons(blocks) == buttons, state
+        assert phrase in _text(blocks), state
+
+
+def test_break_glass_is_shown_and_long_commands_fit() -> None:
+    record = make_record(
+        command="x" * 5000, votes=(Vote("U0ALICE", START, break_glass=True),), allow_self_approval=True
+    )
+    _, blocks = approval_message(record)
+    assert "Break-glass" in _text(blocks)
+    assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section")
+
+
+def test_click_parsing_and_dedupe_key() -> None:
+    body = {
+        "user": {"id": "U0BOB"},
+        "response_url": "http://127.0.0.1:9/response/x",
+        "actions": [{"action_id": APPROVE, "value": "req-1|abc", "action_ts": "1795000000.123"}],
+    }
+    click = Click.from_body(body)
+    assert (click.request_id, click.request_hash, click.user_id) == ("req-1", "abc", "U0BOB")
+    assert click.dedupe_key == "slack-click:U0BOB:ecs_exec_approve:req-1:1795000000.123"
+    other = Click.from_body({**body, "actions": [{**body["actions"][0], "action_ts": "1795000000.456"}]})
+    assert other.dedupe_key != click.dedupe_key  # a second physical click is not a replay
+
+
+def test_an_order_is_rebuilt_from_what_was_approved() -> None:
+    ref = ServiceRef("web", "prod", "prod", "web-nginx", container="nginx", shell=True, timeout=60)
+    order = ExecOrder(request_id="req-1", requester="U0ALICE", channel_id="C0INCIDENT", response_url="http://r",
+                      service=ref, command="echo hi", timeout=30.0, task="3f2a", reason="why", rule="r")  # fmt: skip
+    target = target_of(order)
+    record = make_record(
+        command="echo hi",
+        request_hash=request_hash("prod", "web", "echo hi", target),
+        params={
+            "target": json.dumps(target, sort_keys=True),
+            "timeout": 30.0,
+            "response_url": "http://r",
+            "service_container": "nginx",
+            "shell": True,
+            "service_timeout": 60,
+        },  # fmt: skip
+        votes=(Vote("U0BOB", START),),
+        message_ts="1795000000.000100",
+    )
+    rebuilt = order_from_record(record)
+    assert rebuilt.service == ref and rebuilt.task == "3f2a" and rebuilt.container == "nginx"
+    assert (rebuilt.timeout, rebuilt.response_url, rebuilt.approved_by) == (30.0, "http://r", ("U0BOB",))
+    assert rebuilt.message_ts == "1795000000.000100" and rebuilt.audit_outcome
+    assert replace(rebuilt, approved_by=(), message_ts=None, reason="why", rule="r") == replace(
+        order, container="nginx", rule="r", reason="why"
+    )
+
+
+def test_outcome_of_a_run() -> None:
+    job = Job("j")
+    ok, nonzero = SimpleNamespace(status="ok"), SimpleNamespace(status="failed")
+    assert _outcome([ok, nonzero], job) == (ApprovalState.FINISHED, None)
+    assert _outcome([ok, SimpleNamespace(status="timeout")], job) == (ApprovalState.FAILED, "timeout")
+    assert _outcome(None, job)[0] is ApprovalState.FAILED
+    job.request_cancel("cancelled by <@U0ALICE>")
+    assert _outcome([ok], job) == (ApprovalState.CANCELLED, None)
