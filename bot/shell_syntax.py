@@ -160,7 +160,9 @@ class _Tokenizer:
         self.i = 0
         self.commands: list[SimpleCommand] = []
         self.words: list[Word] = []
+        # The current simple command spans text[command_start:command_end] (first word to last word).
         self.command_start = 0
+        self.command_end = 0
         # Current word being built.
         self.value: list[str] = []
         self.word_start: int | None = None
@@ -203,7 +205,7 @@ class _Tokenizer:
                 self.add(ch)
                 self.i += 1
         self.end_word()
-        self.end_command(len(text), last=True)
+        self.end_command(last=True)
         return tuple(self.commands)
 
     # -- words ---------------------------------------------------------------------------------------
@@ -223,7 +225,10 @@ class _Tokenizer:
             self.check_command_position(word, quoted=self.word_quoted)
         if word.has_glob:
             self.check_glob(word)
+        if not self.words:
+            self.command_start = self.word_start
         self.words.append(word)
+        self.command_end = self.i
         self.value = []
         self.word_start = None
         self.word_quoted = False
@@ -308,20 +313,19 @@ class _Tokenizer:
             self.refuse("redirection", i, i + 2,
                         "`|&` also pipes standard error (like `2>&1 |`) and is not allowed")
         self.end_word()
-        self.end_command(i)
+        self.end_command()
         self.i += 1
 
-    def end_command(self, end: int, *, last: bool = False) -> None:
-        source = self.text[self.command_start : end].strip()
+    def end_command(self, *, last: bool = False) -> None:
         if not self.words:
             if last and not self.commands:
                 raise ShellSyntaxRefused(Refusal("empty", "(the command)", "is empty; type the command to run"))
             where = "at the end" if last else "at the start" if not self.commands else "between two pipes"
             raise ShellSyntaxRefused(Refusal("empty", f"`|` {where}",
                                              "a pipe needs a command on each side"))
+        source = self.text[self.command_start : self.command_end]
         self.commands.append(SimpleCommand(tuple(self.words), source))
         self.words = []
-        self.command_start = end + 1
 
     def dollar(self, *, quoted: bool = False) -> NoReturn:
         text, i = self.text, self.i
