@@ -1,0 +1,286 @@
+"""Slash-command ack latency: signed HTTP requests to the real app on its real listener (127.0.0.1).
+
+    python -m benchmarks.ack_latency [--quick]
+
+Three processes, all on loopback:
+
+- this one serves the bot exactly as ``ecs-exec-bot serve`` does (``bot.server.runtime.serve``: Bolt
+  ``AsyncApp``, the aiohttp listener, SQLite store, auditor, limits, redaction) with a fast in-process
+  exec backend, so what is measured is the ack path and the post-ack work competing with it, not AWS;
+- a FakeSlack process (``--serve-fake-slack``) answers ``auth.test``, ``chat.postMessage`` /
+  ``chat.update`` and the ``response_url`` posts of the post-ack jobs, as Slack would from elsewhere;
+- a load-generator process (``--load``) sends signed ``/ecs-exec`` commands from C concurrent workers
+  over keep-alive connections and reports each request's round trip.
+
+Figures: p50/p99 of the HTTP round trip (request sent → ack received) at 1 and 50 concurrent.
+Target: p99 < 100 ms at 50 concurrent (Slack's limit is 3 s). Bounded: a fixed count of requests per
+level and a time limit per level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SIGNING_SECRET = "bench-signing-secret"
+USERS = [f"U0LOAD{n:03d}" for n in range(64)]
+CONFIG = """
+environments:
+  prod: {region: us-east-1}
+services:
+  web: {environment: prod, cluster: prod, service: web-nginx, container: nginx, timeout: 30}
+policy:
+  rules:
+    - name: load
+      users: [%s]
+      services: [web]
+      commands:
+        - argv: ["echo", "**"]
+        - argv: ["tail", "-n", "*", "/var/log/nginx/*"]
+      timeout: 30
+"""
+
+
+# ----------------------------------------------------------------------------------- load generator
+
+
+async def generate_load(url: str, concurrency: int, count: int, time_limit: float, response_url: str) -> dict[str, Any]:
+    import aiohttp
+
+    from tests.support.slack_requests import command_body, sign
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    deadline = time.monotonic() + time_limit
+    remaining = [count]
+
+    async def worker(n: int, session: aiohttp.ClientSession) -> None:
+        user = USERS[n % len(USERS)]
+        while remaining[0] > 0 and time.monotonic() < deadline:
+            remaining[0] -= 1
+            # trigger_id is the dedupe key: unique across the load processes, as Slack's are.
+            trigger = f"{os.getpid()}.{n}.{time.time_ns()}"
+            body = command_body(f"web echo load-{n}-{remaining[0]}", user_id=user, response_url=response_url,
+                                trigger_id=trigger)
+            signed = sign(SIGNING_SECRET, body)
+            started = time.perf_counter()
+            async with session.post(f"{url}/slack/events", data=body.encode(), headers=signed.headers) as resp:
+                text = await resp.text()
+            latencies.append((time.perf_counter() - started) * 1000)
+            if resp.status != 200 or "Running" not in text:
+                errors.append(f"{resp.status} {text[:120]}")
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(n, session) for n in range(concurrency)))
+        wall = time.perf_counter() - started
+    return {"latencies_ms": latencies, "errors": errors, "wall_s": wall}
+
+
+# ----------------------------------------------------------------------------------------- the app
+
+
+class FastBackend:
+    """`bot.app.ExecBackend` answering at once: the benchmark measures the ack, not ECS."""
+
+    async def resolve(self, service: Any, *, task: str | None, container: str | None, all_tasks: bool,
+                      requester: str) -> list[Any]:
+        from bot.targets import Target
+
+        # One task per requester, so the per-task concurrency limit does not refuse the load's runs.
+        task_id = f"{abs(hash(requester)) % 10**32:032d}"
+        return [Target(service.environment, service.cluster, service.service,
+                       f"arn:aws:ecs:us-east-1:111122223333:task/prod/{task_id}", task_id,
+                       service.container or "app", None, True)]
+
+    async def run(self, target: Any, command: str, *, timeout: float, requester: str,  # noqa: ASYNC109
+                  cancel: asyncio.Event | None, on_started: Any) -> Any:
+        from bot.output.capture import CapturedOutput
+        from bot.runner import ExecResult
+
+        if on_started is not None:
+            await on_started("bench-session")
+        output = command.removeprefix("echo ").encode() + b"\r\n"
+        return ExecResult(target, command, 0, "ok", 0.001, CapturedOutput.from_bytes(output), "bench-session",
+                          head_text=output.decode().replace("\r", ""))
+
+    async def doctor(self, service_alias: str, *, task: str | None, requester: str) -> Any:
+        raise NotImplementedError("not measured")
+
+
+def start_fake_slack() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.ack_latency", "--serve-fake-slack"],
+        # stderr: the stdlib server prints a traceback when a client hangs up at shutdown.
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http://"):
+        proc.kill()
+        raise SystemExit(f"FakeSlack did not start (printed {url!r})")
+    return proc, url
+
+
+def serve_fake_slack() -> int:
+    """Child process: FakeSlack until stdin closes; then how many results the post-ack jobs posted."""
+    from tests.support.fake_slack import FakeSlack
+
+    with FakeSlack() as fake:
+        print(fake.url, flush=True)
+        sys.stdin.read()
+        print(json.dumps({"updates": len(fake.calls("chat.update"))}), flush=True)
+    return 0
+
+
+async def run_level(app_url: str, concurrency: int, count: int, time_limit: float, response_url: str) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.ack_latency", "--load", app_url, "--concurrency", str(concurrency),
+        "--count", str(count), "--time-limit", str(time_limit), "--response-url", response_url,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"the load generator failed (exit {proc.returncode})")
+    return json.loads(out)
+
+
+@dataclass(frozen=True)
+class Level:
+    """``rounds`` × (``concurrency`` workers sending ``count`` requests in all); the post-ack work of a
+    round finishes before the next round starts."""
+
+    name: str  # the key suffix: c1, c50, burst50
+    concurrency: int
+    count: int
+    rounds: int = 1
+
+
+async def bench(levels: list[Level], time_limit: float, fake_url: str, workdir: Path) -> list[dict[str, Any]]:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.app import Services, SlackSettings
+    from bot.audit import Auditor
+    from bot.config import parse_config
+    from bot.limits import RunLimiter, RunLimits
+    from bot.output.redact import Redactor
+    from bot.server.runtime import RunningBot, ServeOptions, serve
+    from bot.store.sqlite import SqliteStore
+    from bot.usergroups import UserGroupCache
+
+    config = parse_config(CONFIG % ", ".join(USERS), source="bench.yaml")
+    # Generous limits: the load is a few users hammering the bot, which the real limits would refuse.
+    limits = RunLimits(max_concurrent_per_user=100, max_runs_per_minute_per_user=1000, max_concurrent_per_task=100)
+
+    async def services(client: AsyncWebClient, info: dict[str, Any]) -> Services:
+        store = SqliteStore(workdir / "bench.db")
+        redactor = Redactor(config.policy.redact)
+        return Services(
+            config=config, store=store, backend=FastBackend(), groups=UserGroupCache(client),
+            auditor=Auditor(store, redact=redactor.redact), limiter=RunLimiter(store, limits),
+            redactor=redactor, bot_user_id=str(info.get("user_id")),
+        )
+
+    slack = SlackSettings(bot_token="xoxb-test-token", signing_secret=SIGNING_SECRET, app_token=None,
+                          api_url=f"{fake_url}/api/")
+    ready: asyncio.Future[RunningBot] = asyncio.get_running_loop().create_future()
+    served = asyncio.create_task(serve(slack, services, ServeOptions(host="127.0.0.1", port=0),
+                                       on_ready=ready.set_result, install_signal_handlers=False))
+    await asyncio.wait({ready, served}, return_when=asyncio.FIRST_COMPLETED)
+    if served.done():
+        served.result()
+    running = ready.result()
+
+    async def settle() -> None:
+        # Every ack of the round is in, so every job has started: wait for them to end.
+        pending = {job.task for job in running.services.jobs.running() if job.task is not None}
+        if pending:
+            await asyncio.wait(pending, timeout=time_limit)
+
+    results = []
+    try:
+        await run_level(running.url, 4, 20, time_limit, f"{fake_url}/response/warmup")  # imports, caches
+        await settle()
+        for level in levels:
+            merged: dict[str, Any] = {"latencies_ms": [], "errors": [], "wall_s": 0.0}
+            for _ in range(level.rounds):
+                got = await run_level(running.url, level.concurrency, level.count, time_limit,
+                                      f"{fake_url}/response/{level.name}")
+                merged["wall_s"] += got["wall_s"]
+                merged["latencies_ms"] += got["latencies_ms"]
+                merged["errors"] += got["errors"]
+                await settle()
+            results.append(merged)
+            for error in merged["errors"][:3]:
+                print(f"{level.name} error: {error}", file=sys.stderr)
+    finally:
+        running.stop.set()
+        await served
+    return results
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ack_latency", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few requests per level (smoke run)")
+    parser.add_argument("--serve-fake-slack", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--load", metavar="APP_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=100, help=argparse.SUPPRESS)
+    parser.add_argument("--time-limit", type=float, default=60.0, help=argparse.SUPPRESS)
+    parser.add_argument("--response-url", default="http://127.0.0.1:9/response/none", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_fake_slack:
+        return serve_fake_slack()
+    if args.load:
+        result = asyncio.run(generate_load(args.load, args.concurrency, args.count, args.time_limit,
+                                           args.response_url))
+        print(json.dumps(result))
+        return 0
+
+    logging.basicConfig(level=logging.CRITICAL)  # the bot logs a line per request; figures only here
+    levels = (
+        [Level("c1", 1, 10), Level("c50", 50, 100), Level("burst50", 50, 50, rounds=2)]
+        if args.quick
+        else [Level("c1", 1, 300), Level("c50", 50, 2000), Level("burst50", 50, 50, rounds=10)]
+    )
+    fake, fake_url = start_fake_slack()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            results = asyncio.run(bench(levels, 20.0 if args.quick else 60.0, fake_url, Path(tmp)))
+    finally:
+        assert fake.stdin is not None and fake.stdout is not None
+        fake.stdin.close()
+        counts = json.loads(fake.stdout.readline() or "{}")
+        fake.wait(timeout=10)
+    for level, result in zip(levels, results, strict=True):
+        latencies = result["latencies_ms"]
+        print(f"ack_requests_{level.name}: {len(latencies)}")
+        print(f"ack_errors_{level.name}: {len(result['errors'])}")
+        print(f"ack_p50_ms_{level.name}: {statistics.median(latencies):.1f}")
+        print(f"ack_p99_ms_{level.name}: {percentile(latencies, 0.99):.1f}")
+    # Each acked command's job replaced its "running…" message with the result: the work after the
+    # ack really happened alongside the measured acks (warm-up included).
+    print(f"ack_results_posted: {counts.get('updates', 0)}")
+    print(f"ack_cpus: {os.cpu_count()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
