@@ -48,8 +48,6 @@ RESERVED_WORDS = frozenset({
     "function", "select", "time", "coproc", "{", "}", "!", "[[", "]]",
 })
 
-# ASCII characters whose lookalikes we refuse: shell syntax, quotes, path and option punctuation.
-_SHELL_ASCII = frozenset(";&|<>()$`\\\"' \t*?[]{}~#=!/-.:,%^+@")
 # Lookalikes that NFKC does not fold to ASCII: curly quotes, primes, modifier letters, dashes.
 _EXTRA_LOOKALIKES = frozenset(
     "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u2032\u2033\u2035\u2036\u02b9\u02ba\u02bb\u02bc"
@@ -142,12 +140,14 @@ def check_characters(text: str, *, allow_newlines: bool = False) -> None:
                 "control-char", f"character {_char_name(ch)} at position {i + 1}",
                 "is a control or invisible character that can hide what really runs; retype the command",
             ))
+        # A compatibility form of ASCII (fullwidth `；` or `ｓｈ`, `²`, math letters) reads as ASCII to
+        # an approver but is a different character to the shell.
         if category == "Zs" or ch in _EXTRA_LOOKALIKES or any(
-            c in _SHELL_ASCII for c in unicodedata.normalize("NFKC", ch)
+            c < "\x80" for c in unicodedata.normalize("NFKC", ch)
         ):
             raise ShellSyntaxRefused(Refusal(
                 "lookalike", f"character {_char_name(ch)} at position {i + 1}",
-                "looks like shell punctuation but is not (Slack may have made it a smart quote or dash); "
+                "looks like an ASCII character but is not (Slack may have made it a smart quote or dash); "
                 "retype it as plain ASCII",
             ))
 

@@ -131,6 +131,8 @@ HOSTILE: list[tuple[str, str]] = [
     (f"cat {NGINX} \uff06\uff06 id", "lookalike"),  # fullwidth ampersands
     (f"cat {NGINX} \u037e id", "lookalike"),  # Greek question mark looks like `;`
     ("echo \uff04(id)", "lookalike"),  # fullwidth dollar
+    ("\uff53\uff48 /var/log/nginx/x", "lookalike"),  # fullwidth `sh` reads as sh
+    ("\U0001d41c\U0001d41a\U0001d42d /etc/shadow", "lookalike"),  # mathematical bold `cat`
     ("echo \u201chi\u201d", "lookalike"),  # curly quotes
     ("echo \u2013rf", "lookalike"),  # en dash
     ("cat\u00a0/etc/shadow", "lookalike"),  # no-break space
@@ -206,6 +208,9 @@ ORDINARY = [
     "df -h /var/log",
     "journalctl -n 50 --no-pager",
     "ps aux | grep nginx /var/log/nginx/x",
+    "grep 'café' /var/log/nginx/access.log",  # non-ASCII text is fine when it is not a lookalike
+    "grep ошибка /var/log/nginx/error.log",
+    "echo 日本語",
 ]
 
 
