@@ -3,10 +3,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
-from bot.aws import RETRY_CONFIG, AwsClientFactory, aws_call, describe_aws_error, iam_safe_name
+from bot.aws import RETRY_CONFIG, AwsClientFactory, AwsClients, aws_call, describe_aws_error, iam_safe_name
 from bot.config import EnvironmentConfig
 from bot.errors import AwsError
 
@@ -58,8 +59,11 @@ async def test_other_errors_are_not_retried() -> None:
     assert fn.calls == 1
 
 
-def test_botocore_retry_mode_is_adaptive() -> None:
-    assert RETRY_CONFIG.retries == {"mode": "adaptive", "max_attempts": 5}
+def test_clients_use_botocore_adaptive_retries() -> None:
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    retries = AwsClients(session).ecs.meta.config.retries
+    assert retries["mode"] == "adaptive"
+    assert RETRY_CONFIG.retries is not None and RETRY_CONFIG.retries["mode"] == "adaptive"
 
 
 @pytest.mark.parametrize(("exc", "expected"), [
