@@ -74,6 +74,9 @@ class CapturedOutput:
     file_tail: bytes
     file_dropped_bytes: int
     file_dropped_lines: int
+    # False when a cut fell inside a line (no newline near it): the first tail line is a fragment.
+    tail_starts_line: bool = True
+    file_tail_starts_line: bool = True
 
     @property
     def truncated(self) -> bool:
@@ -195,28 +198,30 @@ class BoundedCapture:
     def result(self) -> CapturedOutput:
         """Snapshot of what was captured so far (cached until the next write)."""
         if self._snapshot is None:
-            head, tail, dropped, dropped_lines = self._view(self.head_bytes)
-            fhead, ftail, fdropped, fdropped_lines = self._view(self._prefix_limit)
+            head, tail, dropped, dropped_lines, at_line = self._view(self.head_bytes)
+            fhead, ftail, fdropped, fdropped_lines, file_at_line = self._view(self._prefix_limit)
             self._snapshot = CapturedOutput(
                 head=head, tail=tail, total_bytes=self.total_bytes, dropped_bytes=dropped,
                 dropped_lines=dropped_lines, sha256=self.sha256, file_head=fhead, file_tail=ftail,
-                file_dropped_bytes=fdropped, file_dropped_lines=fdropped_lines,
+                file_dropped_bytes=fdropped, file_dropped_lines=fdropped_lines, tail_starts_line=at_line,
+                file_tail_starts_line=file_at_line,
             )
         return self._snapshot
 
-    def _view(self, first: int) -> tuple[bytes, bytes, int, int]:
-        """(head, tail, dropped bytes, dropped lines) for a view keeping ``first`` + ``tail_bytes``."""
+    def _view(self, first: int) -> tuple[bytes, bytes, int, int, bool]:
+        """(head, tail, dropped bytes, dropped lines, tail starts a line) for ``first`` + ``tail_bytes``."""
         total = self.total_bytes
         prefix, ring, ring_start = self._prefix, self._ring, self._trimmed
         if total <= first + self.tail_bytes:
             # Everything is held: ring_start <= total - tail - guard < first <= len(prefix) when trimmed.
-            return bytes(prefix) + bytes(ring[len(prefix) - ring_start:]), b"", 0, 0
+            return bytes(prefix) + bytes(ring[len(prefix) - ring_start:]), b"", 0, 0, True
         head_end = _head_cut(prefix, first)
         tail_start = ring_start + _tail_cut(ring, total - self.tail_bytes - ring_start)
         newlines_before_tail = self._trimmed_newlines + ring.count(b"\n", 0, tail_start - ring_start)
         dropped_lines = newlines_before_tail - prefix.count(b"\n", 0, head_end)
+        at_line = ring[tail_start - ring_start - 1] == 0x0A  # the guard keeps that byte in the ring
         return (bytes(prefix[:head_end]), bytes(ring[tail_start - ring_start:]),
-                tail_start - head_end, dropped_lines)
+                tail_start - head_end, dropped_lines, at_line)
 
 
 def _head_cut(buf: bytearray, limit: int) -> int:

@@ -132,3 +132,11 @@ def test_limits_are_validated() -> None:
         CaptureLimits(head_bytes=0)
     limits = CaptureLimits()
     assert (limits.head_bytes, limits.tail_bytes, limits.file_bytes) == (65536, 458752, 8388608)
+
+
+def test_tail_reports_whether_it_starts_a_line() -> None:
+    lined = CapturedOutput.from_bytes(b"x" * 50 + b"\n" + b"y\n" * 5000,
+                                      CaptureLimits(head_bytes=40, tail_bytes=100, file_bytes=200))
+    assert lined.tail_starts_line and lined.file_tail_starts_line
+    one_line = CapturedOutput.from_bytes(b"z" * 100_000, CaptureLimits(head_bytes=40, tail_bytes=100, file_bytes=200))
+    assert not one_line.tail_starts_line and not one_line.file_tail_starts_line

@@ -1,0 +1,665 @@
+"""Slack Block Kit for every message the bot posts. Pure: data in, ``(text, blocks)`` out.
+
+``text`` is the notification fallback (what a phone shows); ``blocks`` is the message. Slack's limits,
+and how they are kept (docs.slack.dev/reference/block-kit; shared/slack-and-moto.md §3):
+
+* a section's text is at most 3,000 characters, counted **after** escaping ``& < >`` (``&amp;`` is five
+  characters). Output is therefore cut on the raw text (never inside an entity) while measuring its
+  escaped length; characters outside the BMP are counted twice (UTF-16), to be safe;
+* output sits in a code block; a run of backticks inside it would close the block early, so a zero-width
+  space is put between consecutive backticks (invisible, and the fence stays balanced);
+* at most 50 blocks and, in practice, ~12,000 characters of block text per message (``msg_blocks_too_long``
+  above ~13k); fan-out results shrink each task's share and summarise tasks beyond what fits;
+* a button's ``value`` is at most 2,000 characters, a confirm dialog's title 100 and text 300.
+
+Inputs are plain views (``RunView``, ``TaskResultView``, ``OutputView``, ``ApprovalView``) so this module
+knows nothing of AWS or Slack payloads; ``bot.output`` builds them from runner results.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, Protocol
+
+from bot.errors import BotError, PolicyDenied, UsageError
+
+Block = dict[str, Any]
+Status = Literal["ok", "failed", "timeout", "cancelled", "error"]
+ApprovalState = Literal["pending", "approved", "running", "finished", "denied", "expired", "cancelled"]
+
+SECTION_LIMIT = 3000
+MAX_BLOCKS = 50
+MESSAGE_BUDGET = 12_000  # characters of block text per message
+BUTTON_VALUE_LIMIT = 2000
+FALLBACK_LIMIT = 300  # notification text: short is better, Slack truncates far above this
+COMMAND_SHOWN = 1500  # characters of a command shown (the exact command is in the audit log)
+_FENCE = "```"
+
+# action_ids of the buttons (handlers/actions.py routes on these).
+APPROVE_ACTION, DENY_ACTION, CANCEL_ACTION = "ecs_exec_approve", "ecs_exec_deny", "ecs_exec_cancel"
+
+STATUS_EMOJI: dict[str, str] = {"ok": "✅", "failed": "❌", "timeout": "⏱", "error": "⚠️", "cancelled": "🛑"}
+_STATUS_RANK = {"error": 0, "timeout": 1, "failed": 2, "cancelled": 3, "ok": 4}
+
+
+class SlackMessage(NamedTuple):
+    text: str
+    blocks: list[Block]
+
+
+# -- views ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputView:
+    """One task's output, already cleaned and redacted. ``tail`` is non-empty only after a cut."""
+
+    head: str
+    tail: str = ""
+    dropped_lines: int = 0  # lines between head and tail that were not kept
+    dropped_bytes: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        return self.dropped_bytes > 0
+
+
+@dataclass(frozen=True)
+class RunView:
+    service: str
+    environment: str
+    command: str  # exactly as run
+    requester: str  # Slack user id
+    approved_by: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskResultView:
+    task_id: str
+    container: str
+    status: Status
+    exit_code: int | None
+    duration_s: float
+    output: OutputView
+    error: str | None = None  # one sentence (+ fix) when status is "error"
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    request_id: str
+    requester: str
+    service: str
+    environment: str
+    command: str
+    expires_at: int  # epoch seconds
+    approver_users: tuple[str, ...] = ()
+    approver_groups: tuple[str, ...] = ()
+    min_approvals: int = 1
+    reason: str | None = None
+    task: str | None = None  # a specific task, or None for "one running task"
+    all_tasks: bool = False
+    state: ApprovalState = "pending"
+    decided_by: tuple[str, ...] = ()  # approvers, or who denied / cancelled
+    votes: int = 0  # approvals so far while pending
+
+
+class _Check(Protocol):
+    name: str
+    status: str
+    detail: str
+    fix: str | None
+
+
+class _DoctorReport(Protocol):
+    title: str
+    checks: Sequence[Any]
+
+
+# -- text primitives -------------------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters (docs.slack.dev/messaging/formatting-message-text)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_BACKTICK_RUN = re.compile(r"`(?=`)")
+_ASTRAL = re.compile(r"[\U00010000-\U0010FFFF]")
+
+
+def _defuse_backticks(text: str) -> str:
+    return _BACKTICK_RUN.sub("`\u200b", text) if "``" in text else text
+
+
+def slack_len(text: str) -> int:
+    """Length as Slack may count it: UTF-16 code units (an emoji outside the BMP counts twice)."""
+    return len(text) + (len(_ASTRAL.findall(text)) if not text.isascii() else 0)
+
+
+def _shown_len(raw: str) -> int:
+    """Length of ``raw`` once escaped and defused, as it will sit inside a code block."""
+    return slack_len(_defuse_backticks(escape(raw)))
+
+
+def code_block(raw: str) -> str:
+    """``raw`` as a Slack code block: escaped, backtick runs defused, fences on their own lines."""
+    body = _defuse_backticks(escape(raw.rstrip("\n")))
+    return f"{_FENCE}\n{body}\n{_FENCE}" if body else f"{_FENCE}\n \n{_FENCE}"
+
+
+_CODE_OVERHEAD = len(_FENCE) * 2 + 2  # fences and their newlines
+
+
+def inline_code(raw: str, limit: int = COMMAND_SHOWN) -> str:
+    """A command in inline code, or in a code block when backticks/newlines would break inline code."""
+    shown = raw if len(raw) <= limit else raw[: _fit_prefix(raw, limit - 1)] + "…"
+    if "`" in shown or "\n" in shown:
+        return code_block(shown)
+    return f"`{escape(shown)}`"
+
+
+def _fit_prefix(raw: str, budget: int) -> int:
+    """Longest prefix length of ``raw`` whose shown length is <= budget (cuts on raw characters, so an
+    ``&amp;`` is never split)."""
+    if _shown_len(raw) <= budget:
+        return len(raw)
+    lo, hi = 0, min(len(raw), budget)  # escaping never shortens, so at most ``budget`` raw chars fit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _shown_len(raw[:mid]) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _fit_suffix(raw: str, budget: int) -> int:
+    """Start index of the longest suffix of ``raw`` whose shown length is <= budget."""
+    if _shown_len(raw) <= budget:
+        return 0
+    lo, hi = max(0, len(raw) - budget), len(raw)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _shown_len(raw[mid:]) <= budget:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    head: str
+    tail: str
+    hidden_lines: int
+    hidden_bytes: int
+
+    @property
+    def cut(self) -> bool:
+        return self.hidden_bytes > 0
+
+
+def _take_head(text: str, budget: int) -> tuple[str, str]:
+    """(shown, hidden): whole lines from the start within ``budget`` shown characters; if even the first
+    line is too long, a prefix of it ending in "…"."""
+    if _shown_len(text) <= budget:
+        return text, ""
+    if budget <= 1:
+        return "", text
+    used, end = 0, 0
+    while end < len(text):
+        nl = text.find("\n", end)
+        stop = len(text) if nl < 0 else nl + 1
+        cost = _shown_len(text[end:stop])
+        if used + cost > budget:
+            break
+        used += cost
+        end = stop
+    if end == 0:  # one very long first line
+        cut = _fit_prefix(text, budget - 1)
+        return text[:cut] + "…", text[cut:]
+    return text[:end], text[end:]
+
+
+def _take_tail(text: str, budget: int) -> tuple[str, str]:
+    """(hidden, shown): whole lines from the end within ``budget``; "…" + a suffix if one line is too long."""
+    if _shown_len(text) <= budget:
+        return "", text
+    if budget <= 1:
+        return text, ""
+    body = text[:-1] if text.endswith("\n") else text
+    used, start = 0, len(body)
+    while start > 0:
+        nl = body.rfind("\n", 0, start)
+        begin = nl + 1
+        cost = _shown_len(body[begin:start]) + 1
+        if used + cost > budget:
+            break
+        used += cost
+        start = nl if nl >= 0 else 0
+        if nl < 0:
+            break
+    if start >= len(body):  # one very long last line
+        cut = _fit_suffix(body, budget - 1)
+        return text[:cut], "…" + text[cut:]
+    shown_from = start + 1 if start < len(body) and body[start] == "\n" else start
+    return text[:shown_from], text[shown_from:]
+
+
+def _lines_in(text: str) -> int:
+    if not text:
+        return 0
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
+def _fit_output(out: OutputView, head_budget: int, tail_budget: int) -> _Fitted:
+    """What of ``out`` fits: head and tail parts within their budgets (code-block text, fences included)."""
+    hb, tb = head_budget - _CODE_OVERHEAD, tail_budget - _CODE_OVERHEAD
+    if not out.truncated:
+        text = out.head
+        if _shown_len(text) <= hb:
+            return _Fitted(text, "", 0, 0)
+        head, rest = _take_head(text, hb)
+        hidden, tail = _take_tail(rest, tb)
+        if not hidden:
+            return _Fitted(head, tail, 0, 0)
+        return _Fitted(head, tail, _lines_in(hidden), len(hidden.encode()))
+    head, hidden_head = _take_head(out.head, hb)
+    hidden_tail, tail = _take_tail(out.tail, tb)
+    hidden = hidden_head + hidden_tail
+    lines = out.dropped_lines + hidden_head.count("\n") + hidden_tail.count("\n")
+    return _Fitted(head, tail, max(lines, 1), out.dropped_bytes + len(hidden.encode()))
+
+
+def human_bytes(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:,.0f} KB" if n >= 10 * 1024 else f"{n / 1024:.1f} KB"
+    if n < 1024**3:
+        return f"{n / 1024 ** 2:.1f} MB"
+    return f"{n / 1024 ** 3:.1f} GB"
+
+
+def gap_line(lines: int, nbytes: int, what: str = "not shown") -> str:
+    noun = "line" if lines == 1 else "lines"
+    return f"··· {lines:,} {noun} ({human_bytes(nbytes)}) {what} ···"
+
+
+def human_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def short_task_id(task_id: str) -> str:
+    """``3f2a9c…e1``: enough to tell tasks apart in a channel."""
+    tid = task_id.rsplit("/", 1)[-1]
+    return tid if len(tid) <= 10 else f"{tid[:6]}…{tid[-2:]}"
+
+
+def _prose(text: str) -> str:
+    """Text we did not write (reasons, names, error sentences) shown as mrkdwn: escaped, and with
+    backtick runs defused so it cannot open or close a code block."""
+    return _defuse_backticks(escape(text))
+
+
+def _user(user_id: str) -> str:
+    return f"<@{user_id}>" if re.fullmatch(r"[UW][A-Z0-9]{2,20}", user_id) else _prose(user_id)
+
+
+def _group(group_id: str) -> str:
+    return f"<!subteam^{group_id}>" if re.fullmatch(r"S[A-Z0-9]{2,20}", group_id) else _prose(group_id)
+
+
+def _date(epoch: int) -> str:
+    """Slack renders this in the reader's time zone; the fallback is UTC."""
+    import datetime as _dt
+
+    fallback = _dt.datetime.fromtimestamp(epoch, _dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(epoch)}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _clip(text: str, limit: int) -> str:
+    """Clip already-formatted mrkdwn to ``limit``; only used for prose we built (no entities are cut
+    because the cut moves before any ``&`` within the last 6 characters)."""
+    if slack_len(text) <= limit:
+        return text
+    cut = limit - 1
+    while slack_len(text[:cut]) > limit - 1:
+        cut -= 1
+    amp = text.rfind("&", max(0, cut - 6), cut)
+    if amp >= 0 and ";" not in text[amp:cut]:
+        cut = amp
+    return text[:cut] + "…"
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_LIMIT)}}
+
+
+def _context(*parts: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(p, SECTION_LIMIT)} for p in parts]}
+
+
+def _plain(text: str, limit: int) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text if len(text) <= limit else text[: limit - 1] + "…", "emoji": True}
+
+
+def _fallback(text: str) -> str:
+    return text if len(text) <= FALLBACK_LIMIT else text[: FALLBACK_LIMIT - 1] + "…"
+
+
+# -- results ---------------------------------------------------------------------------------------------
+
+
+def _status_words(r: TaskResultView) -> str:
+    if r.status == "timeout":
+        return "timed out"
+    if r.status == "cancelled":
+        return "cancelled"
+    if r.status == "error":
+        return "error"
+    return "exit status unknown" if r.exit_code is None else f"exit {r.exit_code}"
+
+
+def _who(run: RunView) -> str:
+    who = f"by {_user(run.requester)}"
+    if run.approved_by:
+        who += " · approved by " + ", ".join(_user(u) for u in run.approved_by)
+    return who
+
+
+def result_cut(result: TaskResultView) -> bool:
+    """Whether the single-task result message leaves part of the output out (then attach the file)."""
+    return _fit_output(result.output, SECTION_LIMIT, SECTION_LIMIT).cut
+
+
+def _task_budgets(tasks: int) -> tuple[int, int]:
+    if tasks <= 1:
+        return SECTION_LIMIT, SECTION_LIMIT
+    # The header, the per-task gap lines and the summary take up to ~2,500 characters.
+    share = min(SECTION_LIMIT, (MESSAGE_BUDGET - 2500) // min(tasks, _FANOUT_SHOWN))
+    return share, 0
+
+
+_FANOUT_SHOWN = 12  # tasks shown in full in a fan-out message; the rest are summarised (>= 790 each)
+
+
+def render_result(run: RunView, results: Sequence[TaskResultView]) -> SlackMessage:
+    """The final message: one task in detail, or several grouped per task (worst first)."""
+    if not results:
+        raise ValueError("render_result needs at least one task result")
+    if len(results) == 1:
+        return _render_single(run, results[0])
+    return _render_fanout(run, results)
+
+
+def _render_single(run: RunView, r: TaskResultView) -> SlackMessage:
+    emoji = STATUS_EMOJI[r.status]
+    title = (f"{emoji} *{_prose(run.service)}* ({_prose(run.environment)}) · {_status_words(r)} · "
+             f"{human_duration(r.duration_s)}")
+    blocks: list[Block] = [
+        _section(f"{title}\n{inline_code(run.command)}"),
+        _context(f"task {_prose(short_task_id(r.task_id))} · container {_prose(r.container)} · {_who(run)}"),
+    ]
+    if r.status == "error" and r.error:
+        blocks.append(_section(f"⚠️ {_prose(r.error)}"))
+    fitted = _fit_output(r.output, SECTION_LIMIT, SECTION_LIMIT)
+    if not fitted.head and not fitted.tail:
+        blocks.append(_context("_(no output)_"))
+    else:
+        blocks.append(_section(code_block(fitted.head)))
+        if fitted.cut:
+            blocks.append(_context(gap_line(fitted.hidden_lines, fitted.hidden_bytes)))
+        if fitted.tail:
+            blocks.append(_section(code_block(fitted.tail)))
+        if fitted.cut:
+            blocks.append(_context("📎 full output (redacted) in the thread"))
+    text = f"{emoji} {run.service} ({run.environment}) · {_status_words(r)} · {run.command}"
+    return SlackMessage(_fallback(text), blocks)
+
+
+def _render_fanout(run: RunView, results: Sequence[TaskResultView]) -> SlackMessage:
+    ordered = sorted(results, key=lambda r: _STATUS_RANK[r.status])
+    counts = " ".join(f"{STATUS_EMOJI[s]} {n}" for s in _STATUS_RANK
+                      if (n := sum(1 for r in results if r.status == s)))
+    worst = STATUS_EMOJI[ordered[0].status]
+    blocks: list[Block] = [
+        _section(f"{worst} *{_prose(run.service)}* ({_prose(run.environment)}) · {len(results)} tasks · "
+                 f"{counts}\n{inline_code(run.command, 500)}"),
+        _context(_who(run)),
+    ]
+    budget, _ = _task_budgets(len(results))
+    any_cut = False
+    for r in ordered[:_FANOUT_SHOWN]:
+        line, fitted = _fanout_task(r, budget)
+        if fitted.head:
+            blocks.append(_section(f"{line}\n{code_block(fitted.head)}"))
+        else:
+            blocks.append(_section(f"{line} · _(no output)_" if not fitted.cut else line))
+        if fitted.cut:
+            any_cut = True
+            blocks.append(_context(gap_line(fitted.hidden_lines, fitted.hidden_bytes)))
+    rest = ordered[_FANOUT_SHOWN:]
+    if rest:
+        rest_counts = " ".join(f"{STATUS_EMOJI[s]} {n}" for s in _STATUS_RANK
+                               if (n := sum(1 for r in rest if r.status == s)))
+        blocks.append(_context(f"… and {len(rest)} more tasks ({rest_counts}): their output is in the thread"))
+        any_cut = True
+    if any_cut:
+        blocks.append(_context("📎 full output (redacted) in the thread"))
+    text = f"{worst} {run.service} ({run.environment}) · {len(results)} tasks · {counts} · {run.command}"
+    return SlackMessage(_fallback(text), blocks[:MAX_BLOCKS])
+
+
+def _fanout_task(r: TaskResultView, budget: int) -> tuple[str, _Fitted]:
+    """A task's status line and the head of its output that fits the task's share of the message."""
+    line = (f"{STATUS_EMOJI[r.status]} task {_prose(short_task_id(r.task_id))} · {_prose(r.container)} · "
+            f"{_status_words(r)} · {human_duration(r.duration_s)}")
+    if r.status == "error" and r.error:
+        line = _clip(f"{line}\n⚠️ {_prose(r.error)}", budget // 2)
+    room = max(budget - slack_len(line) - 1, _CODE_OVERHEAD + 40)
+    return line, _fit_output(r.output, room, 0)
+
+
+def fanout_cuts(results: Sequence[TaskResultView]) -> list[bool]:
+    """Per result (in the given order): does the fan-out message leave part of its output out? Then
+    the caller attaches that task's full output in the thread."""
+    budget, _ = _task_budgets(len(results))
+    order = sorted(range(len(results)), key=lambda i: _STATUS_RANK[results[i].status])
+    shown = set(order[:_FANOUT_SHOWN])
+    return [(_fanout_task(r, budget)[1].cut if i in shown else bool(r.output.head or r.output.tail))
+            for i, r in enumerate(results)]
+
+
+# -- running / cancel ------------------------------------------------------------------------------------
+
+
+def render_running(run: RunView, task_ids: Sequence[str], *, run_id: str) -> SlackMessage:
+    """The "running…" message with a Cancel button whose value carries ``run_id``."""
+    _check_value(run_id)
+    tasks = ", ".join(_prose(short_task_id(t)) for t in task_ids[:5])
+    if len(task_ids) > 5:
+        tasks += f" (+{len(task_ids) - 5} more)"
+    where = f"task {tasks}" if len(task_ids) == 1 else f"{len(task_ids)} tasks: {tasks}"
+    head = f"⏳ Running on *{_prose(run.service)}* ({_prose(run.environment)}) · {where}"
+    blocks: list[Block] = [
+        _section(f"{head}\n{inline_code(run.command)}"),
+        _context(_who(run)),
+        {"type": "actions", "block_id": f"run-{run_id}"[:255], "elements": [{
+            "type": "button", "action_id": CANCEL_ACTION, "text": _plain("Cancel", 75), "style": "danger",
+            "value": run_id,
+            "confirm": _confirm("Stop this command?", "The command is interrupted (Ctrl-C) and its session ended.",
+                                "Stop it", "Keep running"),
+        }]},
+    ]
+    return SlackMessage(_fallback(f"⏳ Running on {run.service} ({run.environment}): {run.command}"), blocks)
+
+
+def _confirm(title: str, text: str, yes: str, no: str) -> dict[str, Any]:
+    return {"title": _plain(title, 100), "text": {"type": "mrkdwn", "text": _clip(text, 300)},
+            "confirm": _plain(yes, 30), "deny": _plain(no, 30)}
+
+
+def _check_value(value: str) -> None:
+    if not value or len(value) > BUTTON_VALUE_LIMIT:
+        raise ValueError(f"a button value must be 1..{BUTTON_VALUE_LIMIT} characters")
+
+
+# -- refusals and errors (ephemeral) ---------------------------------------------------------------------
+
+
+def render_error(error: BotError) -> SlackMessage:
+    """One sentence and the fix, for the requester only."""
+    emoji = "⛔" if isinstance(error, PolicyDenied) else "❓" if isinstance(error, UsageError) else "⚠️"
+    body = f"{emoji} *{_prose(error.message)}*"
+    if error.fix:
+        body += f"\n{_prose(error.fix)}"
+    return SlackMessage(_fallback(f"{emoji} {error.user_text()}"), [_section(body)])
+
+
+def render_internal_error(reference: str) -> SlackMessage:
+    text = f"⚠️ Internal error, reference {reference}. Nothing else was done; the operators can trace it."
+    return SlackMessage(_fallback(text), [_section(_prose(text))])
+
+
+def render_notice(text: str) -> SlackMessage:
+    """A plain one-line notice (already received, checking permissions, …)."""
+    return SlackMessage(_fallback(text), [_section(_prose(text))])
+
+
+# -- approvals -------------------------------------------------------------------------------------------
+
+
+def _target_words(a: ApprovalView) -> str:
+    where = f"*{_prose(a.service)}* ({_prose(a.environment)})"
+    if a.all_tasks:
+        return where + " · every running task"
+    if a.task:
+        return where + f" · task {_prose(short_task_id(a.task))}"
+    return where
+
+
+def _approvers(a: ApprovalView) -> str:
+    who = [_user(u) for u in a.approver_users] + [_group(g) for g in a.approver_groups]
+    return ", ".join(who) if who else "_nobody is configured to approve_"
+
+
+def render_approval(a: ApprovalView) -> SlackMessage:
+    """The approval request in its current state; buttons only while pending (Approve has a confirm)."""
+    _check_value(a.request_id)
+    state_line = {
+        "pending": f"⏳ Waiting for {a.min_approvals - a.votes} more approval(s) · expires {_date(a.expires_at)}",
+        "approved": f"👍 Approved by {', '.join(_user(u) for u in a.decided_by)}",
+        "running": f"▶️ Approved by {', '.join(_user(u) for u in a.decided_by)} · running…",
+        "finished": f"🏁 Approved by {', '.join(_user(u) for u in a.decided_by)} · finished (result below)",
+        "denied": f"🚫 Denied by {', '.join(_user(u) for u in a.decided_by)}",
+        "expired": f"⌛ Expired at {_date(a.expires_at)} without enough approvals",
+        "cancelled": f"🛑 Cancelled by {', '.join(_user(u) for u in a.decided_by)}",
+    }[a.state]
+    blocks: list[Block] = [
+        _section(f"✋ *Approval needed* · {_user(a.requester)} wants to run on {_target_words(a)}\n"
+                 f"{inline_code(a.command)}"),
+        _context(f"reason: {_prose(a.reason) if a.reason else '—'}",
+                 f"may approve: {_approvers(a)} · {a.min_approvals} needed"),
+        _section(state_line),
+    ]
+    if a.state == "pending":
+        blocks.append({"type": "actions", "block_id": f"approval-{a.request_id}"[:255], "elements": [
+            {"type": "button", "action_id": APPROVE_ACTION, "text": _plain("Approve", 75), "style": "primary",
+             "value": a.request_id,
+             "confirm": _confirm("Approve this command?",
+                                 f"It runs on *{_prose(a.service)}* ({_prose(a.environment)}) as requested by "
+                                 f"{_user(a.requester)}.", "Approve", "Back")},
+            {"type": "button", "action_id": DENY_ACTION, "text": _plain("Deny", 75), "style": "danger",
+             "value": a.request_id},
+        ]})
+    text = f"Approval ({a.state}): {a.service} ({a.environment}) · {a.command}"
+    return SlackMessage(_fallback(text), blocks)
+
+
+# -- help, list, doctor ----------------------------------------------------------------------------------
+
+
+def _chunks(mrkdwn: str, budget: int = MESSAGE_BUDGET - 1000) -> tuple[list[Block], int]:
+    """Trusted mrkdwn as sections split at line ends, within the section limit and ``budget`` in total.
+    Returns the blocks and how many lines did not fit."""
+    blocks: list[Block] = []
+    current, used = "", 0
+    lines = mrkdwn.splitlines()
+    for i, line in enumerate(lines):
+        line = _clip(line, SECTION_LIMIT)
+        if used + slack_len(current) + slack_len(line) + 1 > budget or len(blocks) >= MAX_BLOCKS - 3:
+            if current:
+                blocks.append(_section(current))
+            return blocks, len(lines) - i
+        candidate = f"{current}\n{line}" if current else line
+        if slack_len(candidate) > SECTION_LIMIT:
+            blocks.append(_section(current))
+            used += slack_len(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        blocks.append(_section(current))
+    return blocks, 0
+
+
+def render_help(usage: str) -> SlackMessage:
+    """``usage`` is Slack mrkdwn written by us (bot.commands.HELP_TEXT), so it is not escaped."""
+    blocks, _ = _chunks(usage)
+    return SlackMessage(_fallback(usage.splitlines()[0] if usage else "Usage"), blocks or [_section("Usage")])
+
+
+def render_list(lines: Sequence[str]) -> SlackMessage:
+    """``/ecs-exec list``: what the user may run, one entry per line."""
+    if not lines:
+        text = "No policy rule includes you here, so you cannot run commands (deny by default)."
+        return SlackMessage(text, [_section(f"⛔ {_prose(text)}\nAsk the bot's operators to add you to a rule.")])
+    body, left = _chunks("\n".join(f"• {_prose(line)}" for line in lines))
+    blocks = [_section("*You may run:*"), *body]
+    if left:
+        blocks.append(_context(f"… and {left} more"))
+    return SlackMessage(_fallback(f"You may run {len(lines)} kinds of command."), blocks)
+
+
+_DOCTOR_SYMBOL = {"green": "🟢", "yellow": "🟡", "red": "🔴"}
+
+
+def render_doctor(report: _DoctorReport) -> SlackMessage:
+    """A doctor report: one line per check, the fix under each non-green one, a verdict at the end."""
+    lines = []
+    worst = "green"
+    for c in report.checks:
+        status = str(c.status)
+        if status == "red" or (status == "yellow" and worst == "green"):
+            worst = status
+        lines.append(f"{_DOCTOR_SYMBOL.get(status, '•')} *{_prose(c.name)}*: {_prose(c.detail)}")
+        if c.fix and status != "green":
+            lines.append(f"      ↳ fix: {_prose(c.fix)}")
+    verdict = {"green": "✅ ECS Exec should work.", "yellow": "🟡 ECS Exec should work; see the warnings.",
+               "red": "🔴 ECS Exec will not work until the red items are fixed."}[worst]
+    body, left = _chunks("\n".join(lines))
+    blocks = [_section(f"🩺 *{_prose(report.title)}*"), *body]
+    if left:
+        blocks.append(_context(f"… and {left} more lines (run `ecs-exec-bot doctor` for the whole report)"))
+    blocks.append(_section(verdict))
+    return SlackMessage(_fallback(f"{report.title}: {verdict}"), blocks)
+
+
+__all__ = [
+    "APPROVE_ACTION", "CANCEL_ACTION", "DENY_ACTION", "ApprovalView", "OutputView", "RunView", "SlackMessage",
+    "TaskResultView", "code_block", "escape", "fanout_cuts", "gap_line", "render_approval", "render_doctor",
+    "render_error", "render_help", "render_internal_error", "render_list", "render_notice", "render_result",
+    "render_running", "result_cut", "slack_len",
+]
