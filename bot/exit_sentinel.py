@@ -68,17 +68,19 @@ class SentinelFilter:
     def feed(self, data: bytes) -> bytes:
         if self.exit_code is not None:
             return data
-        self._pending += data
-        buf = bytes(self._pending)
-        match = self._pattern.search(buf)
-        if match:
-            self.exit_code = int(match.group(1))
-            self._pending.clear()
-            return buf[: match.start()] + buf[match.end():]
+        # Hot path (every output message): C-level finds only; Python work is per CR/LF near the end.
+        buf = bytes(self._pending) + data if self._pending else bytes(data)
+        self._pending.clear()
+        if self.marker in buf:
+            match = self._pattern.search(buf)
+            if match:
+                self.exit_code = int(match.group(1))
+                return buf[: match.start()] + buf[match.end():]
         keep = self._holdback(buf)
-        out = buf[: len(buf) - keep]
-        del self._pending[: len(buf) - keep]
-        return out
+        if keep:
+            self._pending += buf[-keep:]
+            return buf[:-keep]
+        return buf
 
     def flush(self) -> bytes:
         """End of stream: whatever was held back was not a sentinel after all."""
@@ -87,12 +89,23 @@ class SentinelFilter:
         return out
 
     def _holdback(self, buf: bytes) -> int:
-        """Length of the longest suffix of ``buf`` that may still grow into a full sentinel line."""
-        longest = len(self.marker) + 2 + _MAX_DIGITS + 2
-        for size in range(min(len(buf), longest), 0, -1):
-            if self._could_start(buf[-size:]):
-                return size
-        return 0
+        """Length of the longest suffix of ``buf`` that may still grow into a full sentinel line.
+
+        Only two shapes qualify: a newline followed by the start of the marker, or newline bytes at the
+        very end; both are found with C-level searches, so ordinary line-by-line output stays cheap.
+        """
+        window = len(self.marker) + 2 + _MAX_DIGITS + 2
+        pos = max(0, len(buf) - window)
+        probe = b"\n" + self.marker[:1]
+        i = buf.find(probe, pos)
+        while i != -1:
+            start = i - 1 if i > pos and buf[i - 1] == 0x0D else i
+            if self._could_start(buf[start:]):
+                return len(buf) - start
+            i = buf.find(probe, i + 1)
+        if buf.endswith(b"\r\n"):
+            return 2
+        return 1 if buf.endswith((b"\n", b"\r")) else 0
 
     def _could_start(self, tail: bytes) -> bool:
         if tail == b"\r":
