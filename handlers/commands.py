@@ -228,7 +228,7 @@ async def _exec(
 
     decision = _decide(services, cmd, req, ref, groups)
     if decision.allowed:
-        await reply(*replies.running(ref.name, req.command))
+        await reply(*replies.running(ref.name, req.command, services.redactor))
     elif decision.needs_approval:
         if services.on_needs_approval is None:
             decision = Decision(
@@ -242,7 +242,7 @@ async def _exec(
             )
             await reply(*replies.refusal(decision.to_error()))
         else:
-            await reply(*replies.approval_pending(ref.name, req.command))
+            await reply(*replies.approval_pending(ref.name, req.command, services.redactor))
     else:
         await reply(*replies.refusal(decision.to_error()))
 
@@ -323,11 +323,11 @@ async def _after_decision(
                 )
             return
         if not acked:
-            await respond(*replies.approval_pending(ref.name, req.command))
+            await respond(*replies.approval_pending(ref.name, req.command, services.redactor))
         await services.on_needs_approval(services, client, order, decision)
         return
     if not acked:
-        await respond(*replies.running(ref.name, req.command))
+        await respond(*replies.running(ref.name, req.command, services.redactor))
     await run_order(services, client, order, job)
 
 

@@ -116,7 +116,7 @@ async def run_order(
                 run_id=order.request_id,
                 timeout_s=order.timeout,
             )
-        text, blocks = replies.running_message(order, targets)
+        text, blocks = replies.running_message(order, targets, services.redactor)
         if ts is None:
             ts = await post_message(client, order.channel_id, text, blocks)
         else:
@@ -133,7 +133,9 @@ async def run_order(
             await audit(services, "failed", **order.audit_fields(), details={"error": exc.user_text()})
         await respond(*replies.refusal(exc))
         if ts is not None:
-            await _best_effort_update(client, order, ts, *replies.error_message(order, exc.user_text()))
+            await _best_effort_update(
+                client, order, ts, *replies.error_message(order, exc.user_text(), services.redactor)
+            )
         return None
     except asyncio.CancelledError:
         # Hard-cancelled at the end of a drain: say so in the channel before the process exits.
@@ -217,16 +219,15 @@ async def _audit_result(services: Services, order: ExecOrder, result: ExecResult
 async def _upload_full_outputs(
     services: Services, client: AsyncWebClient, order: ExecOrder, ts: str, results: list[ExecResult]
 ) -> None:
-    for result in results:
-        upload = replies.output_file(order, result, services.redactor)
-        if upload is None:
+    for result, needed in zip(results, replies.files_needed(results, services.redactor), strict=True):
+        if not needed:
             continue
-        filename, title, content = upload
+        filename, title, content = replies.output_file(order, result, services.redactor)
         try:
             await upload_text_file(client, order.channel_id, ts, filename, title, content)
         except BotError as exc:
             # The message already carries head and tail; a failed upload is worth a sentence, not a failure.
-            await Responder(order.response_url)(f"The full output could not be attached: {exc.user_text()}")
+            await Responder(order.response_url)(*replies.refusal(exc))
 
 
 async def _best_effort_update(

@@ -1,7 +1,8 @@
 """Every message the Slack handlers send, as ``(text, blocks)``: the seam to `bot.output.render`.
 
-Handlers never build Block Kit themselves; this module picks the renderer for each situation and
-applies redaction to anything that carries command output or error text.
+Handlers never build Block Kit themselves. This module turns runner results into render views and
+redacts everything that could carry a secret (output, error sentences, the command itself) before it is
+rendered, so nothing unredacted reaches Slack whichever message it ends up in.
 """
 
 from __future__ import annotations
@@ -11,107 +12,183 @@ from typing import TYPE_CHECKING, Any
 from bot.commands import HELP_TEXT
 from bot.errors import BotError
 from bot.output.clean import clean_terminal_output
+from bot.output.render import (
+    OutputView,
+    RunView,
+    TaskResultView,
+    escape,
+    fanout_cuts,
+    gap_line,
+    render_doctor,
+    render_error,
+    render_help,
+    render_internal_error,
+    render_list,
+    render_notice,
+    render_result,
+    render_running,
+    result_cut,
+)
 
 if TYPE_CHECKING:
+    from bot.doctor import DoctorReport
     from bot.output.redact import Redactor
     from bot.runner import ExecResult
     from bot.targets import Target
     from handlers.execution import ExecOrder
 
-Message = tuple[str, list[dict[str, Any]] | None]
+Message = tuple[str, list[dict[str, Any]]]
 
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def already_received() -> Message:
-    return ("Already received: this exact request was handled once, so nothing runs twice.", None)
-
-
-def checking() -> Message:
-    return (":hourglass_flowing_sand: Checking your permissions…", None)
-
-
-def internal_error(request_id: str) -> Message:
-    return (f":warning: internal error, reference {request_id}", None)
-
-
-def refusal(exc: BotError) -> Message:
-    return (f":no_entry: {exc.user_text()}", None)
-
-
-def help_message() -> Message:
-    return (HELP_TEXT, None)
-
-
-def allowed_list(lines: list[str]) -> Message:
-    if not lines:
-        return ("No policy rule includes you, so you cannot run commands here (deny by default).", None)
-    return ("You may run:\n" + "\n".join(f"• {line}" for line in lines), None)
-
-
-def doctor_started(service: str) -> Message:
-    return (f":stethoscope: Checking ECS Exec for `{service}`…", None)
-
-
-def doctor_report(report: Any) -> Message:
-    return (str(report), None)
-
-
-def running(service: str, command: str) -> Message:
-    return (f":hourglass_flowing_sand: Running `{_escape(command)}` on *{service}*…", None)
-
-
-def approval_pending(service: str, command: str) -> Message:
-    return (
-        f":raised_hand: `{_escape(command)}` on *{service}* needs approval; I'm asking the approvers.",
-        None,
-    )
-
-
-def running_message(order: ExecOrder, targets: list[Target]) -> tuple[str, list[dict[str, Any]]]:
-    tasks = ", ".join(t.short_task for t in targets)
-    text = f":hourglass_flowing_sand: <@{order.requester}> is running `{_escape(order.command)}` on {order.service.name} (task {tasks})"
-    return text, [_section(text)]
+# Head and tail are redacted as one text so a secret that a cut would split is still seen whole by the
+# redactor. Cleaned output has no control characters, so this line cannot occur in it.
+_JOIN = "\n\x00ecs-exec-bot-gap\x00\n"
 
 
 def _redact(redactor: Redactor | None, text: str) -> str:
     return redactor.redact(text) if redactor is not None else text
 
 
+# -- acks and ephemeral answers ----------------------------------------------------------------------------
+
+
+def already_received() -> Message:
+    return tuple(
+        render_notice("Already received: this exact request was handled once, so nothing runs twice.")
+    )  # type: ignore[return-value]
+
+
+def checking() -> Message:
+    return tuple(render_notice("⏳ Checking your permissions…"))  # type: ignore[return-value]
+
+
+def internal_error(request_id: str) -> Message:
+    return tuple(render_internal_error(request_id))  # type: ignore[return-value]
+
+
+def refusal(exc: BotError) -> Message:
+    return tuple(render_error(exc))  # type: ignore[return-value]
+
+
+def help_message() -> Message:
+    return tuple(render_help(HELP_TEXT))  # type: ignore[return-value]
+
+
+def allowed_list(lines: list[str]) -> Message:
+    return tuple(render_list(lines))  # type: ignore[return-value]
+
+
+def doctor_started(service: str) -> Message:
+    return tuple(render_notice(f"🩺 Checking ECS Exec for {service}…"))  # type: ignore[return-value]
+
+
+def doctor_report(report: DoctorReport) -> Message:
+    return tuple(render_doctor(report))  # type: ignore[return-value]
+
+
+def running(service: str, command: str, redactor: Redactor | None = None) -> Message:
+    return tuple(render_notice(f"⏳ Running `{_redact(redactor, command)}` on {service}…"))  # type: ignore[return-value]
+
+
+def approval_pending(service: str, command: str, redactor: Redactor | None = None) -> Message:
+    text = f"✋ `{_redact(redactor, command)}` on {service} needs approval; the request is posted in this channel."
+    return tuple(render_notice(text))  # type: ignore[return-value]
+
+
+# -- channel messages --------------------------------------------------------------------------------------
+
+
+def run_view(order: ExecOrder, redactor: Redactor | None) -> RunView:
+    return RunView(
+        service=order.service.name,
+        environment=order.service.environment,
+        command=_redact(redactor, order.command),
+        requester=order.requester,
+        approved_by=order.approved_by,
+        reason=_redact(redactor, order.reason) if order.reason else None,
+    )
+
+
+def running_message(order: ExecOrder, targets: list[Target], redactor: Redactor | None) -> Message:
+    """The "running…" message; its Cancel button carries the request id (the job id on this replica)."""
+    return tuple(
+        render_running(run_view(order, redactor), [t.task_id for t in targets], run_id=order.request_id)
+    )  # type: ignore[return-value]
+
+
+def task_view(
+    result: ExecResult, redactor: Redactor | None, *, cancel_reason: str | None = None
+) -> TaskResultView:
+    head, tail = result.head_text, result.tail_text
+    if tail:
+        joined = _redact(redactor, head + _JOIN + tail)
+        head, sep, tail = joined.partition(_JOIN.strip("\n"))
+        if not sep:  # a multi-line secret swallowed the marker: show it all as head (render cuts it)
+            head, tail = joined, ""
+        head, tail = head.rstrip("\n") + "\n", tail.lstrip("\n")
+    else:
+        head = _redact(redactor, head)
+    error = result.error.user_text() if result.error else None
+    if result.status == "cancelled" and cancel_reason:
+        error = cancel_reason
+    return TaskResultView(
+        task_id=result.target.task_id,
+        container=result.target.container,
+        status=result.status,
+        exit_code=result.exit_code,
+        duration_s=result.duration_s,
+        output=OutputView(
+            head=head,
+            tail=tail,
+            dropped_lines=result.output.dropped_lines,
+            dropped_bytes=result.output.dropped_bytes,
+        ),
+        error=_redact(redactor, error) if error else None,
+    )
+
+
 def result_message(
     order: ExecOrder, results: list[ExecResult], *, cancel_reason: str | None, redactor: Redactor | None
-) -> tuple[str, list[dict[str, Any]]]:
-    blocks = []
-    for r in results:
-        out = _escape(_redact(redactor, r.text))[:MESSAGE_OUTPUT_BUDGET]
-        blocks.append(_section(f"{r.status} exit {r.exit_code} task {r.target.short_task}\n```{out}```"))
-    return f"{order.service.name}: {order.command}", blocks
+) -> Message:
+    views = [task_view(r, redactor, cancel_reason=cancel_reason) for r in results]
+    text, blocks = render_result(run_view(order, redactor), views)
+    if cancel_reason and any(r.status == "cancelled" for r in results):
+        blocks = [
+            *blocks,
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"🛑 {escape(cancel_reason)}"}]},
+        ]
+    return text, blocks
 
 
-def error_message(order: ExecOrder, sentence: str) -> tuple[str, list[dict[str, Any]]]:
-    text = f":warning: `{_escape(order.command)}` on {order.service.name}: {_escape(sentence)}"
-    return text, [_section(text)]
+def error_message(order: ExecOrder, sentence: str, redactor: Redactor | None = None) -> Message:
+    """The channel message when the run failed as a whole (it already said "running…")."""
+    text = f"⚠️ {order.service.name} ({order.service.environment}): {_redact(redactor, sentence)}"
+    command = _redact(redactor, order.command)
+    blocks = [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"{escape(text)}\n`{escape(command[:1500])}`"},
+        },
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"by <@{order.requester}>"}]},
+    ]
+    return text[:300], blocks
 
 
-MESSAGE_OUTPUT_BUDGET = 2800
+def files_needed(results: list[ExecResult], redactor: Redactor | None) -> list[bool]:
+    """Per result: did the message leave part of its output out (so the full output goes in the thread)?"""
+    views = [task_view(r, redactor) for r in results]
+    if len(views) == 1:
+        return [result_cut(views[0])]
+    return fanout_cuts(views)
 
 
-def output_file(
-    order: ExecOrder, result: ExecResult, redactor: Redactor | None
-) -> tuple[str, str, bytes] | None:
-    """The full (bounded) output, cleaned and redacted, when the message could not show all of it."""
-    if not result.output.truncated and len(result.text) <= MESSAGE_OUTPUT_BUDGET:
-        return None
+def output_file(order: ExecOrder, result: ExecResult, redactor: Redactor | None) -> tuple[str, str, bytes]:
+    """The full (bounded) output, cleaned and redacted as one text: ``(filename, title, content)``."""
     out = result.output
     text = clean_terminal_output(out.file_head)
     if out.file_tail:
-        gap = f"··· {out.file_dropped_lines:,} lines ({out.file_dropped_bytes:,} bytes) not kept ···"
+        gap = gap_line(out.file_dropped_lines, out.file_dropped_bytes, "not kept")
         text = f"{text.rstrip(chr(10))}\n{gap}\n{clean_terminal_output(out.file_tail)}"
-    text = _redact(redactor, text)
-    return (f"{order.service.name}-{result.target.short_task}.txt", "Full output (redacted)", text.encode())
+    task = result.target.task_id[:12]
+    name = f"{order.service.name}-{task}-{order.request_id}.txt"
+    title = f"Full output (redacted) · {order.service.name} · task {task}"
+    return name, title, _redact(redactor, text).encode()

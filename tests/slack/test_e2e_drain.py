@@ -54,7 +54,7 @@ async def test_sigterm_drain(draining_bot: BotHarness, fake: FakeSlack) -> None:
     bot.running.stop.set()  # what the SIGTERM handler does
     await wait_until(lambda: bot.services.jobs.draining)
     late = await bot.command("web echo too-late")
-    assert late.status == 200 and "restarting" in late.body and "Try again in a minute" in late.body
+    assert late.status == 200 and "restarting" in late.message and "Try again in a minute" in late.message
     async with aiohttp.ClientSession() as session, session.get(f"{bot.url}/healthz") as resp:
         assert resp.status == 503
 

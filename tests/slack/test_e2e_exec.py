@@ -22,7 +22,7 @@ async def finished_message(fake: FakeSlack, updates: int = 1) -> str:
 async def test_allowed_command_posts_its_output_in_the_channel(bot: BotHarness, fake: FakeSlack) -> None:
     ack = await bot.command("web echo hello-from-the-task", response_url=fake.response_url("c1"))
     assert ack.status == 200
-    assert "Running" in ack.body and "echo hello-from-the-task" in ack.body
+    assert "Running" in ack.message and "echo hello-from-the-task" in ack.message
     posted = await fake.await_for("chat.postMessage")
     assert posted[0].params["channel"] == "C0INCIDENT"
     text = await finished_message(fake)
@@ -41,7 +41,7 @@ async def test_html_escaped_text_is_unescaped_before_it_runs(bot: BotHarness, fa
 
 async def test_group_member_is_allowed_through_the_usergroup_cache(bot: BotHarness, fake: FakeSlack) -> None:
     ack = await bot.command("web echo via-group", user_id="U0BOB")
-    assert "Running" in ack.body
+    assert "Running" in ack.message
     assert "via-group" in await finished_message(fake)
     assert len(fake.calls("usergroups.users.list")) == 1
 
@@ -63,8 +63,8 @@ async def test_a_replayed_signed_request_runs_once(bot: BotHarness, fake: FakeSl
     first = await bot.sender.post(signed)
     replay = await bot.sender.post(signed)
     assert first.status == replay.status == 200
-    assert "Running" in first.body
-    assert "Already received" in replay.body
+    assert "Running" in first.message
+    assert "Already received" in replay.message
     assert "only-once" in await finished_message(fake)
     await asyncio.sleep(0.3)
     assert len(execute_command_calls()) == 1
@@ -76,23 +76,23 @@ async def test_unauthorized_user_and_channel_are_refused_before_anything_runs(
 ) -> None:
     stranger = await bot.command("web echo hi", user_id="U0MALLORY")
     assert stranger.status == 200
-    assert "No policy rule includes you" in stranger.body
+    assert "No policy rule includes you" in stranger.message
     elsewhere = await bot.command("web echo hi", channel_id="C0RANDOM")
-    assert "apply only in" in elsewhere.body and "C0INCIDENT" in elsewhere.body
+    assert "apply only in" in elsewhere.message and "C0INCIDENT" in elsewhere.message
     unlisted = await bot.command("web uname -a")
-    assert "refused" in unlisted.body
+    assert "refused" in unlisted.message
     await asyncio.sleep(0.3)
     assert execute_command_calls() == []
     assert fake.calls("chat.postMessage") == []
 
 
 async def test_usage_errors_help_and_list_are_answered_in_the_ack(bot: BotHarness, fake: FakeSlack) -> None:
-    assert "Usage" in (await bot.command("web")).body
-    assert "/ecs-exec SERVICE COMMAND" in (await bot.command("help")).body
+    assert "Usage" in (await bot.command("web")).message
+    assert "/ecs-exec SERVICE COMMAND" in (await bot.command("help")).message
     listed = await bot.command("list")
-    assert "oncall" in listed.body
+    assert "oncall" in listed.message
     unknown = await bot.command("wbe echo hi")
-    assert "Unknown service 'wbe'" in unknown.body and "web" in unknown.body
+    assert "Unknown service 'wbe'" in unknown.message and "web" in unknown.message
     assert execute_command_calls() == []
 
 

@@ -69,8 +69,8 @@ async def test_hostile_commands_are_refused_and_never_executed(bot: BotHarness, 
     not_refused: list[tuple[str, str]] = []
     for text in HOSTILE:
         ack = await bot.command(text)
-        if ack.status != 200 or not ack.body.startswith(":no_entry:"):
-            not_refused.append((text, ack.body[:200]))
+        if ack.status != 200 or not ack.message.startswith(("⛔", "❓")):
+            not_refused.append((text, ack.message[:200]))
     assert not_refused == []
     await asyncio.sleep(0.5)  # anything wrongly started after the ack would show up by now
     assert execute_command_calls() == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.slack.conftest import execute_command_calls
@@ -52,8 +54,9 @@ async def test_unexpected_errors_give_a_reference(
     await bot.command("web echo x", response_url=fake.response_url("bug"))
     await fake.await_for("/response/bug")
     text = responses(fake, "bug")[-1]["text"]
-    assert "internal error, reference " in text
-    reference = text.rsplit(" ", 1)[-1]
+    found = re.search(r"internal error, reference ([0-9a-f]{12})", text, re.IGNORECASE)
+    assert found, text
+    reference = found.group(1)
     assert f"reference {reference}" in caplog.text and "bug in resolve" in caplog.text
     assert "bug in resolve" not in text
 
@@ -70,7 +73,7 @@ async def test_slow_group_lookup_acks_first_then_decides(bot: BotHarness, fake: 
     fake.overrides["usergroups.users.list"] = slow
     bot.services.ack_lookup_timeout = 0.1
     ack = await bot.command("web echo decided-later", user_id="U0BOB", response_url=fake.response_url("slow"))
-    assert "Checking your permissions" in ack.body
+    assert "Checking your permissions" in ack.message
     release.set()
     update = (await fake.await_for("chat.update"))[-1]
     assert "decided-later" in message_text(fake, str(update.params["ts"]))

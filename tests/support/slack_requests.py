@@ -33,6 +33,23 @@ class AckResponse:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    @property
+    def message(self) -> str:
+        """The ack's visible text: the plain body, or every string of a JSON (text + blocks) body."""
+        if not self.body.startswith("{"):
+            return self.body
+        return _strings(self.json())
+
+
+def _strings(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return "\n".join(_strings(v) for v in value.values())
+    if isinstance(value, list):
+        return "\n".join(_strings(v) for v in value)
+    return ""
+
 
 def sign(secret: str, body: str, timestamp: int | None = None) -> SignedRequest:
     ts = str(int(time.time()) if timestamp is None else timestamp)
