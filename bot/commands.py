@@ -67,7 +67,7 @@ _ENTITY = re.compile(r"&(amp|lt|gt);")
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
 # Slack "special formatting": <target> or <target|label>, where target has no < > |.
 _MARKUP = re.compile(r"<([^<>|\s]+)(?:\|([^<>]*))?>")
-_LINK_TARGET = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)")
+_LINK_TARGET = re.compile(r"^(?:https?|ftp|mailto|tel):", re.IGNORECASE)  # what Slack auto-links
 _QUOTES = {"'": "'", '"': '"', "\u201c": "\u201d"}  # Slack may turn "…" into “…” (in option values only)
 
 Text = Annotated[str, Field(min_length=1)]

@@ -146,3 +146,4 @@ def test_markup_is_unwrapped_before_unescaping() -> None:
 
 def test_non_slack_angle_brackets_are_left_alone() -> None:
     assert unwrap_slack_markup("cat <notalink>") == "cat <notalink>"
+    assert unwrap_slack_markup("cat <a:b|c>") == "cat <a:b|c>"  # only schemes Slack links are unwrapped
