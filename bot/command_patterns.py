@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -246,9 +245,9 @@ class RegexPattern:
         return f"regex `{self.source}`"
 
     def match(self, command: SimpleCommand) -> PatternOutcome:
-        if any(w.has_glob for w in command.words):
+        if command.has_glob:
             return NO_MATCH
-        if self.regex.fullmatch(normalize(command)) is None:
+        if self.regex.fullmatch(command.normalized) is None:
             return NO_MATCH
         program = _program(command.words)
         for index, word in enumerate(command.words):
@@ -264,9 +263,6 @@ def _unescape(glob: str) -> str:
     return re.sub(r"\\(.)", r"\1", glob)
 
 
-def normalize(command: SimpleCommand) -> str:
-    """The canonical text regex patterns see: words shell-quoted, one space apart."""
-    return " ".join(shlex.quote(w.value) for w in command.words)
 
 
 CompiledPattern = ArgvPattern | RegexPattern

@@ -22,6 +22,7 @@ Pure: no I/O; raises only ``ShellSyntaxRefused`` (a ``PolicyDenied``).
 
 from __future__ import annotations
 
+import shlex
 import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
@@ -102,6 +103,16 @@ class SimpleCommand:
     @property
     def argv(self) -> tuple[str, ...]:
         return tuple(w.value for w in self.words)
+
+    @cached_property
+    def has_glob(self) -> bool:
+        return any(w.has_glob for w in self.words)
+
+    @cached_property
+    def normalized(self) -> str:
+        """The canonical text regex patterns see: words shell-quoted, one space apart (computed once,
+        however many rules look at it)."""
+        return " ".join(shlex.quote(w.value) for w in self.words)
 
 
 def _quote_part(text: str, limit: int = 60) -> str:
