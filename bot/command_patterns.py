@@ -19,7 +19,8 @@ Whatever matched, words that a pattern did not name *literally* are refused when
 ``..`` path segments (traversal), a program that runs other programs (``sh``, ``env``, ``xargs``,
 ``find``, ``awk``, interpreters …) in command position, an argument that runs programs
 (``-exec``, ``--to-command`` …), or an awk program using ``system``/``getline``/pipes/redirects.
-For a regex, "literally" means the word appears verbatim in the regex source.
+For a regex, "literally" means the word appears verbatim in the regex source, and `..` segments are
+never allowed.
 """
 
 from __future__ import annotations
