@@ -78,12 +78,15 @@ class ExecRunner:
         capture_limits: CaptureLimits | None = None,
         channel_config: ChannelConfig | None = None,
         interrupt_grace: float = 2.0,
+        terminate_wait: float | None = None,
         session_factory: Callable[..., DataChannelSession] = DataChannelSession,
     ) -> None:
         self._clients = clients
         self._limits = capture_limits or CaptureLimits()
         self._channel_config = channel_config or ChannelConfig()
-        self._grace = interrupt_grace
+        self._grace = interrupt_grace  # Ctrl-C -> TerminateSession
+        # TerminateSession -> give up on the session; it makes run() end within the channel's close_timeout.
+        self._terminate_wait = terminate_wait if terminate_wait is not None else self._channel_config.close_timeout + 5
         self._session_factory = session_factory
 
     async def run(
@@ -145,14 +148,16 @@ class ExecRunner:
             outcome = await _first_of(running, timeout, cancel)
             if outcome != "done":
                 await self._interrupt(channel, running)
-            try:
-                result = await running
-            except BotError as exc:
-                if outcome == "done":
-                    return finish("error", session_id=params.session_id, error=exc)
-                result = None  # interrupted sessions may end with a channel error; the outcome says why
-        except asyncio.CancelledError:
-            # Our caller gave up on us: the remote command must not outlive that.
+            result: ChannelResult | None = None
+            if not running.cancelled():  # cancelled only when even TerminateSession did not end it
+                try:
+                    result = running.result()
+                except BotError as exc:
+                    if outcome == "done":
+                        return finish("error", session_id=params.session_id, error=exc)
+                    # an interrupted session may end with a channel error; the outcome says why
+        except BaseException:
+            # Our caller gave up on us (or on_started failed): the remote command must not outlive that.
             running.cancel()
             await asyncio.shield(self._terminate_quietly(channel))
             raise
@@ -165,7 +170,8 @@ class ExecRunner:
             ))
         if outcome == "cancelled":
             return finish("cancelled", session_id=params.session_id, channel=result)
-        assert result is not None
+        if result is None:  # unreachable: a finished, non-failed run has a result
+            raise AssertionError("channel run ended without a result")
         if result.closed_output:
             return finish("error", session_id=params.session_id, channel=result, error=DataChannelError(
                 f"The session ended with an error from ECS Exec: {result.closed_output.strip()}",
@@ -180,10 +186,10 @@ class ExecRunner:
         done, _ = await asyncio.wait({running}, timeout=self._grace)
         if not done:
             await self._terminate_quietly(channel)
-        # terminate() makes run() end within the channel's close_timeout; bound it anyway.
-        done, _ = await asyncio.wait({running}, timeout=self._channel_config.close_timeout + 5)
+        done, _ = await asyncio.wait({running}, timeout=self._terminate_wait)
         if not done:
             running.cancel()
+            await asyncio.wait({running})  # let the cancellation finish before the caller looks at it
 
     @staticmethod
     async def _terminate_quietly(channel: DataChannelSession) -> None:

@@ -233,3 +233,47 @@ def test_worst_exit_status_of_a_fan_out() -> None:
     assert worst_exit_status([fake("timeout", None, ExecTimeout("t")), fake("error", None, TargetError("x"))]) == 69
     assert worst_exit_status([fake("ok", None)]) == 0
     assert worst_exit_status([fake("ok", 0), fake("cancelled", None)]) == 130
+
+
+async def test_cancelling_the_runner_task_ends_the_remote_command(shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
+    target = await first_target(shared_aws)
+    running = asyncio.create_task(ExecRunner(shared_aws.factory().for_environment).run(
+        target, "sleep 987.375", timeout=60))
+    assert await wait_until(lambda: bool(processes_with("987.375")))
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert await wait_until(lambda: not processes_with("987.375"))
+
+
+class StuckChannel:
+    """A data channel that never ends, even after TerminateSession: the runner must still return."""
+
+    def __init__(self, params: object, **kwargs: object) -> None:
+        self.inputs: list[bytes] = []
+        self.terminated = 0
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()
+
+    def send_input(self, data: bytes) -> None:
+        self.inputs.append(data)
+
+    async def terminate(self) -> None:
+        self.terminated += 1
+
+
+async def test_a_session_that_never_ends_is_abandoned_after_ctrl_c_and_terminate(
+        shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
+    channels: list[StuckChannel] = []
+
+    def factory(params: object, **kwargs: object) -> StuckChannel:
+        channels.append(StuckChannel(params, **kwargs))
+        return channels[-1]
+
+    runner = ExecRunner(shared_aws.factory().for_environment, interrupt_grace=0.05, terminate_wait=0.05,
+                        session_factory=factory)  # type: ignore[arg-type]
+    result = await runner.run(await first_target(shared_aws), "true", timeout=0.1)
+    assert result.status == "timeout" and result.exit_code is None
+    [channel] = channels
+    assert channel.inputs == [b"\x03"] and channel.terminated == 1
