@@ -1,4 +1,4 @@
-"""Redaction throughput on typical container output. Prints ``redaction_mb_s: X``.
+"""Output-path throughput: redaction (``redaction_mb_s: X``), plus the capture and the cleaner.
 
 Run: ``.venv/bin/python -m benchmarks.redaction`` (or ``python benchmarks/redaction.py``).
 
@@ -20,6 +20,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bot` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.output.capture import BoundedCapture  # noqa: E402
+from bot.output.clean import clean_terminal_output  # noqa: E402
 from bot.output.redact import Redactor  # noqa: E402
 
 _SECRETS = [
@@ -78,6 +80,30 @@ def _rate(redactor: Redactor, text: str) -> float:
     return size / best / 1e6
 
 
+def _capture_rate(chunk: int, total_mb: int = 512) -> float:
+    """MB/s through ``BoundedCapture.write`` (production limits) in ``chunk``-byte writes."""
+    data = (b"x" * 79 + b"\n") * (chunk // 80) + b"y" * (chunk % 80)
+    writes = total_mb * 1_000_000 // chunk
+    cap = BoundedCapture()
+    write = cap.write
+    t0 = time.perf_counter()
+    for _ in range(writes):
+        write(data)
+    elapsed = time.perf_counter() - t0
+    assert cap.held_bytes <= cap.max_held_bytes
+    return writes * chunk / elapsed / 1e6
+
+
+def _clean_rate(text: str) -> float:
+    raw = text.replace("\n", "\r\n").replace("200", "\x1b[32m200\x1b[0m").encode()
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        clean_terminal_output(raw)
+        best = min(best, time.perf_counter() - t0)
+    return len(raw) / best / 1e6
+
+
 def main() -> None:
     rng = random.Random(1234)
     redactor = Redactor([("internal-token", r"itk_[A-Za-z0-9]{32}")])
@@ -86,6 +112,9 @@ def main() -> None:
     print(f"redaction_corpus_mb: {len(typical.encode()) / 1e6:.1f}")
     print(f"redaction_mb_s: {_rate(redactor, typical):.0f}")
     print(f"redaction_dense_mb_s: {_rate(redactor, dense):.0f}")
+    print(f"capture_1k_writes_mb_s: {_capture_rate(1024):.0f}")
+    print(f"capture_64k_writes_mb_s: {_capture_rate(65536):.0f}")
+    print(f"clean_pty_mb_s: {_clean_rate(typical):.0f}")
 
 
 if __name__ == "__main__":

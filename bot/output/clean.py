@@ -41,11 +41,15 @@ _ANY = re.compile(
     rb"|[\x20-\x2f]*[\x30-\x7e]?)"
 )
 
-_CR_NEWLINE = re.compile(r"\r+\n")
+_CR_NEWLINE = re.compile(rb"\r+\n")
 # Anchored at line starts (MULTILINE) so each line is scanned once: linear, whatever the line lengths.
-_CR_OVERWRITE = re.compile(r"^[^\n]*\r(?=[^\r\n])", re.MULTILINE)
+_CR_OVERWRITE = re.compile(rb"^[^\n]*\r(?=[^\r\n])", re.MULTILINE)
 _BACKSPACES = re.compile(r"\x08+")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]+")
+# C0 controls and DEL never occur inside a UTF-8 multi-byte sequence, so they can be deleted from the
+# bytes (bytes.translate runs at memory speed); C1 controls only exist once decoded.
+_C0_EXCEPT_TAB_LF_BS = bytes(c for c in [*range(0x00, 0x20), 0x7F] if c not in (0x09, 0x0A, 0x08))
+_C0_EXCEPT_TAB_LF = _C0_EXCEPT_TAB_LF_BS + b"\x08"
+_C1_AND_BS = re.compile(r"[\x08\x80-\x9f]+")
 
 
 def escape_sequence_end(buf: bytes | bytearray, start: int) -> int | None:
@@ -68,14 +72,21 @@ def strip_escape_sequences(data: bytes) -> bytes:
 def clean_terminal_output(data: bytes | bytearray) -> str:
     """The text a person would have read; see the module docstring for the rules."""
     raw = strip_escape_sequences(bytes(data))
+    if b"\r" in raw:
+        raw = raw.replace(b"\r\n", b"\n")
+        if b"\r\n" in raw:  # "\r\r\n" and longer runs (rare)
+            raw = _CR_NEWLINE.sub(b"\n", raw)
+        if b"\r" in raw:
+            raw = _CR_OVERWRITE.sub(b"", raw)
+            raw = raw.replace(b"\r", b"")  # only trailing \r are left: nothing followed them on the line
+    backspaces = b"\x08" in raw
+    raw = raw.translate(None, _C0_EXCEPT_TAB_LF_BS if backspaces else _C0_EXCEPT_TAB_LF)
     text = raw.decode("utf-8", errors="replace")
-    if "\r" in text:
-        text = _CR_NEWLINE.sub("\n", text)
-        text = _CR_OVERWRITE.sub("", text)
-        text = text.replace("\r", "")  # only trailing \r are left: nothing followed them on the line
-    if "\x08" in text:
+    if backspaces:
         text = _apply_backspaces(text)
-    return _CONTROLS.sub("", text)
+    if not text.isascii():
+        text = _C1_AND_BS.sub("", text)
+    return text
 
 
 def _apply_backspaces(text: str) -> str:

@@ -20,6 +20,7 @@ Findings are shown as ``[redacted:<kind>]``. Design constraints and how they are
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -685,6 +686,22 @@ def _trie_regex(words: Iterable[str]) -> re.Pattern[str]:
         return f"(?:{body})?" if "" in node else body
 
     return re.compile(emit(trie))
+
+
+class RedactingLogFilter(logging.Filter):
+    """Redacts each log record's formatted message before any handler sees it, so command output or an
+    error string quoted in a log line cannot carry a secret out (``logger.addFilter(...)`` or on a handler)."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self._redactor.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}

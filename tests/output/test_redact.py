@@ -137,3 +137,17 @@ def test_adversarial_inputs_finish(text: str) -> None:
 def test_a_placeholder_value_does_not_hide_what_follows() -> None:
     assert REDACTOR.redact('"password": "${X} password=leak"') == '"password": "${X} password=[redacted:password]"'
     assert REDACTOR.redact("password=null password=leak") == "password=null password=[redacted:password]"
+
+
+def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from bot.output.redact import RedactingLogFilter
+
+    logger = logging.getLogger("test.redaction")
+    logger.addFilter(RedactingLogFilter(REDACTOR))
+    with caplog.at_level(logging.INFO, logger="test.redaction"):
+        logger.info("exec failed: %s", f"AWS_ACCESS_KEY_ID={AKIA}")
+        logger.info("nothing secret in %d lines", 3)
+    assert [r.getMessage() for r in caplog.records] == [
+        "exec failed: AWS_ACCESS_KEY_ID=[redacted:aws-access-key-id]", "nothing secret in 3 lines"]
