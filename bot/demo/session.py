@@ -1,0 +1,255 @@
+"""One running demo: the real bot served on 127.0.0.1 against the stand-ins, driven like Slack drives it.
+
+`DemoSession.running()` starts the stand-ins and the bot (`bot.server.runtime.serve`, the production
+HTTP listener with Bolt's signature check) and stops both on exit, even on Ctrl-C. `command()` and
+`click()` post signed requests as a given user, wait until the bot has finished everything the request
+started (its tracked jobs), and return what the channel saw as `bot.demo.channel` events.
+
+The bot is wired by the production `bot.app.build_services` (config file, SQLite store, auditor,
+limits, redaction, approvals); only its AWS backend is pointed at the stand-ins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from bot.demo.channel import Event, UserAction, ack_message, channel_events
+from bot.demo.slack_payloads import Channel, block_actions_body, find_button, sign, slash_command_body
+from bot.demo.stand_ins import CONFIG_PATH, HOST, REGION, DemoError, StandIns
+from bot.demo.transcript import Names
+
+CHANNEL = Channel("C0INCIDENT", "incident")
+USERS = {"U0ALICE": "alice", "U0BOB": "bob"}
+APPROVE, DENY, CANCEL = "ecs_exec_approve", "ecs_exec_deny", "ecs_exec_cancel"
+BUTTON_LABELS = {APPROVE: "Approve", DENY: "Deny", CANCEL: "Cancel"}
+# Longer than any command may run under the demo policy (30 s), so a step never ends half-done.
+STEP_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    request_id: str
+    ts: str
+    actions: tuple[str, ...]  # action ids of the buttons still on the message
+
+
+class DemoSession:
+    def __init__(self, stand_ins: StandIns, running: Any, secret: str, http: aiohttp.ClientSession) -> None:
+        self.stand_ins = stand_ins
+        self.running = running  # bot.server.runtime.RunningBot
+        self._secret = secret
+        self._http = http
+        self._seq = itertools.count(1)
+        self._responders: dict[str, str] = {}
+        fake = stand_ins.fake_slack
+        self.names = Names(
+            users={**USERS, fake.bot_user_id: "ecs-exec"},
+            channels={CHANNEL.id: CHANNEL.name},
+        )
+
+    @property
+    def bot_url(self) -> str:
+        return str(self.running.url)
+
+    @property
+    def bot_user_id(self) -> str:
+        return str(self.stand_ins.fake_slack.bot_user_id)
+
+    @classmethod
+    @asynccontextmanager
+    async def running_demo(cls) -> AsyncIterator[DemoSession]:
+        stand_ins = await StandIns.open()
+        try:
+            secret = secrets.token_hex(16)
+            async with _served_bot(stand_ins, secret) as running, aiohttp.ClientSession() as http:
+                yield cls(stand_ins, running, secret, http)
+        finally:
+            await stand_ins.close()
+
+    # -- what a user does -------------------------------------------------------------------------------
+    async def command(self, user_id: str, text: str) -> list[Event]:
+        """``/ecs-exec <text>`` typed by ``user_id`` in #incident."""
+        n = next(self._seq)
+        key = f"cmd{n}"
+        self._responders[key] = user_id
+        body = slash_command_body(
+            text=text,
+            user_id=user_id,
+            user_name=USERS.get(user_id, user_id),
+            channel=CHANNEL,
+            response_url=self.stand_ins.fake_slack.response_url(key),
+            trigger_id=f"{n}.{int(time.time())}.demo{secrets.token_hex(4)}",
+        )
+        action = UserAction(user_id, f"/ecs-exec {text}", CHANNEL.id)
+        return await self._step(user_id, body, action, ack_is_message=True)
+
+    async def click(self, user_id: str, action_id: str, request_id: str | None = None) -> list[Event]:
+        """``user_id`` clicks a button (Approve / Deny / Cancel) on an approval message: the given
+        request's, or the newest one showing that button."""
+        found = self._find_button(action_id, request_id)
+        if found is None:
+            which = f"request {request_id}" if request_id else "any message"
+            raise DemoError(
+                f"There is no {BUTTON_LABELS.get(action_id, action_id)} button on {which} right now.",
+                fix="Type :requests to list the open requests.",
+            )
+        ts, message, block_id, button = found
+        n = next(self._seq)
+        key = f"click{n}"
+        self._responders[key] = user_id
+        body = block_actions_body(
+            user_id=user_id,
+            user_name=USERS.get(user_id, user_id),
+            channel=CHANNEL,
+            message_ts=ts,
+            message=message,
+            block_id=block_id,
+            button=button,
+            response_url=self.stand_ins.fake_slack.response_url(key),
+            trigger_id=f"{n}.{int(time.time())}.demo{secrets.token_hex(4)}",
+            action_ts=f"{time.time():.6f}",
+        )
+        label = BUTTON_LABELS.get(action_id, action_id)
+        request = str(button.get("value") or "").partition("|")[0]
+        action = UserAction(user_id, f"clicks [ {label} ] on request {request}", CHANNEL.id)
+        return await self._step(user_id, body, action, ack_is_message=False)
+
+    def open_requests(self) -> list[OpenRequest]:
+        """Approval messages that still have buttons, oldest first."""
+        out = []
+        for ts, message in sorted(dict(self.stand_ins.fake_slack.messages).items()):
+            actions = []
+            request_id = None
+            for action_id in (APPROVE, DENY, CANCEL):
+                found = find_button(message.get("blocks"), action_id)
+                if found is not None:
+                    actions.append(action_id)
+                    request_id = str(found[1].get("value") or "").partition("|")[0]
+            if actions and request_id:
+                out.append(OpenRequest(request_id, ts, tuple(actions)))
+        return out
+
+    # -- internals ----------------------------------------------------------------------------------------
+    def _find_button(
+        self, action_id: str, request_id: str | None
+    ) -> tuple[str, dict[str, Any], str | None, dict[str, Any]] | None:
+        for ts, message in sorted(dict(self.stand_ins.fake_slack.messages).items(), reverse=True):
+            found = find_button(message.get("blocks"), action_id)
+            if found is None:
+                continue
+            block_id, button = found
+            if request_id is None or str(button.get("value") or "").partition("|")[0] == request_id:
+                return ts, message, block_id, button
+        return None
+
+    async def _step(self, user_id: str, body: str, action: UserAction, *, ack_is_message: bool) -> list[Event]:
+        fake = self.stand_ins.fake_slack
+        mark = len(fake.calls("/"))
+        known = set(dict(fake.messages))
+        request = sign(self._secret, body, int(time.time()))
+        async with self._http.post(
+            f"{self.bot_url}/slack/events", data=body.encode(), headers=request.headers
+        ) as resp:
+            ack = await resp.text()
+            if resp.status != 200:
+                raise DemoError(
+                    f"The bot answered HTTP {resp.status} to a signed request ({ack[:200]}).",
+                    fix="This is a bug in the demo or the bot; please report it with the transcript.",
+                )
+        await self.settle()
+        events: list[Event] = [action]
+        if ack_is_message:
+            acked = ack_message(ack, bot_id=self.bot_user_id, user_id=user_id, channel_id=CHANNEL.id)
+            if acked is not None:
+                events.append(acked)
+        messages = dict(fake.messages)
+        events += channel_events(
+            fake.calls("/")[mark:],
+            messages=messages,
+            uploads=dict(fake.uploads),
+            new_ts=sorted(ts for ts in messages if ts not in known),
+            bot_id=self.bot_user_id,
+            responder_of=self._responders,
+        )
+        return events
+
+    async def settle(self, within: float = STEP_TIMEOUT_S) -> None:
+        """Wait until the bot has no tracked job left: everything a request started has been said."""
+        jobs = self.running.services.jobs
+        deadline = time.monotonic() + within
+        while jobs.running():
+            if time.monotonic() > deadline:
+                raise DemoError(
+                    f"The bot was still busy after {within:.0f} s.",
+                    fix="Press Ctrl-C to stop the demo, then run it again.",
+                )
+            await asyncio.sleep(0.01)
+
+
+@asynccontextmanager
+async def _served_bot(stand_ins: StandIns, secret: str) -> AsyncIterator[Any]:
+    """`bot.server.runtime.serve` on 127.0.0.1:0 with Slack pointed at the stand-in; drained on exit."""
+    from bot.app import AwsExecBackend, SlackSettings, build_services
+    from bot.aws import AwsClientFactory
+    from bot.config import Settings
+    from bot.server.runtime import ServeOptions, serve
+
+    fake = stand_ins.fake_slack
+    slack = SlackSettings(bot_token=fake.bot_token, signing_secret=secret, app_token=None, api_url=fake.api_url)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]  # the user's .env is for the real bot
+        slack_bot_token=fake.bot_token,
+        slack_signing_secret=secret,
+        slack_app_token=None,
+        slack_api_url=fake.api_url,
+        config_file=CONFIG_PATH,
+        store="sqlite",
+        sqlite_path=stand_ins.store_path,
+        audit_channel=None,
+        aws_region=REGION,
+    )
+
+    async def services_factory(client: Any, info: dict[str, Any]) -> Any:
+        services = await build_services(settings, client, info)
+        factory = AwsClientFactory(
+            services.config.environments, default_region=REGION, session_factory=stand_ins.session_factory()
+        )
+        services.backend = AwsExecBackend(services.config, factory)
+        return services
+
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[Any] = loop.create_future()
+    stop = asyncio.Event()
+    options = ServeOptions(host=HOST, port=0, drain_grace=5.0, cancel_grace=2.0)
+    served = asyncio.create_task(
+        serve(slack, services_factory, options, stop=stop, on_ready=_setter(ready), install_signal_handlers=False)
+    )
+    try:
+        await asyncio.wait({ready, served}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            served.result()  # start-up failed: raise its error
+            raise DemoError("The bot stopped during start-up.", fix="Run the demo again.")
+        yield ready.result()
+    finally:
+        stop.set()
+        # Drain: lets a running command finish (or cancels it) and closes the listener and the store.
+        with contextlib.suppress(Exception):
+            await asyncio.shield(served)
+
+
+def _setter(future: asyncio.Future[Any]) -> Callable[[Any], None]:
+    def set_result(value: Any) -> None:
+        if not future.done():
+            future.set_result(value)
+
+    return set_result
