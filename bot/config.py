@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -111,6 +119,13 @@ class EnvironmentConfig(_Strict):
         if value is not None and not _ROLE_ARN.match(value):
             raise ValueError("must be an IAM role ARN like arn:aws:iam::111122223333:role/name")
         return value
+
+    @model_validator(mode="after")
+    def _role_in_account(self) -> EnvironmentConfig:
+        # The role to assume lives in the environment's account; a mismatch is a copy-paste accident.
+        if self.account and self.role_arn and self.role_arn.split(":")[4] != self.account:
+            raise ValueError(f"role_arn is in account {self.role_arn.split(':')[4]}, not {self.account}")
+        return self
 
 
 class ClusterConfig(_Strict):
@@ -239,7 +254,7 @@ def _from_validation(exc: ValidationError, source: str, lines: _LineIndex,
     if loc and loc[0] == "source":
         loc = ()
     dotted = ".".join(str(p) for p in loc) or "(top level)"
-    msg = err["msg"]
+    msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key (check the spelling)"
     elif err["type"] == "missing":

@@ -57,6 +57,8 @@ def error_for(text: str) -> str:
         ("environments:\n  prod: {}\nservices:\n  web:\n    environment: prod\n    cluster: c\n", 4,
          "services.web.service: required key is missing"),
         ("environments:\n  prod: {role_arn: nope}\n", 2, "must be an IAM role ARN"),
+        ("environments:\n  prod:\n    account: '111122223333'\n    role_arn: arn:aws:iam::999999999999:role/x\n",
+         2, "environments.prod: role_arn is in account 999999999999, not 111122223333"),
         ("environments:\n  prod: {}\nservices:\n  web: {environment: prd, cluster: c, service: s}\n", 4,
          "unknown environment 'prd' (known: prod)"),
         ("services:\n  web: {cluster: c, service: s}\n", 2, "needs `environment:`"),
