@@ -501,7 +501,7 @@ BUILTIN_KINDS: tuple[str, ...] = (
 
 # --- policy-file patterns ----------------------------------------------------------------------------
 
-_KIND_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,40}")
+_KIND_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,40}")  # as bot.policy.RedactPattern allows
 
 
 def check_pattern(name: str, pattern: str) -> re.Pattern[str]:
@@ -512,7 +512,7 @@ def check_pattern(name: str, pattern: str) -> re.Pattern[str]:
     """
     if not _KIND_NAME.fullmatch(name):
         raise ConfigError(f"Redaction pattern name {name!r} is not a short lower-case name.",
-                          fix="Use letters, digits and dashes, e.g. internal-token.")
+                          fix="Use lower-case letters, digits, dashes and underscores, e.g. internal-token.")
     try:
         compiled = re.compile(pattern)
         tree = _sre_parse.parse(pattern)
