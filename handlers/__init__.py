@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    from handlers import commands
+    from handlers import cancel, commands
 
     commands.register(app, services)
+    cancel.register(app, services)  # Cancel on a plain run; approval buttons fall through to actions
     # Buttons (approve / deny / cancel) live in handlers/actions.py, owned by the approvals work; it is
     # optional so this package works before and without it.
     try:

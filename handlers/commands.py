@@ -346,4 +346,4 @@ def _start(
             log.exception("request %s failed (reference %s)", request_id, request_id)
             await respond(*replies.internal_error(request_id))
 
-    services.jobs.start(request_id, guarded)
+    services.jobs.start(request_id, guarded, requester=cmd.user_id)

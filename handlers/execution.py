@@ -58,6 +58,10 @@ class ExecOrder:
     rule: str | None = None
     approved_by: tuple[str, ...] = ()
     message_ts: str | None = None  # update this message instead of posting a new one (approvals)
+    # Value of the Cancel button on the "running…" message. Default (None): the request id, handled by
+    # `on_cancel_click` below for this replica's job. The approvals flow passes "<request id>|<hash>"
+    # so its own Cancel handler (store-backed, any replica) receives the click instead.
+    cancel_value: str | None = None
     # The approvals flow records finished/failed itself (ApprovalService.finish); plain runs audit here.
     audit_outcome: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)

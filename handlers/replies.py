@@ -111,13 +111,15 @@ def run_view(order: ExecOrder, redactor: Redactor | None) -> RunView:
 def running_message(order: ExecOrder, targets: list[Target], redactor: Redactor | None) -> Message:
     """The "running…" message; its Cancel button carries the request id (the job id on this replica)."""
     return tuple(
-        render_running(run_view(order, redactor), [t.task_id for t in targets], run_id=order.request_id)
+        render_running(
+            run_view(order, redactor),
+            [t.task_id for t in targets],
+            run_id=order.cancel_value or order.request_id,
+        )
     )  # type: ignore[return-value]
 
 
-def task_view(
-    result: ExecResult, redactor: Redactor | None, *, cancel_reason: str | None = None
-) -> TaskResultView:
+def task_view(result: ExecResult, redactor: Redactor | None) -> TaskResultView:
     head, tail = result.head_text, result.tail_text
     if tail:
         joined = _redact(redactor, head + _JOIN + tail)
@@ -128,8 +130,6 @@ def task_view(
     else:
         head = _redact(redactor, head)
     error = result.error.user_text() if result.error else None
-    if result.status == "cancelled" and cancel_reason:
-        error = cancel_reason
     return TaskResultView(
         task_id=result.target.task_id,
         container=result.target.container,
@@ -149,13 +149,12 @@ def task_view(
 def result_message(
     order: ExecOrder, results: list[ExecResult], *, cancel_reason: str | None, redactor: Redactor | None
 ) -> Message:
-    views = [task_view(r, redactor, cancel_reason=cancel_reason) for r in results]
+    views = [task_view(r, redactor) for r in results]
     text, blocks = render_result(run_view(order, redactor), views)
     if cancel_reason and any(r.status == "cancelled" for r in results):
-        blocks = [
-            *blocks,
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"🛑 {escape(cancel_reason)}"}]},
-        ]
+        # The reason is ours ("cancelled by <@U…>", "the bot is restarting"): mrkdwn, not escaped.
+        reason = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"🛑 {cancel_reason}"}]}
+        blocks = [*blocks, reason]
     return text, blocks
 
 

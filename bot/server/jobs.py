@@ -39,6 +39,7 @@ class Job:
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     cancel_reason: str | None = None
     task: asyncio.Task[None] | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # e.g. who may cancel it
 
     def request_cancel(self, reason: str) -> None:
         if self.cancel_reason is None:
@@ -68,13 +69,13 @@ class JobTracker:
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
-    def start(self, job_id: str, work: Callable[[Job], Awaitable[None]]) -> Job:
+    def start(self, job_id: str, work: Callable[[Job], Awaitable[None]], **labels: str) -> Job:
         """Run ``work(job)`` in a tracked task. Raises `BotRestarting` while draining."""
         if self._draining:
             raise BotRestarting()
         if job_id in self._jobs:
             raise ValueError(f"job {job_id} is already running")
-        job = Job(job_id)
+        job = Job(job_id, labels=dict(labels))
         self._jobs[job_id] = job
         job.task = asyncio.create_task(self._run(job, work), name=f"job-{job_id}")
         return job

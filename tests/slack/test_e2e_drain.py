@@ -65,4 +65,4 @@ async def test_sigterm_drain(draining_bot: BotHarness, fake: FakeSlack) -> None:
     short = next(t for t in texts if "sleep 0.2" in t)
     long = next(t for t in texts if "sleep 60" in t)
     assert "exit 0" in short
-    assert "cancelled" in long
+    assert "cancelled" in long and "the bot is restarting" in long
