@@ -99,7 +99,7 @@ class ExecRunner:
         cancel: asyncio.Event | None = None,
         on_started: OnStarted | None = None,
     ) -> ExecResult:
-        timeout = max(1.0, min(float(timeout), MAX_TIMEOUT_S))
+        timeout = max(0.1, min(float(timeout), MAX_TIMEOUT_S))
         started = time.monotonic()
         capture = BoundedCapture.from_limits(self._limits)
         sentinel = ExitSentinel.random() if target.shell else None
