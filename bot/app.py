@@ -189,6 +189,9 @@ class Services:
     redactor: Redactor | None = None  # applied to every text that leaves the process
     # Approvals (bot/approvals.py + handlers/actions.py) plug in here; None = refuse "needs approval".
     on_needs_approval: Callable[..., Awaitable[None]] | None = None
+    # Set by handlers/actions.py; `bot.server.runtime.serve` runs its ``maintenance_loop(client, stop)``
+    # (expire overdue approvals, fail runs stuck on a dead replica, heartbeat) while serving.
+    approval_flow: Any = None
     bot_user_id: str | None = None
     replica_id: str = "local"
     # How long the ack path may wait for a group-membership lookup before acking "checking…" and

@@ -94,6 +94,8 @@ async def serve(
     )
     if install_signal_handlers:
         _on_signals(stop)
+    maintenance_stop = asyncio.Event()
+    maintenance = _start_maintenance(services, client, maintenance_stop)
     if on_ready is not None:
         on_ready(RunningBot(services=services, http=http, socket=socket, stop=stop))
     try:
@@ -101,12 +103,27 @@ async def serve(
         log.info("stop requested: draining")
         report = await services.jobs.drain(options.drain_grace, options.cancel_grace)
     finally:
+        maintenance_stop.set()
+        if maintenance is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(maintenance, 10)
         if socket is not None:
             await socket.stop()
         await http.stop()
         with contextlib.suppress(Exception):
             await asyncio.to_thread(services.store.close)
     return report
+
+
+def _start_maintenance(
+    services: Services, client: AsyncWebClient, stop: asyncio.Event
+) -> asyncio.Task[None] | None:
+    """The approvals flow's periodic work (its first round runs at start-up, so records left behind by a
+    replica that died are failed and their messages updated before new work arrives)."""
+    loop = getattr(services.approval_flow, "maintenance_loop", None)
+    if loop is None:
+        return None
+    return asyncio.create_task(loop(client, stop), name="approval-maintenance")
 
 
 def _on_signals(stop: asyncio.Event) -> None:
