@@ -56,6 +56,8 @@ def _store_operations() -> set[str]:
     source = (REPO / "bot" / "store" / "dynamodb.py").read_text()
     ops = set(re.findall(r"_client\.([a-z_]+)\b", source))
     ops |= set(re.findall(r'_conditional\(\s*"([a-z_]+)"', source))
+    ops |= set(re.findall(r'_paged\(\s*"([a-z_]+)"', source))
+    ops |= set(re.findall(r'_paged\(\s*"([a-z_]+)"', source))
     return ops - _NOT_AT_RUN_TIME
 
 
