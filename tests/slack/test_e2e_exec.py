@@ -109,3 +109,28 @@ async def test_non_zero_exit_code_is_reported(bot: BotHarness, fake: FakeSlack) 
     await bot.command(f"web ls /definitely-not-here-{time.time_ns()}")
     text = await finished_message(fake)
     assert "exit 2" in text or "exit 1" in text, text
+
+
+async def test_fan_out_groups_results_per_task_in_one_message(bot: BotHarness, fake: FakeSlack) -> None:
+    ack = await bot.command("api --all-tasks echo from-each-task")
+    assert "Running" in ack.message
+    text = await finished_message(fake)
+    assert "3 tasks" in text
+    assert text.count("from-each-task") >= 3
+    calls = execute_command_calls()
+    assert len(calls) == 3 and len({c["task"] for c in calls}) == 3
+    assert len(fake.calls("chat.postMessage")) == 1
+
+
+async def test_doctor_reports_ephemerally_and_only_to_people_with_a_rule(
+    bot: BotHarness, fake: FakeSlack
+) -> None:
+    ack = await bot.command("doctor web", response_url=fake.response_url("doc"))
+    assert "Checking ECS Exec for web" in ack.message
+    await fake.await_for("/response/doc")
+    report = responses(fake, "doc")[-1]
+    assert report["response_type"] == "ephemeral"
+    assert "doctor: service web-nginx" in all_text(report)
+    stranger = await bot.command("doctor web", user_id="U0MALLORY")
+    assert "cannot run doctor" in stranger.message
+    assert execute_command_calls() == []
