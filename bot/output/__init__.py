@@ -21,7 +21,7 @@ from bot.output.render import OutputView, RunView, TaskResultView, gap_line, ren
 
 __all__ = [
     "BoundedCapture", "CaptureLimits", "CapturedOutput", "OutputView", "Redactor", "RunView", "TaskResultView",
-    "clean_terminal_output", "full_output_text", "prepare_output", "render_result", "task_result_view",
+    "clean_terminal_output", "full_output_text", "prepare_output", "render_result", "run_view", "task_result_view",
 ]
 
 # Characters a token can be made of: what is dropped at a cut that falls inside a line.
@@ -68,6 +68,15 @@ def full_output_text(captured: CapturedOutput, redactor: Redactor) -> str:
     gap = gap_line(captured.file_dropped_lines, captured.file_dropped_bytes + extra, "left out of this file")
     return (f"{head}{gap}\n(total {captured.total_bytes:,} bytes, sha256 {captured.sha256})\n"
             f"{redactor.redact(tail)}")
+
+
+def run_view(*, service: str, environment: str, command: str, requester: str, redactor: Redactor,
+             approved_by: tuple[str, ...] = (), reason: str | None = None) -> RunView:
+    """The header facts of a run, with the command and the reason redacted: people paste tokens into
+    commands (``curl -H 'Authorization: Bearer …'``), and the message must not repeat them."""
+    return RunView(service=service, environment=environment, command=redactor.redact(command),
+                   requester=requester, approved_by=approved_by,
+                   reason=redactor.redact(reason) if reason else reason)
 
 
 class _TargetLike(Protocol):

@@ -99,3 +99,13 @@ def test_runner_results_become_views_and_render() -> None:
     text, blocks = render_result(RunView("web", "prod", "env", "U1"), views)
     assert_valid_message(text, blocks)
     assert "hunter2" not in str(blocks) and AKIA not in str(blocks)
+
+
+def test_the_command_and_reason_shown_are_redacted() -> None:
+    from bot.output import run_view
+
+    view = run_view(service="web", environment="prod", requester="U1", redactor=REDACTOR,
+                    command="curl -H 'Authorization: Bearer abc.def-123456' http://localhost/",
+                    reason=f"rotating {AKIA}")
+    assert "abc.def-123456" not in view.command and "[redacted:bearer-token]" in view.command
+    assert view.reason == "rotating [redacted:aws-access-key-id]"
