@@ -157,6 +157,17 @@ class _State:
     messages_received: int = 0
 
 
+async def _send_ack(ws: ClientConnection, frame: bytes) -> None:
+    """Acknowledge a message; a socket that closed meanwhile is not a reason to stop reading.
+
+    The agent closes right after ``channel_closed``: an ack for a message received just before may find
+    the socket closed while ``channel_closed`` is still queued, unread. Reading on delivers it (or ends
+    in a drop, after which a resume gets the unacked message again).
+    """
+    with contextlib.suppress(websockets.ConnectionClosed):
+        await ws.send(frame)
+
+
 class DataChannelSession:
     def __init__(
         self,
@@ -386,7 +397,7 @@ class DataChannelSession:
                         else:
                             st.expected = seq + 1
                             await self._process(m.payload_type, m.payload)
-                        await ws.send(encode_ack_fields(mtype, m.message_id_wire, seq))
+                        await _send_ack(ws, encode_ack_fields(mtype, m.message_id_wire, seq))
                         while st.expected in st.reorder:
                             ptype, payload = st.reorder.pop(st.expected)
                             st.expected += 1
@@ -396,11 +407,11 @@ class DataChannelSession:
                             if len(st.reorder) >= self._cfg.reorder_window:
                                 continue  # full: drop unacked, the agent resends it later
                             st.reorder[seq] = (m.payload_type, m.payload)
-                        await ws.send(encode_ack_fields(mtype, m.message_id_wire, seq))
+                        await _send_ack(ws, encode_ack_fields(mtype, m.message_id_wire, seq))
                     else:
                         # Already delivered: our ack was lost. The agent resends only its oldest unacked
                         # message, so staying silent here would stall the whole stream (§11.1).
-                        await ws.send(encode_ack_fields(mtype, m.message_id_wire, seq))
+                        await _send_ack(ws, encode_ack_fields(mtype, m.message_id_wire, seq))
                 elif mtype == _ACK:
                     self._last_progress = loop.time()
                     try:
