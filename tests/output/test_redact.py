@@ -125,6 +125,14 @@ ADVERSARIAL = [
     "-a" * 500_000,
     "xoxb-" * 200_000,
     "sig=" + "%" * 1_000_000,
+    "eyJa" * 250_000,  # a pattern that needed a dot after the run was quadratic here
+    ("eyJ" + "a" * 10 + ".") * 100_000,
+    "sk-" * 300_000,
+    "AIza" * 250_000,
+    'password: "' * 80_000,
+    '"password":"\\' * 200_000,
+    "--password " * 100_000,
+    "authorization" * 80_000,
 ]
 
 
