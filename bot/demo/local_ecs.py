@@ -4,11 +4,13 @@ Why a child process: moto keeps its backends (clusters, tasks, IAM roles) in mod
 demos — or a demo inside a test run that also uses moto — in one process would share and collide on
 state. A child gets a clean moto every time and takes it all away when it exits.
 
-Protocol with the parent: the child prints one JSON line (``{"url": ..., "clusters": {...}}``) once it
-serves, then runs until its stdin closes (the parent closing the pipe, or the parent dying), so it can
-never outlive the demo.
+Protocol with the parent: the parent starts the child first (moto's import and the seeding are the
+slowest part of the demo's start-up, so they overlap everything else) and writes the local agent's URL
+as the first line of the child's stdin once the agent is up (or passes ``--agent-url``). The child prints
+one JSON line (``{"url": ..., "clusters": {...}}``) once it serves and knows the agent, then runs until
+its stdin closes (the parent closing the pipe, or the parent dying), so it can never outlive the demo.
 
-    python -m bot.demo.local_ecs --agent-url http://127.0.0.1:PORT --region eu-west-1
+    python -m bot.demo.local_ecs [--agent-url http://127.0.0.1:PORT] [--region eu-west-1]
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bot.sandbox.ecs import LocalEcsServer, ServiceSpec, seed_demo_cluster
+from bot.sandbox.ecs import SANDBOX, LocalEcsServer, ServiceSpec, seed_demo_cluster
 
 # cluster -> services. Service names are the ECS names; the catalogue (demo config) maps aliases to them.
 DEMO_CLUSTERS: dict[str, tuple[ServiceSpec, ...]] = {
@@ -47,7 +49,7 @@ def seed(endpoint_url: str, region: str) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.demo.local_ecs")
-    parser.add_argument("--agent-url", required=True, help="the local agent's HTTP URL")
+    parser.add_argument("--agent-url", help="the local agent's HTTP URL (default: the first line of stdin)")
     parser.add_argument("--region", default="eu-west-1")
     args = parser.parse_args(argv)
     # The parent owns Ctrl-C; it stops us by closing our stdin.
@@ -56,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     server = LocalEcsServer(agent_url=args.agent_url).start()
     clusters = seed(server.url, args.region)
+    if not args.agent_url:
+        # ExecuteCommand registers sessions with the agent; nothing before it needs the URL.
+        SANDBOX.agent_url = sys.stdin.readline().strip() or None
     print(json.dumps({"url": server.url, "clusters": clusters}), flush=True)
     sys.stdin.read()  # until the parent closes the pipe (or dies)
     # Everything this process holds is in memory plus one listening socket, which the kernel closes. A

@@ -72,6 +72,7 @@ class DemoSession:
         try:
             secret = secrets.token_hex(16)
             async with _served_bot(stand_ins, secret) as running, aiohttp.ClientSession() as http:
+                await stand_ins.wait_for_ecs()
                 yield cls(stand_ins, running, secret, http)
         finally:
             await stand_ins.close()

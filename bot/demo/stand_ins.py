@@ -5,8 +5,9 @@
 - the local ECS API (`bot.demo.local_ecs`, a child process) with the demo cluster seeded;
 - the Slack Web API stand-in (FakeSlack), which records every call the bot makes.
 
-`StandIns.open()` starts them in an order that overlaps the slow part (moto's start-up in the child)
-with the rest; `close()` stops each one even if another fails, and removes the temp dir.
+`StandIns.open()` starts them, the slow one first (moto's start-up in the child) so that it overlaps the
+rest and the bot's own start-up; `wait_for_ecs()` then waits for it. `close()` stops each one even if
+another fails, and removes the temp dir.
 """
 
 from __future__ import annotations
@@ -103,8 +104,14 @@ class StandIns:
         return self.root / "bot.sqlite3"
 
     def session_factory(self) -> Callable[..., boto3.Session]:
-        endpoints = {s: self.ecs_url for s in MOTO_SERVICES} | {s: self.agent.http_url for s in AGENT_SERVICES}
-        return lambda **kwargs: _LocalSession(endpoints, **kwargs)
+        """For `bot.aws.AwsClientFactory`: sessions on the stand-ins' endpoints. The endpoints are read when a
+        session is made (at the first request), since the bot is wired before the ECS child is ready."""
+
+        def make(**kwargs: Any) -> boto3.Session:
+            endpoints = {s: self.ecs_url for s in MOTO_SERVICES} | {s: self.agent.http_url for s in AGENT_SERVICES}
+            return _LocalSession(endpoints, **kwargs)
+
+        return make
 
     def urls(self) -> dict[str, str]:
         return {
@@ -127,10 +134,18 @@ class StandIns:
     async def _start(self) -> None:
         from bot.sandbox.agent import AgentThread
 
+        # The ECS child first: its start-up (moto import, seeding) is the slow part; it overlaps the rest.
+        self._ecs_process = _spawn_local_ecs(self.root / "local-ecs.log")
         shutil.copytree(TASK_DIR, self.sandbox_dir)
         self.agent = AgentThread(HOST, 0, sandbox_dir=self.sandbox_dir).start()
-        self._ecs_process = _spawn_local_ecs(self.agent.http_url, self.root / "local-ecs.log")
+        assert self._ecs_process.stdin is not None
+        self._ecs_process.stdin.write(self.agent.http_url + "\n")
+        self._ecs_process.stdin.flush()
         self.fake_slack = fake_slack_class()().start()
+
+    async def wait_for_ecs(self) -> None:
+        """Wait until the ECS child serves (call once, after starting whatever can start meanwhile)."""
+        assert self._ecs_process is not None
         try:
             ready = await asyncio.wait_for(
                 asyncio.to_thread(_read_ready_line, self._ecs_process, self.root / "local-ecs.log"),
@@ -160,7 +175,7 @@ class StandIns:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _spawn_local_ecs(agent_url: str, log_path: Path) -> subprocess.Popen[str]:
+def _spawn_local_ecs(log_path: Path) -> subprocess.Popen[str]:
     # The child seeds moto with boto3: none of the user's AWS settings (profile, endpoints, region) apply.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env |= {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
@@ -168,7 +183,7 @@ def _spawn_local_ecs(agent_url: str, log_path: Path) -> subprocess.Popen[str]:
     # stderr goes to a file, not a pipe nobody reads (a full pipe would block the child).
     with open(log_path, "w", encoding="utf-8") as stderr:
         return subprocess.Popen(
-            [sys.executable, "-m", "bot.demo.local_ecs", "--agent-url", agent_url, "--region", REGION],
+            [sys.executable, "-m", "bot.demo.local_ecs", "--region", REGION],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,

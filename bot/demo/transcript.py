@@ -144,8 +144,10 @@ def mrkdwn_lines(text: str, names: Names, style: Style) -> list[str]:
     """Slack mrkdwn as lines; code blocks become an indented gutter (their content is not formatted)."""
     out: list[str] = []
     parts = text.split(_FENCE)
+    if len(parts) % 2 == 0:  # an unclosed fence is plain text
+        parts[-2:] = [parts[-2] + _FENCE + parts[-1]]
     for i, part in enumerate(parts):
-        if i % 2 == 1 and i < len(parts) - 1:  # inside a fence (an unclosed fence is plain text)
+        if i % 2 == 1:  # inside a fence
             body = part[1:] if part.startswith("\n") else part
             body = body[:-1] if body.endswith("\n") else body
             gutter = style.paint(style.ascii("┆ "), DIM)
@@ -250,10 +252,12 @@ def human_size(size: int) -> str:
 def event_lines(event: Event, names: Names, style: Style) -> list[str]:
     if isinstance(event, UserAction):
         who = style.paint(names.user(event.user_id), BOLD, YELLOW)
-        return [f"{who} {style.ascii('›')} {style.paint(event.text, BOLD)}"]
-    if isinstance(event, Message):
-        return _message_lines(event, names, style)
-    return _file_lines(event, names, style)
+        lines = [f"{who} › {style.paint(event.text, BOLD)}"]
+    elif isinstance(event, Message):
+        lines = _message_lines(event, names, style)
+    else:
+        lines = _file_lines(event, names, style)
+    return [style.ascii(line) for line in lines]
 
 
 def _header(author: str, where: str, style: Style) -> str:
@@ -293,7 +297,7 @@ def _file_lines(file: SharedFile, names: Names, style: Style) -> list[str]:
 
 
 def heading_lines(number: int | None, title: str, note: str | None, style: Style) -> list[str]:
-    label = f"{number}. {title}" if number is not None else title
+    label = style.ascii(f"{number}. {title}" if number is not None else title)
     rule = style.ascii("─" * max(4, 72 - len(label)))
     lines = ["", style.paint(f"{style.ascii('──')} {label} {rule}", BOLD, CYAN)]
     if note:
