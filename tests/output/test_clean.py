@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.output.clean import clean_terminal_output, escape_sequence_end
@@ -69,12 +69,14 @@ _SGR = st.sampled_from([b"\x1b[0m", b"\x1b[1;32m", b"\x1b[38;2;1;2;3m", b"\x1b]8
 _TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), max_size=40)
 
 
+@settings(deadline=None)
 @given(st.lists(st.tuples(_SGR, _TEXT), max_size=30))
 def test_styling_is_removed_and_text_kept(parts: list[tuple[bytes, str]]) -> None:
     raw = b"".join(seq + text.encode() for seq, text in parts)
     assert clean_terminal_output(raw) == "".join(text for _, text in parts)
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=2000))
 def test_output_has_no_controls_and_cleaning_is_idempotent(raw: bytes) -> None:
     text = clean_terminal_output(raw)
