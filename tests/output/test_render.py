@@ -274,3 +274,14 @@ def test_any_approval_renders_within_limits(command: str, reason: str, state: st
                         decided_by=("U2", "U3"), approver_users=tuple(f"U{i}" for i in range(40)))
     text, blocks = render_approval(view)
     assert_valid_message(text, blocks)
+
+
+@settings(max_examples=40, deadline=None)
+@given(command=st.lists(_CHARS, min_size=1, max_size=5000).map("".join),
+       tasks=st.lists(st.text(min_size=1, max_size=80), min_size=1, max_size=40),
+       lines=st.lists(_TEXT, max_size=300))
+def test_running_and_list_render_within_limits(command: str, tasks: list[str], lines: list[str]) -> None:
+    run = RunView(service="web", environment="prod", command=command, requester="U1")
+    assert_valid_message(*render_running(run, tasks, run_id="r-1"))
+    assert_valid_message(*render_list(lines))
+    assert_valid_message(*render_error(UsageError(command[:500], fix=command[-300:])))
