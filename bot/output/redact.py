@@ -235,12 +235,10 @@ class AssignmentDetector:
         return finding, (m.end() if finding is not None else _value_start(m))
 
     def _finding(self, m: re.Match[str], text: str) -> Finding | None:
-        for name in _VALUE_GROUPS:
-            start, end = m.span(name)
-            if start >= 0:
-                break
-        else:  # pragma: no cover - the pattern always sets one value group
+        # The value groups close last, so ``lastgroup`` names the one that matched.
+        if m.lastgroup not in _VALUE_GROUPS:  # pragma: no cover - guards a future pattern edit
             return None
+        start, end = m.span(m.lastgroup)
         value = text[start:end].rstrip()
         if value and _not_placeholder(value):
             return Finding(start, start + len(value), self.kind, self.priority)
@@ -248,7 +246,7 @@ class AssignmentDetector:
 
 
 def _value_start(m: re.Match[str]) -> int:
-    return max(m.start(name) for name in _VALUE_GROUPS)
+    return m.start(m.lastgroup or 0)
 
 
 def _assignment(kind: str, keyword: str) -> AssignmentDetector:
