@@ -164,7 +164,9 @@ async def run(session: DemoSession, printer: Printer, stdin: TextIO, *, user_id:
             if isinstance(parsed, Quit):
                 break
             if isinstance(parsed, Slash):
-                printer.events(await session.command(current, parsed.text), session.names)
+                events = await session.command(current, parsed.text)
+                # A terminal already shows what was typed after the prompt; a pipe shows nothing.
+                printer.events(events[1:] if prompt else events, session.names)
             elif isinstance(parsed, ClickButton):
                 printer.events(await session.click(current, parsed.action_id, parsed.request_id), session.names)
             elif isinstance(parsed, SwitchUser):

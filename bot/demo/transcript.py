@@ -51,7 +51,9 @@ _DATE = re.compile(r"<!date\^[^|>]*\|([^>]*)>")
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]*)(?:\|([^>]*))?>")
 _SHORTCODE = re.compile(r":([a-z0-9_+-]+):")
 _BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+_ITALIC = re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])")
 _CODE = re.compile(r"`([^`\n]+)`")
+_PLACEHOLDER = re.compile("\x00([0-9]+)\x00")
 _FENCE = "```"
 
 
@@ -64,9 +66,12 @@ class Style:
     fold_code_lines: int = 14
 
     def paint(self, text: str, *codes: str) -> str:
+        # Each attribute is switched off by its own code (22 = normal intensity, 39 = default colour),
+        # not by a full reset, so paint() nests: bold text keeps its bold around a coloured code span.
         if not self.color or not codes or not text:
             return text
-        return f"\x1b[{';'.join(codes)}m{text}\x1b[0m"
+        off = sorted({"22" if code in (BOLD, DIM) else "23" if code == ITALIC else "39" for code in codes})
+        return f"\x1b[{';'.join(codes)}m{text}\x1b[{';'.join(off)}m"
 
     def ascii(self, text: str) -> str:
         return text if self.unicode else text.translate(_ASCII).encode("ascii", "replace").decode("ascii")
@@ -109,6 +114,15 @@ class Names:
 
 def inline_text(text: str, names: Names, style: Style) -> str:
     """One run of Slack mrkdwn (no code fences) as terminal text."""
+    # Inline code is literal in Slack (no bold, no emoji inside it), but bold may span it: set the code
+    # spans aside behind placeholders, format the rest, then put them back.
+    spans: list[str] = []
+
+    def aside(m: re.Match[str]) -> str:
+        spans.append(m[0])
+        return f"\x00{len(spans) - 1}\x00"
+
+    text = _CODE.sub(aside, text)
     text = _USER.sub(lambda m: style.paint(names.user(m[1]), BOLD), text)
     text = _CHANNEL.sub(lambda m: "#" + (m[2] or names.channels.get(m[1], m[1])), text)
     text = _SPECIAL.sub(lambda m: "@" + m[1], text)
@@ -117,8 +131,8 @@ def inline_text(text: str, names: Names, style: Style) -> str:
     text = _LINK.sub(lambda m: m[2] or m[1], text)
     text = _SHORTCODE.sub(lambda m: _emoji(m[1], m[0], style), text)
     text = _BOLD.sub(lambda m: style.paint(m[1], BOLD), text)
-    if style.color:
-        text = _CODE.sub(lambda m: style.paint(m[0], CYAN), text)
+    text = _ITALIC.sub(lambda m: style.paint(m[1], ITALIC), text)
+    text = _PLACEHOLDER.sub(lambda m: style.paint(spans[int(m[1])], CYAN), text)
     return style.ascii(html.unescape(text))
 
 
@@ -274,8 +288,6 @@ def _message_lines(message: Message, names: Names, style: Style) -> list[str]:
     if message.edited:
         where += " · (edited)"
     body = [f"{INDENT}{line}" for line in message_body(message, names, style)]
-    if message.visibility == "ephemeral":
-        body = [style.paint(line, ITALIC) if "\x1b[" not in line else line for line in body]
     return [_header(names.user(message.author_id)[1:], where, style), *body]
 
 

@@ -48,9 +48,19 @@ def test_emoji_shortcodes_become_unicode_or_ascii() -> None:
 
 def test_bold_is_ansi_bold_with_colour_and_unmarked_without() -> None:
     assert inline_text("on *web* (prod)", NAMES, PLAIN) == "on web (prod)"
-    assert inline_text("on *web* (prod)", NAMES, COLOR) == "on \x1b[1mweb\x1b[0m (prod)"
-    # Not emphasis: a glob, a lone asterisk.
+    assert inline_text("on *web* (prod)", NAMES, COLOR) == "on \x1b[1mweb\x1b[22m (prod)"
+    # Not emphasis: a glob, a lone asterisk, snake_case.
     assert inline_text("cat /var/log/* and 2 * 3", NAMES, PLAIN) == "cat /var/log/* and 2 * 3"
+    assert inline_text("_(no output)_ in my_var_name", NAMES, PLAIN) == "(no output) in my_var_name"
+    assert inline_text("_(no output)_", NAMES, COLOR) == "\x1b[3m(no output)\x1b[23m"
+
+
+def test_inline_code_is_literal_and_bold_may_span_it() -> None:
+    text = "*`tail -n [0-9]* var/log/*/*` is refused :x:*, see `:x: *a*`"
+    assert inline_text(text, NAMES, PLAIN) == "`tail -n [0-9]* var/log/*/*` is refused ❌, see `:x: *a*`"
+    assert inline_text(text, NAMES, COLOR) == (
+        "\x1b[1m\x1b[36m`tail -n [0-9]* var/log/*/*`\x1b[39m is refused ❌\x1b[22m, see \x1b[36m`:x: *a*`\x1b[39m"
+    )
 
 
 def test_code_block_gets_a_gutter_and_keeps_its_content_unformatted() -> None:
@@ -100,7 +110,7 @@ def test_blocks_section_fields_context_actions_divider_header() -> None:
 def test_buttons_are_coloured_by_style_on_a_tty() -> None:
     (line,) = block_lines({"type": "actions", "elements": [
         {"type": "button", "text": {"type": "plain_text", "text": "Approve"}, "style": "primary"}]}, NAMES, COLOR)
-    assert line == "\x1b[1;32m[ Approve ]\x1b[0m"
+    assert line == "\x1b[1;32m[ Approve ]\x1b[22;39m"
 
 
 def test_message_headers_say_who_posted_and_who_sees_it() -> None:
