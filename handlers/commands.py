@@ -11,6 +11,7 @@ reference <id>") through the command's ``response_url``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -38,7 +39,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("ecs_exec_bot.handlers")
 
 COMMAND = "/ecs-exec"
+# A job waits at most this long for its own ack before working anyway (the ack failed to send).
+ACK_WAIT_S = 3.0
 Ack = Callable[..., Awaitable[None]]
+Message = tuple[str, list[dict[str, Any]]]
+# What the pre-ack part decides: the ack message, and the work to run after it (if any).
+Plan = tuple[Message, Callable[[Job], Awaitable[None]] | None]
 
 
 class SlashCommand(BaseModel):
@@ -92,11 +98,13 @@ async def handle_slash_command(
 ) -> None:
     request_id = new_request_id()
     acked = False
+    ack_sent = asyncio.Event()  # jobs wait for it, so their messages never overtake the ack
 
     async def reply(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         nonlocal acked
         acked = True
         await ack(text=text, blocks=blocks)
+        ack_sent.set()
 
     try:
         cmd = SlashCommand.model_validate(body)
@@ -110,13 +118,17 @@ async def handle_slash_command(
             return
         parsed = parse_command_text(cmd.text)
         if isinstance(parsed, HelpRequest):
-            await reply(*replies.help_message())
+            message, work = replies.help_message(), None
         elif isinstance(parsed, ListRequest):
-            await _list(services, cmd, reply, request_id)
+            message, work = await _list(services, cmd)
         elif isinstance(parsed, DoctorRequest):
-            await _doctor(services, cmd, parsed, reply, request_id)
+            message, work = await _doctor(services, cmd, parsed)
         else:
-            await _exec(services, client, cmd, parsed, reply, request_id)
+            message, work = await _exec(services, client, cmd, parsed, request_id)
+        if work is not None:
+            # Started before the ack so a drain that began meanwhile is answered in the ack itself.
+            _start(services, request_id, cmd, work, ack_sent)
+        await reply(*message)
     except ValidationError:
         log.warning("malformed slash command payload (request %s)", request_id)
         if not acked:
@@ -139,18 +151,12 @@ async def _groups(services: Services, user_id: str) -> frozenset[str] | None:
     return await services.groups.groups_of_within(user_id, wanted, services.ack_lookup_timeout)
 
 
-async def _list(
-    services: Services, cmd: SlashCommand, reply: Callable[..., Awaitable[None]], request_id: str
-) -> None:
+async def _list(services: Services, cmd: SlashCommand) -> Plan:
     groups = await _groups(services, cmd.user_id)
     if groups is not None:
-        await reply(
-            *replies.allowed_list(
-                allowed_summary(services.config.policy, cmd.user_id, groups, cmd.channel_id)
-            )
-        )
-        return
-    await reply(*replies.checking())
+        return replies.allowed_list(
+            allowed_summary(services.config.policy, cmd.user_id, groups, cmd.channel_id)
+        ), None
 
     async def later(job: Job) -> None:
         respond = Responder(cmd.response_url)
@@ -159,21 +165,14 @@ async def _list(
             *replies.allowed_list(allowed_summary(services.config.policy, cmd.user_id, full, cmd.channel_id))
         )
 
-    _start(services, request_id, cmd, later)
+    return replies.checking(), later
 
 
-async def _doctor(
-    services: Services,
-    cmd: SlashCommand,
-    req: DoctorRequest,
-    reply: Callable[..., Awaitable[None]],
-    request_id: str,
-) -> None:
+async def _doctor(services: Services, cmd: SlashCommand, req: DoctorRequest) -> Plan:
     ref = resolve_service_ref(services.config, req.service)
     groups = await _groups(services, cmd.user_id)
     if groups is not None:
         _require_some_rule(services, cmd, ref, groups)
-    await reply(*replies.doctor_started(ref.name))
 
     async def work(job: Job) -> None:
         respond = Responder(cmd.response_url)
@@ -187,7 +186,7 @@ async def _doctor(
         report = await services.backend.doctor(ref.name, task=None, requester=cmd.user_id)
         await respond(*replies.doctor_report(report))
 
-    _start(services, request_id, cmd, work)
+    return replies.doctor_started(ref.name), work
 
 
 def _require_some_rule(
@@ -209,26 +208,23 @@ async def _exec(
     client: AsyncWebClient,
     cmd: SlashCommand,
     req: ExecRequest,
-    reply: Callable[..., Awaitable[None]],
     request_id: str,
-) -> None:
+) -> Plan:
     ref = resolve_service_ref(services.config, req.service)
     groups = await _groups(services, cmd.user_id)
     if groups is None:
         # Slack's group API is slow right now: ack, then decide once the lookup finishes.
-        await reply(*replies.checking())
 
         async def decide_later(job: Job) -> None:
             full = await services.groups.groups_of(cmd.user_id, policy_groups(services.config.policy))
             decision = _decide(services, cmd, req, ref, full)
             await _after_decision(services, client, cmd, req, ref, decision, request_id, job, acked=False)
 
-        _start(services, request_id, cmd, decide_later)
-        return
+        return replies.checking(), decide_later
 
     decision = _decide(services, cmd, req, ref, groups)
     if decision.allowed:
-        await reply(*replies.running(ref.name, req.command, services.redactor))
+        message = replies.running(ref.name, req.command, services.redactor)
     elif decision.needs_approval:
         if services.on_needs_approval is None:
             decision = Decision(
@@ -240,16 +236,16 @@ async def _exec(
                 None,
                 fix="Ask the bot's admins to enable approvals, or to change the rule.",
             )
-            await reply(*replies.refusal(decision.to_error()))
+            message = replies.refusal(decision.to_error())
         else:
-            await reply(*replies.approval_pending(ref.name, req.command, services.redactor))
+            message = replies.approval_pending(ref.name, req.command, services.redactor)
     else:
-        await reply(*replies.refusal(decision.to_error()))
+        message = replies.refusal(decision.to_error())
 
     async def work(job: Job) -> None:
         await _after_decision(services, client, cmd, req, ref, decision, request_id, job, acked=True)
 
-    _start(services, request_id, cmd, work)
+    return message, work
 
 
 def _decide(
@@ -332,13 +328,19 @@ async def _after_decision(
 
 
 def _start(
-    services: Services, request_id: str, cmd: SlashCommand, work: Callable[[Job], Awaitable[None]]
+    services: Services,
+    request_id: str,
+    cmd: SlashCommand,
+    work: Callable[[Job], Awaitable[None]],
+    ack_sent: asyncio.Event,
 ) -> None:
-    """Start ``work`` as a tracked job; any error reaches the user via response_url, never silence."""
+    """Start ``work`` as a tracked job once the ack is out; any error reaches the user via response_url."""
 
     async def guarded(job: Job) -> None:
         respond = Responder(cmd.response_url)
         try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ack_sent.wait(), ACK_WAIT_S)
             await work(job)
         except BotError as exc:
             await respond(*replies.refusal(exc))

@@ -41,6 +41,8 @@ class BotHarness:
         return self.running.url
 
     async def command(self, text: str, **fields: Any) -> AckResponse:
+        # Unless a test listens on its own key, response_url posts land in FakeSlack's "default" sink.
+        fields.setdefault("response_url", self.fake.response_url("default"))
         return await self.sender.command(text, **fields)
 
     async def shutdown(self) -> DrainReport:
