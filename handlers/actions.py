@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals import ApprovalError, ApprovalService, approvers_text, votes_needed
+from bot.approvals import ApprovalError, ApprovalService
 from bot.errors import BotError
+from bot.output.render import APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION, ApprovalView, render_approval
 from bot.server.jobs import Job
 from bot.store.base import ApprovalRecord, ApprovalState, DetailValue
 from bot.targets import ServiceRef
@@ -43,14 +44,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ecs_exec_bot.approvals")
 
-APPROVE, DENY, CANCEL = "ecs_exec_approve", "ecs_exec_deny", "ecs_exec_cancel"
+APPROVE, DENY, CANCEL = APPROVE_ACTION, DENY_ACTION, CANCEL_ACTION
 # How often the replica running an approved command re-reads its record (a Cancel clicked on another
 # replica) and renews its heartbeat (below the 30 s heartbeat TTL the watchdog uses).
 WATCH_INTERVAL_S = 2.0
 HEARTBEAT_EVERY_S = 10.0
 # Click payloads can be replayed for 5 minutes (signed-request window); remember them longer.
 CLICK_CLAIM_TTL_S = 900.0
-_COMMAND_SHOWN = 2500  # characters of the command in the message (a section holds 3,000)
 
 Ack = Callable[..., Awaitable[None]]
 
@@ -58,124 +58,46 @@ Ack = Callable[..., Awaitable[None]]
 # -- the message (pure) ----------------------------------------------------------------------------------
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _when(at: float) -> str:
-    # Slack renders <!date^…> in each reader's time zone; the fallback is UTC.
-    return f"<!date^{int(at)}^{{time}}|{time.strftime('%H:%M UTC', time.gmtime(at))}>"
-
-
 def button_value(record: ApprovalRecord) -> str:
-    """``<request id>|<request hash>``: a click is checked against the exact request it was shown for."""
+    """``<request id>|<request hash>``: a click is checked against the exact request it was shown for, and
+    the ``|`` tells this module's Cancel apart from a plain run's (handlers/cancel.py)."""
     return f"{record.request_id}|{record.request_hash}"
 
 
-def _status_line(record: ApprovalRecord) -> str:
-    by = f" by <@{record.decided_by}>" if record.decided_by else ""
-    voted = ", ".join(f"<@{u}>" for u in record.approvers_so_far)
-    match record.state:
-        case ApprovalState.PENDING:
-            so_far = f" · approved so far by {voted}" if voted else ""
-            return (
-                f":hourglass_flowing_sand: Waiting for {votes_needed(record)} more approval(s) from "
-                f"{approvers_text(record)}{so_far} · expires {_when(record.expires_at)}"
-            )
-        case ApprovalState.APPROVED:
-            return f":white_check_mark: Approved by {voted} · starting…"
-        case ApprovalState.RUNNING:
-            return f":white_check_mark: Approved by {voted} · running…"
-        case ApprovalState.FINISHED:
-            return f":white_check_mark: Approved by {voted} · finished"
-        case ApprovalState.FAILED:
-            return f":warning: Failed: {_escape(record.state_reason or 'unknown error')}"
-        case ApprovalState.DENIED:
-            why = f": {_escape(record.state_reason)}" if record.state_reason else ""
-            return f":x: Denied{by}{why}"
-        case ApprovalState.EXPIRED:
-            return (
-                f":hourglass: Expired at {_when(record.expires_at)} ({_escape(record.state_reason or 'TTL')})"
-            )
-        case ApprovalState.CANCELLED:
-            return f":stop_sign: Cancelled{by}"
-    raise AssertionError(record.state)  # pragma: no cover - exhaustive
+def approval_view(record: ApprovalRecord) -> ApprovalView:
+    """The record as `bot.output.render`'s view of an approval request."""
+    target = json.loads(str(record.params.get("target") or "{}"))
+    approvers = record.approvers_so_far
+    decided = {
+        ApprovalState.DENIED: (record.decided_by,),
+        ApprovalState.CANCELLED: (record.decided_by,),
+    }.get(record.state, approvers)
+    return ApprovalView(
+        request_id=record.request_id,
+        requester=record.requester,
+        service=record.service,
+        environment=record.environment,
+        command=record.command,
+        expires_at=int(record.expires_at),
+        approver_users=record.approver_users,
+        approver_groups=record.approver_groups,
+        min_approvals=record.min_approvals,
+        reason=record.reason or None,
+        task=target.get("task"),
+        all_tasks=bool(target.get("all_tasks")),
+        state=record.state.value,  # type: ignore[arg-type]  # same names as render's ApprovalState
+        decided_by=tuple(u for u in decided if u),
+        votes=len(record.votes),
+        button_value=button_value(record),
+        cancel=True,
+        break_glass=any(v.break_glass for v in record.votes),
+        state_reason=record.state_reason,
+    )
 
 
 def approval_message(record: ApprovalRecord) -> tuple[str, list[dict[str, Any]]]:
-    """The approval message for the record's current state (buttons only while they can still act)."""
-    command = (
-        record.command if len(record.command) <= _COMMAND_SHOWN else record.command[:_COMMAND_SHOWN] + "…"
-    )
-    head = (
-        f":raised_hand: *Approval needed* · <@{record.requester}> wants to run on "
-        f"*{_escape(record.service)}* ({_escape(record.environment)})"
-    )
-    blocks: list[dict[str, Any]] = [
-        _section(f"{head}\n```{_escape(command)}```"),
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": (
-                        f"reason: {_escape(record.reason) or '—'} · rule `{_escape(record.rule)}` · "
-                        f"needs {record.min_approvals} approval(s) · request {record.request_id}"
-                    )[:3000],
-                }
-            ],
-        },
-    ]
-    if any(v.break_glass for v in record.votes):
-        blocks.append(
-            _section(f":rotating_light: *Break-glass*: <@{record.requester}> approved their own request.")
-        )
-    blocks.append(_section(_status_line(record)))
-    value = button_value(record)
-    buttons: list[dict[str, Any]] = []
-    if record.state is ApprovalState.PENDING:
-        buttons += [
-            {
-                "type": "button",
-                "action_id": APPROVE,
-                "text": {"type": "plain_text", "text": "Approve"},
-                "style": "primary",
-                "value": value,
-                "confirm": {
-                    "title": {"type": "plain_text", "text": "Approve this command?"},
-                    "text": {
-                        "type": "mrkdwn",
-                        "text": f"It runs on *{_escape(record.service)}* ({_escape(record.environment)}).",
-                    },
-                    "confirm": {"type": "plain_text", "text": "Approve"},
-                    "deny": {"type": "plain_text", "text": "Back"},
-                },
-            },
-            {
-                "type": "button",
-                "action_id": DENY,
-                "text": {"type": "plain_text", "text": "Deny"},
-                "style": "danger",
-                "value": value,
-            },
-        ]
-    if record.state in (ApprovalState.PENDING, ApprovalState.APPROVED, ApprovalState.RUNNING):
-        buttons.append(
-            {
-                "type": "button",
-                "action_id": CANCEL,
-                "text": {"type": "plain_text", "text": "Cancel"},
-                "value": value,
-            }
-        )
-    if buttons:
-        blocks.append({"type": "actions", "block_id": f"approval-{record.request_id}", "elements": buttons})
-    text = f"Approval for <@{record.requester}>: `{command}` on {record.service} ({record.environment}) — {record.state}"
+    text, blocks = render_approval(approval_view(record))
     return text, blocks
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
 
 
 # -- opening a request -----------------------------------------------------------------------------------
@@ -220,6 +142,7 @@ def order_from_record(record: ApprovalRecord) -> ExecOrder:
         rule=record.rule,
         approved_by=record.approvers_so_far,
         message_ts=record.message_ts,
+        cancel_value=button_value(record),  # the running message's Cancel comes back here, on any replica
         audit_outcome=True,  # execution audits every target's outcome; the approval only changes state
     )
 
@@ -486,5 +409,11 @@ def register(app: AsyncApp, services: Services) -> None:
     )
     services.on_needs_approval = flow.request_approval
     services.approval_flow = flow  # type: ignore[attr-defined]  # for the runtime's maintenance loop
+
+    async def is_approval_button(body: dict[str, Any]) -> bool:
+        # Our buttons carry "<id>|<hash>"; a plain run's Cancel (handlers/cancel.py) carries a bare id.
+        actions = body.get("actions") or [{}]
+        return "|" in str(actions[0].get("value", ""))
+
     for action_id in (APPROVE, DENY, CANCEL):
-        app.action(action_id)(flow.on_click)
+        app.action(action_id, matchers=[is_approval_button])(flow.on_click)

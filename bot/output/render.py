@@ -27,7 +27,7 @@ from bot.errors import BotError, PolicyDenied, UsageError
 
 Block = dict[str, Any]
 Status = Literal["ok", "failed", "timeout", "cancelled", "error"]
-ApprovalState = Literal["pending", "approved", "running", "finished", "denied", "expired", "cancelled"]
+ApprovalState = Literal["pending", "approved", "running", "finished", "failed", "denied", "expired", "cancelled"]
 
 SECTION_LIMIT = 3000
 MAX_BLOCKS = 50
@@ -104,6 +104,11 @@ class ApprovalView:
     state: ApprovalState = "pending"
     decided_by: tuple[str, ...] = ()  # approvers, or who denied / cancelled
     votes: int = 0  # approvals so far while pending
+    # Used by the approvals flow (handlers/actions.py); the defaults keep the plain rendering.
+    button_value: str | None = None  # value of every button (default: request_id)
+    cancel: bool = False  # a Cancel button (the requester's) while pending / approved / running
+    break_glass: bool = False  # the requester approved their own request under a break-glass rule
+    state_reason: str | None = None  # why it was denied / failed
 
 
 class _Check(Protocol):
@@ -557,13 +562,16 @@ def _approvers(a: ApprovalView) -> str:
 
 def render_approval(a: ApprovalView) -> SlackMessage:
     """The approval request in its current state; buttons only while pending (Approve has a confirm)."""
-    _check_value(a.request_id)
+    value = a.button_value or a.request_id
+    _check_value(value)
+    why = f": {_prose(a.state_reason)}" if a.state_reason else ""
     state_line = {
         "pending": f"⏳ Waiting for {a.min_approvals - a.votes} more approval(s) · expires {_date(a.expires_at)}",
         "approved": f"👍 Approved by {', '.join(_user(u) for u in a.decided_by)}",
         "running": f"▶️ Approved by {', '.join(_user(u) for u in a.decided_by)} · running…",
         "finished": f"🏁 Approved by {', '.join(_user(u) for u in a.decided_by)} · finished (result below)",
-        "denied": f"🚫 Denied by {', '.join(_user(u) for u in a.decided_by)}",
+        "failed": f"⚠️ Failed{why or ': unknown error'}",
+        "denied": f"🚫 Denied by {', '.join(_user(u) for u in a.decided_by)}{why}",
         "expired": f"⌛ Expired at {_date(a.expires_at)} without enough approvals",
         "cancelled": f"🛑 Cancelled by {', '.join(_user(u) for u in a.decided_by)}",
     }[a.state]
@@ -574,16 +582,23 @@ def render_approval(a: ApprovalView) -> SlackMessage:
                  f"may approve: {_approvers(a)} · {a.min_approvals} needed"),
         _section(state_line),
     ]
+    if a.break_glass:
+        blocks.insert(2, _section(f"🚨 *Break-glass*: {_user(a.requester)} approved their own request."))
+    buttons: list[Block] = []
     if a.state == "pending":
-        blocks.append({"type": "actions", "block_id": f"approval-{a.request_id}"[:255], "elements": [
+        buttons += [
             {"type": "button", "action_id": APPROVE_ACTION, "text": _plain("Approve", 75), "style": "primary",
-             "value": a.request_id,
+             "value": value,
              "confirm": _confirm("Approve this command?",
                                  f"It runs on *{_prose(a.service)}* ({_prose(a.environment)}) as requested by "
                                  f"{_user(a.requester)}.", "Approve", "Back")},
             {"type": "button", "action_id": DENY_ACTION, "text": _plain("Deny", 75), "style": "danger",
-             "value": a.request_id},
-        ]})
+             "value": value},
+        ]
+    if a.cancel and a.state in ("pending", "approved", "running"):
+        buttons.append({"type": "button", "action_id": CANCEL_ACTION, "text": _plain("Cancel", 75), "value": value})
+    if buttons:
+        blocks.append({"type": "actions", "block_id": f"approval-{a.request_id}"[:255], "elements": buttons})
     text = f"Approval ({a.state}): {a.service} ({a.environment}) · {a.command}"
     return SlackMessage(_fallback(text), blocks)
 

@@ -125,9 +125,11 @@ async def test_requester_cancels_a_running_command_from_the_other_replica(
     await a.click("ecs_exec_approve", "U0BOB", message, fake)
     await wait_state(a.services.store, request_id, ApprovalState.RUNNING)  # type: ignore[arg-type]
     await _until(lambda: "started" in audit_kinds(a.services.store, request_id))  # type: ignore[arg-type]
-    # Where it runs is whichever replica got the approving click (a); cancel through the other one.
+    # It runs on the replica that got the approving click (a); the requester presses the Cancel button of
+    # the "running…" message (the same message, updated) and the click lands on the other replica.
     running = await approval_message(fake)
-    await b.click("ecs_exec_cancel", "U0ALICE", {**running, "blocks": message["blocks"]}, fake)
+    assert "ecs_exec_cancel" in blocks_text(running)
+    await b.click("ecs_exec_cancel", "U0ALICE", running, fake)
     await wait_state(a.services.store, request_id, ApprovalState.CANCELLED)  # type: ignore[arg-type]
     await _until(lambda: "cancelled" in audit_kinds(a.services.store, request_id))  # type: ignore[arg-type]
     assert len(SANDBOX.requests) == 1
@@ -140,6 +142,7 @@ async def test_requester_cancels_a_running_command_from_the_other_replica(
         "cancel_requested",
         "cancelled",
     ]
+    await _until(lambda: "cancelled by <@U0ALICE>" in blocks_text(fake.messages[message["ts"]]))
 
 
 async def test_an_unapproved_request_expires_and_its_message_says_so(
