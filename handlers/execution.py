@@ -126,12 +126,6 @@ async def run_order(
         else:
             await update_message(client, order.channel_id, ts, text, blocks)
         results = await _run_all(services, order, targets, job)
-        text, blocks = replies.result_message(
-            order, results, cancel_reason=job.cancel_reason, redactor=services.redactor
-        )
-        await update_message(client, order.channel_id, ts, text, blocks)
-        await _upload_full_outputs(services, client, order, ts, results)
-        return results
     except BotError as exc:
         if order.audit_outcome:
             await audit(services, "failed", **order.audit_fields(), details={"error": exc.user_text()})
@@ -161,6 +155,18 @@ async def run_order(
         if lease is not None and services.limiter is not None:
             with contextlib.suppress(Exception):
                 await services.limiter.release(lease)
+    # The command ran (and is audited): a Slack failure from here on is reported, not a failed run.
+    assert ts is not None
+    try:
+        text, blocks = replies.result_message(
+            order, results, cancel_reason=job.cancel_reason, redactor=services.redactor
+        )
+        await update_message(client, order.channel_id, ts, text, blocks)
+        await _upload_full_outputs(services, client, order, ts, results)
+    except BotError as exc:
+        log.warning("request %s ran but its result could not be shown: %s", order.request_id, exc.user_text())
+        await respond(*replies.refusal(exc))
+    return results
 
 
 async def _run_all(services: Services, order: ExecOrder, targets: list[Target], job: Job) -> list[ExecResult]:

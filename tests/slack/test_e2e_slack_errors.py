@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
 
+from bot.store.base import AuditQuery
 from tests.slack.conftest import execute_command_calls
 from tests.slack.e2e_helpers import message_text, responses
 from tests.support.fake_slack import FakeSlack
@@ -42,6 +44,10 @@ async def test_other_slack_errors_are_one_sentence(bot: BotHarness, fake: FakeSl
     text = responses(fake, "err")[-1]["text"]
     assert "Slack refused chat.update (invalid_blocks)." in text
     assert "\n" not in text
+    # The command itself ran and finished: the audit says so, not "failed".
+    events = await asyncio.to_thread(bot.services.store.query_audit, AuditQuery(limit=100))
+    kinds = {e.kind for e in events}
+    assert "finished" in kinds and "failed" not in kinds
 
 
 async def test_unexpected_errors_give_a_reference(
