@@ -10,8 +10,13 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import time
 from typing import Any
+
+# Fits ECS's default stopTimeout (30 s) with room to cancel and update messages; raise it (with
+# stopTimeout, at most 120 s) to let longer commands finish during a deploy.
+DEFAULT_DRAIN_GRACE_S = 20.0
 
 # Log records carry these when a handler passes them in ``extra=``; everything else is the message.
 _EXTRA_FIELDS = ("request_id", "user", "channel", "service")
@@ -42,9 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--drain-grace",
         type=float,
-        default=20.0,
-        help="seconds running commands may finish after SIGTERM before they are cancelled (default 20; "
-        "keep it below the ECS stopTimeout)",
+        default=float(os.environ.get("ECS_EXEC_BOT_DRAIN_GRACE", DEFAULT_DRAIN_GRACE_S)),
+        help="seconds running commands may finish after SIGTERM before they are cancelled (env "
+        f"ECS_EXEC_BOT_DRAIN_GRACE, default {DEFAULT_DRAIN_GRACE_S:g}); keep it ~25 s below the container's "
+        "stopTimeout so cancelled commands can still update their messages",
     )
 
 
