@@ -303,5 +303,15 @@ async def build_services(settings: Settings, client: AsyncWebClient, bot_info: d
         limiter=RunLimiter(store, limits),
         redactor=redactor,
         bot_user_id=str(bot_info.get("user_id") or "") or None,
+        replica_id=replica_id(),
         fanout_concurrency=config.fanout.concurrency,
     )
+
+
+def replica_id() -> str:
+    """Unique per process: the approvals watchdog tells a dead replica's runs from a live one's by it."""
+    import os
+    import socket
+    import uuid
+
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"

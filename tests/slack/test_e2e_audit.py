@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -70,6 +71,7 @@ async def test_production_wiring_posts_audit_summaries_to_the_audit_channel(tmp_
         services = await build_services(settings, client, {"user_id": "U0BOT"})
         try:
             assert services.bot_user_id == "U0BOT" and services.limiter is not None
+            assert services.replica_id != "local" and str(os.getpid()) in services.replica_id
             assert services.redactor is not None and "[redacted:" in services.redactor.redact(
                 "itk_" + "a1" * 16
             )
