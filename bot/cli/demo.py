@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import sys
 import threading
@@ -66,6 +67,9 @@ def run(args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO
         except asyncio.CancelledError:  # SIGTERM (see _sigterm_cancels_main_task)
             printer.note("Terminated: every stand-in is stopped and the temp dir removed.")
             return 143
+        except BrokenPipeError:  # `ecs-exec-bot demo | head`: the reader left; everything was cleaned up
+            _silence(out)
+            return 141
     from bot.demo.printer import outro_lines
 
     printer.lines(outro_lines(style, elapsed_s=time.monotonic() - started, interactive=args.interactive))
@@ -103,6 +107,14 @@ async def _main(printer: Printer, *, interactive: bool, stdin: TextIO) -> None:
                 await interactive_mode.run(session, printer, stdin)
             else:
                 await tour.play(session, printer)
+
+
+def _silence(stream: TextIO) -> None:
+    """Point a closed pipe's descriptor at /dev/null so the interpreter's final flush stays quiet."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
 
 
 @contextlib.contextmanager

@@ -51,7 +51,7 @@ class DemoSession:
         self._http = http
         self._seq = itertools.count(1)
         self._responders: dict[str, str] = {}
-        fake = stand_ins.fake_slack
+        fake = stand_ins.slack
         self.names = Names(
             users={**USERS, fake.bot_user_id: "ecs-exec"},
             channels={CHANNEL.id: CHANNEL.name},
@@ -63,7 +63,7 @@ class DemoSession:
 
     @property
     def bot_user_id(self) -> str:
-        return str(self.stand_ins.fake_slack.bot_user_id)
+        return str(self.stand_ins.slack.bot_user_id)
 
     @classmethod
     @asynccontextmanager
@@ -88,7 +88,7 @@ class DemoSession:
             user_id=user_id,
             user_name=USERS.get(user_id, user_id),
             channel=CHANNEL,
-            response_url=self.stand_ins.fake_slack.response_url(key),
+            response_url=self.stand_ins.slack.response_url(key),
             trigger_id=f"{n}.{int(time.time())}.demo{secrets.token_hex(4)}",
         )
         action = UserAction(user_id, f"/ecs-exec {text}", CHANNEL.id)
@@ -116,7 +116,7 @@ class DemoSession:
             message=message,
             block_id=block_id,
             button=button,
-            response_url=self.stand_ins.fake_slack.response_url(key),
+            response_url=self.stand_ins.slack.response_url(key),
             trigger_id=f"{n}.{int(time.time())}.demo{secrets.token_hex(4)}",
             action_ts=f"{time.time():.6f}",
         )
@@ -128,7 +128,7 @@ class DemoSession:
     def open_requests(self) -> list[OpenRequest]:
         """Approval messages that still have buttons, oldest first."""
         out = []
-        for ts, message in sorted(dict(self.stand_ins.fake_slack.messages).items()):
+        for ts, message in sorted(dict(self.stand_ins.slack.messages).items()):
             actions = []
             request_id = None
             for action_id in (APPROVE, DENY, CANCEL):
@@ -144,7 +144,7 @@ class DemoSession:
     def _find_button(
         self, action_id: str, request_id: str | None
     ) -> tuple[str, dict[str, Any], str | None, dict[str, Any]] | None:
-        for ts, message in sorted(dict(self.stand_ins.fake_slack.messages).items(), reverse=True):
+        for ts, message in sorted(dict(self.stand_ins.slack.messages).items(), reverse=True):
             found = find_button(message.get("blocks"), action_id)
             if found is None:
                 continue
@@ -154,7 +154,7 @@ class DemoSession:
         return None
 
     async def _step(self, user_id: str, body: str, action: UserAction, *, ack_is_message: bool) -> list[Event]:
-        fake = self.stand_ins.fake_slack
+        fake = self.stand_ins.slack
         mark = len(fake.calls("/"))
         known = set(dict(fake.messages))
         request = sign(self._secret, body, int(time.time()))
@@ -205,7 +205,7 @@ async def _served_bot(stand_ins: StandIns, secret: str) -> AsyncIterator[Any]:
     from bot.config import Settings
     from bot.server.runtime import ServeOptions, serve
 
-    fake = stand_ins.fake_slack
+    fake = stand_ins.slack
     slack = SlackSettings(bot_token=fake.bot_token, signing_secret=secret, app_token=None, api_url=fake.api_url)
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]  # the user's .env is for the real bot

@@ -31,6 +31,7 @@ import botocore.session
 from botocore.configprovider import ConstantProvider
 
 from bot.errors import BotError
+from bot.sandbox.fake_slack import FakeSlack
 
 log = logging.getLogger("ecs_exec_bot.demo")
 
@@ -51,17 +52,6 @@ class DemoError(BotError):
 
     kind = "demo"
     exit_status = 70
-
-
-def fake_slack_class() -> type:
-    """FakeSlack ships in `bot.sandbox.fake_slack`; before that move it lived with the tests only."""
-    try:
-        from bot.sandbox.fake_slack import FakeSlack  # type: ignore[import-not-found]
-    except ModuleNotFoundError as exc:
-        if exc.name != "bot.sandbox.fake_slack":
-            raise
-        from tests.support.fake_slack import FakeSlack  # only in a source checkout
-    return FakeSlack
 
 
 class _LocalSession(boto3.Session):
@@ -90,10 +80,16 @@ class _LocalSession(boto3.Session):
 class StandIns:
     root: Path  # temp dir: task/ (the sandbox) and the bot's SQLite store
     agent: Any = None  # bot.sandbox.agent.AgentThread
-    fake_slack: Any = None  # FakeSlack
+    fake_slack: FakeSlack | None = None
     ecs_url: str = ""
     clusters: dict[str, Any] = field(default_factory=dict)
     _ecs_process: subprocess.Popen[str] | None = None
+
+    @property
+    def slack(self) -> FakeSlack:
+        if self.fake_slack is None:
+            raise RuntimeError("the Slack stand-in is not running")
+        return self.fake_slack
 
     @property
     def sandbox_dir(self) -> Path:
@@ -141,7 +137,7 @@ class StandIns:
         assert self._ecs_process.stdin is not None
         self._ecs_process.stdin.write(self.agent.http_url + "\n")
         self._ecs_process.stdin.flush()
-        self.fake_slack = fake_slack_class()().start()
+        self.fake_slack = FakeSlack().start()
 
     async def wait_for_ecs(self) -> None:
         """Wait until the ECS child serves (call once, after starting whatever can start meanwhile)."""
