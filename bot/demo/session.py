@@ -1,6 +1,6 @@
 """One running demo: the real bot served on 127.0.0.1 against the stand-ins, driven like Slack drives it.
 
-`DemoSession.running()` starts the stand-ins and the bot (`bot.server.runtime.serve`, the production
+`DemoSession.running_demo()` starts the stand-ins and the bot (`bot.server.runtime.serve`, the production
 HTTP listener with Bolt's signature check) and stops both on exit, even on Ctrl-C. `command()` and
 `click()` post signed requests as a given user, wait until the bot has finished everything the request
 started (its tracked jobs), and return what the channel saw as `bot.demo.channel` events.
@@ -12,14 +12,14 @@ limits, redaction, approvals); only its AWS backend is pointed at the stand-ins.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -27,10 +27,17 @@ from bot.demo.channel import Event, UserAction, ack_message, channel_events
 from bot.demo.slack_payloads import Channel, block_actions_body, find_button, sign, slash_command_body
 from bot.demo.stand_ins import CONFIG_PATH, HOST, REGION, DemoError, StandIns
 from bot.demo.transcript import Names
+from handlers.actions import APPROVE, CANCEL, DENY
+
+if TYPE_CHECKING:
+    from bot.server.runtime import RunningBot
+
+__all__ = ["APPROVE", "CANCEL", "CHANNEL", "DENY", "USERS", "DemoSession", "OpenRequest"]
+
+log = logging.getLogger("ecs_exec_bot.demo")
 
 CHANNEL = Channel("C0INCIDENT", "incident")
 USERS = {"U0ALICE": "alice", "U0BOB": "bob"}
-APPROVE, DENY, CANCEL = "ecs_exec_approve", "ecs_exec_deny", "ecs_exec_cancel"
 BUTTON_LABELS = {APPROVE: "Approve", DENY: "Deny", CANCEL: "Cancel"}
 # Longer than any command may run under the demo policy (30 s), so a step never ends half-done.
 STEP_TIMEOUT_S = 60.0
@@ -44,9 +51,11 @@ class OpenRequest:
 
 
 class DemoSession:
-    def __init__(self, stand_ins: StandIns, running: Any, secret: str, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, stand_ins: StandIns, running: RunningBot, secret: str, http: aiohttp.ClientSession
+    ) -> None:
         self.stand_ins = stand_ins
-        self.running = running  # bot.server.runtime.RunningBot
+        self.running = running
         self._secret = secret
         self._http = http
         self._seq = itertools.count(1)
@@ -198,7 +207,7 @@ class DemoSession:
 
 
 @asynccontextmanager
-async def _served_bot(stand_ins: StandIns, secret: str) -> AsyncIterator[Any]:
+async def _served_bot(stand_ins: StandIns, secret: str) -> AsyncIterator[RunningBot]:
     """`bot.server.runtime.serve` on 127.0.0.1:0 with Slack pointed at the stand-in; drained on exit."""
     from bot.app import AwsExecBackend, SlackSettings, build_services
     from bot.aws import AwsClientFactory
@@ -229,7 +238,7 @@ async def _served_bot(stand_ins: StandIns, secret: str) -> AsyncIterator[Any]:
         return services
 
     loop = asyncio.get_running_loop()
-    ready: asyncio.Future[Any] = loop.create_future()
+    ready: asyncio.Future[RunningBot] = loop.create_future()
     stop = asyncio.Event()
     options = ServeOptions(host=HOST, port=0, drain_grace=5.0, cancel_grace=2.0)
     served = asyncio.create_task(
@@ -244,8 +253,11 @@ async def _served_bot(stand_ins: StandIns, secret: str) -> AsyncIterator[Any]:
     finally:
         stop.set()
         # Drain: lets a running command finish (or cancels it) and closes the listener and the store.
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.shield(served)
+        except Exception:
+            if ready.done():  # a start-up failure was raised above already
+                log.exception("the bot did not stop cleanly")
 
 
 def _setter(future: asyncio.Future[Any]) -> Callable[[Any], None]:
