@@ -135,8 +135,11 @@ class StandIns:
         shutil.copytree(TASK_DIR, self.sandbox_dir)
         self.agent = AgentThread(HOST, 0, sandbox_dir=self.sandbox_dir).start()
         assert self._ecs_process.stdin is not None
-        self._ecs_process.stdin.write(self.agent.http_url + "\n")
-        self._ecs_process.stdin.flush()
+        try:
+            self._ecs_process.stdin.write(self.agent.http_url + "\n")
+            self._ecs_process.stdin.flush()
+        except OSError:  # the child already died: wait_for_ecs() reports why, from its log
+            pass
         self.fake_slack = FakeSlack().start()
 
     async def wait_for_ecs(self) -> None:
@@ -158,15 +161,19 @@ class StandIns:
     async def close(self) -> None:
         """Stop every stand-in (each independently) and remove the temp dir."""
         if self.fake_slack is not None:
-            with contextlib.suppress(Exception):
+            try:
                 self.fake_slack.stop()
+            except Exception:
+                log.exception("could not stop the Slack stand-in")
             self.fake_slack = None
         if self._ecs_process is not None:
             await asyncio.to_thread(_stop_process, self._ecs_process)
             self._ecs_process = None
         if self.agent is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.to_thread(self.agent.stop)
+            except Exception:
+                log.exception("could not stop the local agent")
             self.agent = None
         shutil.rmtree(self.root, ignore_errors=True)
 

@@ -210,7 +210,11 @@ def test_interactive_session_then_a_signal(tmp_path: Path, signum: int, status: 
         )
         proc.stdin.flush()
         wait_for("approved by @bob")
-        # The pipe stays open: the demo is waiting for the next line when Ctrl-C comes.
+        # While it runs, the demo and its ECS child listen on loopback only.
+        demo = psutil.Process(proc.pid)
+        addresses = {ip for p in (demo, *demo.children(recursive=True)) for ip, _ in _listening(p)}
+        assert addresses == {"127.0.0.1"}
+        # The pipe stays open: the demo is waiting for the next line when the signal comes.
         time.sleep(0.2)
         proc.send_signal(signum)
         proc.wait(timeout=RUN_TIMEOUT_S)
