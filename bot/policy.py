@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from bot.command_patterns import ArgvPattern, CompiledPattern, PatternError, RegexPattern
 from bot.errors import ConfigError, PolicyDenied
+from bot.output.redact import check_pattern
 from bot.shell_syntax import (
     Refusal,
     ShellSyntaxRefused,
@@ -254,10 +255,11 @@ class RedactPattern(_Strict):
 
     @model_validator(mode="after")
     def _compiles(self) -> RedactPattern:
+        # The redactor's own check also refuses shapes that backtrack catastrophically (``(a+)+``).
         try:
-            compiled = re.compile(self.pattern)
-        except re.error as exc:
-            raise ValueError(f"redact pattern {self.name!r} is not a valid regex: {exc}") from None
+            compiled = check_pattern(self.name, self.pattern)
+        except ConfigError as exc:
+            raise ValueError(exc.user_text().rstrip(".")) from None
         if compiled.fullmatch(""):
             raise ValueError(f"redact pattern {self.name!r} matches the empty string")
         return self

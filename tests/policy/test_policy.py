@@ -82,7 +82,7 @@ def test_duplicate_rule_names_are_refused() -> None:
 def test_redact_patterns_are_validated() -> None:
     ok = parse_policy({"redact": [{"name": "internal-token", "pattern": "itk_[A-Za-z0-9]{32}"}]})
     assert ok.redact[0].name == "internal-token"
-    with pytest.raises(ConfigError, match="not a valid regex"):
+    with pytest.raises(ConfigError, match="not a valid regular expression"):
         parse_policy({"redact": [{"name": "bad", "pattern": "("}]})
     with pytest.raises(ConfigError, match="matches the empty string"):
         parse_policy({"redact": [{"name": "empty", "pattern": "x*"}]})
