@@ -60,14 +60,24 @@ class ExecResult:
     channel: ChannelResult | None = field(default=None, repr=False)
 
     @property
+    def missing_messages(self) -> int:
+        """Output messages the agent never delivered (it gave up resending them before closing)."""
+        return self.channel.missing_messages if self.channel is not None else 0
+
+    @property
     def text(self) -> str:
-        """The cleaned output as one string, with a one-line marker where bytes were left out."""
-        if not self.output.truncated:
-            return self.head_text
-        gap = (f"··· {self.output.dropped_lines:,} lines ({self.output.dropped_bytes:,} bytes) "
-               "not shown ···")
-        head = self.head_text if self.head_text.endswith("\n") or not self.head_text else self.head_text + "\n"
-        return f"{head}{gap}\n{self.tail_text}"
+        """The cleaned output as one string, with one-line markers where bytes were left out or lost."""
+        text = self.head_text
+        if self.output.truncated:
+            gap = (f"··· {self.output.dropped_lines:,} lines ({self.output.dropped_bytes:,} bytes) "
+                   "not shown ···")
+            head = text if text.endswith("\n") or not text else text + "\n"
+            text = f"{head}{gap}\n{self.tail_text}"
+        if self.missing_messages:
+            # Said in the output itself so no reader (Slack, CLI, file) mistakes it for the whole output.
+            sep = "" if text.endswith("\n") or not text else "\n"
+            text += f"{sep}··· output incomplete: {self.missing_messages:,} messages were lost in transit ···\n"
+        return text
 
 
 class ExecRunner:
