@@ -208,10 +208,8 @@ def _validate_policy(raw: object, source: str, lines: _LineIndex) -> object:
     if raw is None:
         return None
     # The policy model belongs to bot/policy.py; imported here only, so the seam stays one function.
-    try:
-        from bot.policy import PolicyConfig  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - only while bot/policy.py does not exist yet
-        return raw
+    from bot.policy import PolicyConfig
+
     try:
         return PolicyConfig.model_validate(raw)
     except ValidationError as exc:
@@ -234,12 +232,28 @@ def _check_references(config: BotConfig, source: str, lines: _LineIndex) -> None
         elif svc.environment not in config.environments:
             raise _unknown(source, lines, ("services", name, "environment"), "environment",
                            svc.environment, config.environments)
+    _check_policy_references(config, source, lines)
 
 
-def _unknown(source: str, lines: _LineIndex, loc: tuple[str, ...], what: str, value: str,
+def _check_policy_references(config: BotConfig, source: str, lines: _LineIndex) -> None:
+    """A rule naming a service or environment the catalogue lacks is a typo that would silently deny."""
+    if config.policy is None:
+        return
+    for index, rule in enumerate(config.policy.rules):
+        for field_name, known in (("environments", config.environments), ("services", config.services)):
+            if not known:  # no catalogue of that kind: rules may name raw ECS services (exec --cluster)
+                continue
+            for position, value in enumerate(getattr(rule, field_name)):
+                if value != "*" and value not in known:
+                    raise _unknown(source, lines, ("policy", "rules", index, field_name, position),
+                                   field_name[:-1], value, known)
+
+
+def _unknown(source: str, lines: _LineIndex, loc: tuple[str | int, ...], what: str, value: str,
              known: Mapping[str, object]) -> ConfigError:
     choices = ", ".join(sorted(known)) or "none defined"
-    return _error(source, lines.line(loc), f"{'.'.join(loc)}: unknown {what} {value!r} (known: {choices})")
+    dotted = ".".join(map(str, loc))
+    return _error(source, lines.line(loc), f"{dotted}: unknown {what} {value!r} (known: {choices})")
 
 
 def _error(source: str, line: int | None, problem: str) -> ConfigError:

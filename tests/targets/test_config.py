@@ -150,3 +150,24 @@ def test_policy_section_is_a_policy_config() -> None:
 def test_policy_errors_point_at_the_policy_line() -> None:
     text = error_for(POLICY.replace("      users: [U0ALICE]\n", "      usrs: [U0ALICE]\n"))
     assert "bot.yaml, line 7: policy.rules.0.usrs: unknown key" in text
+
+
+def test_a_rule_naming_an_unknown_service_is_a_config_error_with_its_line() -> None:
+    text = (
+        "environments:\n  prod: {region: us-east-1}\n"
+        "services:\n  web: {environment: prod, cluster: prod, service: web-nginx}\n"
+        "policy:\n  rules:\n    - name: r1\n      users: [U0ALICE]\n      services: [wbe]\n"
+        "      commands: [{argv: [uptime]}]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="bot.yaml")
+    assert "line 9" in info.value.message and "unknown service 'wbe'" in info.value.message
+
+
+def test_a_rule_may_name_any_service_with_a_star() -> None:
+    text = (
+        "environments:\n  prod: {region: us-east-1}\n"
+        "services:\n  web: {environment: prod, cluster: prod, service: web-nginx}\n"
+        "policy:\n  rules:\n    - {name: r1, users: [U0ALICE], services: ['*'], commands: [{argv: [uptime]}]}\n"
+    )
+    assert parse_config(text).policy.rules[0].services == ("*",)
