@@ -131,7 +131,9 @@ class DemoSession:
         )
         label = BUTTON_LABELS.get(action_id, action_id)
         request = str(button.get("value") or "").partition("|")[0]
-        action = UserAction(user_id, f"clicks [ {label} ] on request {request}", CHANNEL.id)
+        # Slack shows a button's `confirm` dialog before it sends the click: the demo user confirms.
+        confirmed = " and confirms" if button.get("confirm") else ""
+        action = UserAction(user_id, f"clicks [ {label} ]{confirmed} on request {request}", CHANNEL.id)
         return await self._step(user_id, body, action, ack_is_message=False)
 
     def open_requests(self) -> list[OpenRequest]:
