@@ -48,18 +48,18 @@ policy:
       users: [U0ALICE]
       groups: [S0ONCALL]
       channels: [C0INCIDENT]
-      services: [web, api]
+      services: [web]
       commands:
         - argv: ["echo", "**"]
         - argv: ["seq", "**"]
         - argv: ["sleep", "*"]
         - argv: ["cat", "WORKDIR/*"]
       timeout: 30
-    - name: prod-restart-needs-approval
+    - name: api-needs-approval
       users: [U0ALICE]
-      services: [web]
+      services: [api]
       commands:
-        - argv: ["printf", "**"]
+        - argv: ["echo", "**"]
         - argv: ["sleep", "*"]
       approval: {approvers: {users: [U0BOB], groups: [S0SRE]}, min_approvals: 1, ttl: 900}
   redact:
