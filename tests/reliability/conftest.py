@@ -1,5 +1,6 @@
-"""Fixtures of the reliability suite: FakeSlack, moto + the local agent (reset and seeded per test: the
-faults change AWS-side state), and the real app served on loopback (`bot`)."""
+"""Fixtures of the reliability suite: FakeSlack, moto + the local agent, and the real app served on
+loopback (`bot`). The faults here live in the sandbox switches, proxies and the agent's per-session
+faults, never in ECS state, so the seeded cluster is shared (`shared_demo`) instead of re-seeded per test."""
 
 from __future__ import annotations
 
@@ -18,8 +19,18 @@ from tests.support.local_aws import LocalAws
 from tests.support.slack_app import BotHarness
 
 local_aws_servers = _local_aws.local_aws_servers
-local_aws = _local_aws.local_aws
-demo_cluster = _local_aws.demo_cluster
+shared_aws = _local_aws.shared_aws
+shared_demo = _local_aws.shared_demo
+
+
+@pytest.fixture
+def local_aws(shared_aws: LocalAws) -> LocalAws:
+    return shared_aws
+
+
+@pytest.fixture
+def demo_cluster(shared_demo: Any) -> Any:
+    return shared_demo
 
 
 @pytest.fixture

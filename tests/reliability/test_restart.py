@@ -163,7 +163,7 @@ async def test_with_the_default_replica_id_a_restart_still_recovers_the_running_
     message = await crash_while_running(fake, local_aws, db, tmp_path, "api sleep 8", None)
     store = SqliteStore(db)
     async with serve_bot(fake, config, local_aws, SqliteStore(db, clock=later(60))):
-        await wait_state(store, request_id_of(message), ApprovalState.FAILED, within=5)
+        await wait_state(store, request_id_of(message), ApprovalState.FAILED, within=3)
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -179,5 +179,5 @@ async def test_a_plain_command_running_when_the_process_died_is_not_left_running
     message = await crash_while_running(fake, local_aws, db, tmp_path, "web sleep 8", "replica-a")
     updates_before = len(fake.calls("chat.update"))
     async with serve_bot(fake, config, local_aws, SqliteStore(db, clock=later(60)), replica_id="replica-b"):
-        await fake.await_for("chat.update", updates_before + 1, within=5)
+        await fake.await_for("chat.update", updates_before + 1, within=3)
     assert "running" not in str(fake.messages[message["ts"]]).lower()
