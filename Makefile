@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench serve lint clean
+.PHONY: run demo test bench serve lint clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -13,14 +13,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[sandbox,test]'
 	@touch $(STAMP)
 
-demo: $(STAMP)            ## the main job: the offline demo (or the real bot once Slack tokens are set)
+run: $(STAMP)             ## the main job: the real bot once SLACK_BOT_TOKEN is set (env or .env), else the offline demo
+	@if [ -n "$$SLACK_BOT_TOKEN" ] || grep -qs '^SLACK_BOT_TOKEN=.' .env; then \
+	  $(VENV)/bin/ecs-exec-bot serve; else $(VENV)/bin/ecs-exec-bot demo; fi
+
+demo: $(STAMP)            ## the offline demo: local ECS, agent and Slack stand-ins with the real bot
 	$(VENV)/bin/ecs-exec-bot demo
 
 serve: $(STAMP)           ## the real bot (needs SLACK_* settings)
 	$(VENV)/bin/ecs-exec-bot serve
 
 test: $(STAMP)            ## the whole test suite; pytest's "no tests collected" (exit 5) is a failure
-	$(PY) -m pytest
+	$(PY) -m pytest -n 4
 
 bench: $(STAMP)           ## benchmarks, printing figures
 	$(PY) -m benchmarks
