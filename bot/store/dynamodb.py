@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -134,13 +135,23 @@ class DynamoStore:
         except Exception as exc:
             raise _store_error(self.table, exc) from exc
 
-    def _conditional(self, op: str, **kwargs: Any) -> dict[str, Any] | None:
-        """Run a conditional write; None means the condition failed (someone else won)."""
+    def _conditional(
+        self, op: str, *, applied: Callable[[Mapping[str, Any]], bool] | None = None, **kwargs: Any
+    ) -> dict[str, Any] | None:
+        """Run a conditional write; None means the condition failed (someone else won).
+
+        botocore retries a write whose response was lost (timeout, 5xx) although the first attempt may
+        have been applied; the retry then fails its condition against *our own* write. ``applied`` spots
+        that in the item DynamoDB returns with the failure (a nonce we wrote), so a won CAS is not
+        reported as lost — which would leave an approval that nobody runs."""
+        if applied is not None:
+            kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         with self._calls():
             try:
                 return getattr(self._client, op)(TableName=self.table, **kwargs)
-            except self._client.exceptions.ConditionalCheckFailedException:
-                return None
+            except self._client.exceptions.ConditionalCheckFailedException as exc:
+                old = exc.response.get("Item")
+                return {"Attributes": old} if applied is not None and old and applied(old) else None
 
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         return self._paged("query", kwargs)
@@ -160,14 +171,16 @@ class DynamoStore:
     # -- idempotency -----------------------------------------------------------------------------
     def claim(self, key: str, ttl_seconds: float) -> bool:
         now = self._clock()
+        nonce = uuid.uuid4().hex
         item = {"pk": _s(f"CLAIM#{key}"), "sk": _s("-"), "expires_at": _n(now + ttl_seconds),
-                TTL_ATTRIBUTE: _n(int(now + ttl_seconds) + 1)}  # fmt: skip
+                TTL_ATTRIBUTE: _n(int(now + ttl_seconds) + 1), "write_id": _s(nonce)}  # fmt: skip
         return (
             self._conditional(
                 "put_item",
                 Item=item,
                 ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
                 ExpressionAttributeValues={":now": _n(now)},
+                applied=lambda old: _opt_s(old, "write_id") == nonce,
             )
             is not None
         )
@@ -200,6 +213,7 @@ class DynamoStore:
             "params": _s(json.dumps(dict(record.params))),
             "votes": {"M": {v.approver: _vote_value(v) for v in record.votes}},
             TTL_ATTRIBUTE: _n(int(record.expires_at + APPROVAL_ITEM_RETENTION_S)),
+            "write_id": _s(nonce := uuid.uuid4().hex),
         }
         optional = {"message_ts": record.message_ts, "decided_by": record.decided_by,
                     "state_reason": record.state_reason, "owner": record.owner}  # fmt: skip
@@ -207,7 +221,12 @@ class DynamoStore:
         if record.run_deadline is not None:
             item["run_deadline"] = _n(record.run_deadline)
         return (
-            self._conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
+            self._conditional(
+                "put_item",
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+                applied=lambda old: _opt_s(old, "write_id") == nonce,
+            )
             is not None
         )
 
@@ -232,8 +251,15 @@ class DynamoStore:
 
     def add_vote(self, request_id: str, vote: Vote) -> ApprovalRecord | None:
         now = self._clock()
+        nonce = uuid.uuid4().hex
+
+        def applied(old: Mapping[str, Any]) -> bool:
+            mine = old.get("votes", {}).get("M", {}).get(vote.approver, {}).get("M", {})
+            return _opt_s(mine, "nonce") == nonce
+
         resp = self._conditional(
             "update_item",
+            applied=applied,
             Key={"pk": _s(f"APPROVAL#{request_id}"), "sk": _s("-")},
             UpdateExpression="SET votes.#approver = :vote, updated_at = :now",
             ConditionExpression=(
@@ -241,7 +267,7 @@ class DynamoStore:
             ),
             ExpressionAttributeNames={"#approver": vote.approver, "#state": "state"},
             ExpressionAttributeValues={
-                ":vote": _vote_value(vote),
+                ":vote": _vote_value(vote, nonce),
                 ":now": _n(now),
                 ":pending": _s(ApprovalState.PENDING.value),
             },
@@ -270,7 +296,12 @@ class DynamoStore:
             ":now": _n(now),
             ":expected": _s(expected.value),
         }
-        sets = ["#state = :new", "#gsi1pk = :gsi", "#updated_at = :now"]
+        # Each state is entered at most once (the machine has no cycles), so "cas_<state>" keeps the
+        # nonce of the write that entered it: a retried winner recognises itself (see `_conditional`).
+        nonce = uuid.uuid4().hex
+        names["#cas"] = f"cas_{new.value}"
+        values[":nonce"] = _s(nonce)
+        sets = ["#state = :new", "#gsi1pk = :gsi", "#updated_at = :now", "#cas = :nonce"]
         optional: dict[str, dict[str, str] | None] = {
             "decided_by": _s(change.decided_by) if change.decided_by is not None else None,
             "state_reason": _s(change.state_reason) if change.state_reason is not None else None,
@@ -292,6 +323,7 @@ class DynamoStore:
             condition += " AND #owner = :expected_owner"
         resp = self._conditional(
             "update_item",
+            applied=lambda old: _opt_s(old, f"cas_{new.value}") == nonce,
             Key={"pk": _s(f"APPROVAL#{request_id}"), "sk": _s("-")},
             UpdateExpression="SET " + ", ".join(sets),
             ConditionExpression=condition,
@@ -525,8 +557,9 @@ def _audit_filters(query: AuditQuery, *, skip_index: str | None) -> tuple[str, d
     return " AND ".join(parts), values
 
 
-def _vote_value(vote: Vote) -> dict[str, Any]:
-    return {"M": {"at": _n(vote.at), "break_glass": {"BOOL": vote.break_glass}}}
+def _vote_value(vote: Vote, nonce: str = "") -> dict[str, Any]:
+    return {"M": {"at": _n(vote.at), "break_glass": {"BOOL": vote.break_glass}, "nonce": _s(nonce)}}
+
 
 
 def _opt_s(item: Mapping[str, Any], name: str) -> str | None:

@@ -54,3 +54,54 @@ def test_unreachable_endpoint_is_a_store_error() -> None:
         DynamoStore("t", client).claim("k", 1)
     with pytest.raises(StoreError):
         create_table(client, "t")
+
+
+class LostResponseClient:
+    """Sends every conditional write twice and answers with the second attempt, as when botocore retries a
+    write whose first attempt was applied but whose response was lost (timeout, 5xx)."""
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+        self.exceptions = client.exceptions  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+    def _twice(self, op: str, **kwargs: object) -> object:
+        call = getattr(self._client, op)
+        try:
+            call(**kwargs)
+        except self.exceptions.ConditionalCheckFailedException:
+            pass  # a genuine loser: the retry loses too
+        return call(**kwargs)
+
+    def put_item(self, **kwargs: object) -> object:
+        return self._twice("put_item", **kwargs)
+
+    def update_item(self, **kwargs: object) -> object:
+        return self._twice("update_item", **kwargs)
+
+
+def test_a_retried_winning_write_is_still_a_win(dynamodb_endpoint: str) -> None:
+    from bot.store.base import ApprovalState, Transition, Vote
+
+    table = new_table(dynamodb_endpoint)
+    store = DynamoStore(table, LostResponseClient(dynamodb_client(dynamodb_endpoint)), clock=FakeClock())
+    assert store.claim("k", 60) is True
+    assert store.claim("k", 60) is False  # a genuine second claim still loses
+    assert store.create_approval(make_record()) is True
+    assert store.create_approval(make_record()) is False
+    voted = store.add_vote("req-1", Vote("U0BOB", START))
+    assert voted is not None and voted.approvers_so_far == ("U0BOB",)
+    assert store.add_vote("req-1", Vote("U0BOB", START)) is None
+    won = store.transition(
+        "req-1", ApprovalState.PENDING, ApprovalState.APPROVED, Transition(decided_by="U0BOB")
+    )
+    assert won is not None and won.state is ApprovalState.APPROVED and won.decided_by == "U0BOB"
+    assert store.transition("req-1", ApprovalState.PENDING, ApprovalState.APPROVED) is None
+    running = store.transition("req-1", ApprovalState.APPROVED, ApprovalState.RUNNING, Transition(owner="r1"))
+    assert running is not None and running.owner == "r1"
+    assert (
+        store.transition("req-1", ApprovalState.APPROVED, ApprovalState.RUNNING, Transition(owner="r2"))
+        is None
+    )
