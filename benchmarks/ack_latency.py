@@ -215,6 +215,7 @@ async def bench(levels: list[Level], time_limit: float, fake_url: str, workdir: 
         await settle()
         for level in levels:
             merged: dict[str, Any] = {"latencies_ms": [], "errors": [], "wall_s": 0.0}
+            cpu = time.process_time()
             for _ in range(level.rounds):
                 got = await run_level(running.url, level.concurrency, level.count, time_limit,
                                       f"{fake_url}/response/{level.name}")
@@ -222,6 +223,8 @@ async def bench(levels: list[Level], time_limit: float, fake_url: str, workdir: 
                 merged["latencies_ms"] += got["latencies_ms"]
                 merged["errors"] += got["errors"]
                 await settle()
+            # The app's CPU per command: the ack and all its post-ack work (this process serves only the bot).
+            merged["cpu_ms"] = (time.process_time() - cpu) * 1000 / max(1, len(merged["latencies_ms"]))
             results.append(merged)
             for error in merged["errors"][:3]:
                 print(f"{level.name} error: {error}", file=sys.stderr)
@@ -275,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ack_errors_{level.name}: {len(result['errors'])}")
         print(f"ack_p50_ms_{level.name}: {statistics.median(latencies):.1f}")
         print(f"ack_p99_ms_{level.name}: {percentile(latencies, 0.99):.1f}")
+        print(f"app_cpu_ms_per_command_{level.name}: {result['cpu_ms']:.1f}")
     # Each acked command's job replaced its "running…" message with the result: the work after the
     # ack really happened alongside the measured acks (warm-up included).
     print(f"ack_results_posted: {counts.get('updates', 0)}")
