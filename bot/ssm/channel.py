@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.frames import CloseCode
 
 from bot.errors import DataChannelError
 from bot.ssm import handshake as hs
@@ -107,6 +108,11 @@ class ChannelConfig:
     ping_timeout: float | None = 30.0
     tick: float = 0.1  # retransmission scheduler period (plugin ResendSleepInterval)
     reorder_window: int = 8192  # out-of-order messages kept (~1 KiB each); beyond it: dropped unacked
+    reorder_bytes: int = 16 << 20  # ... and their payload bytes: frames may be up to max_frame_bytes each
+    # A message further ahead than this cannot be real (the agent keeps at most 100000 unacked): dropped.
+    reorder_max_gap: int = 100_000
+    max_frame_bytes: int = 1 << 20  # websocket max_size; agent payloads are ~1 KiB (§9)
+    send_timeout: float = 30.0  # one frame onto the socket; a peer that stops reading is a dropped connection
     max_unacked_input: int = 10000
     stdin_chunk: int = 1024  # StdinBufferLimit
 
@@ -152,12 +158,27 @@ class _Ended:
 class _State:
     expected: int = 0  # next agent sequence number to deliver
     reorder: dict[int, tuple[int, bytes]] = field(default_factory=dict)  # seq -> (PayloadType, payload)
+    reorder_bytes: int = 0  # payload bytes held in ``reorder``
     next_seq: int = 0  # our next input_stream_data sequence number
     bytes_received: int = 0
     messages_received: int = 0
 
 
-async def _send_ack(ws: ClientConnection, frame: bytes) -> None:
+class _SendStalled(OSError):
+    """A frame could not be written within ``send_timeout``: the peer stopped reading (handled as a drop)."""
+
+
+async def _send(ws: ClientConnection, frame: bytes | str, seconds: float) -> None:
+    # ws.send waits for the write buffer to drain; a peer that never reads would block it (and with it
+    # the deadline checks of the task that sends) forever.
+    try:
+        async with asyncio.timeout(seconds):
+            await ws.send(frame)
+    except TimeoutError:
+        raise _SendStalled(f"the peer read nothing for {seconds:g} s") from None
+
+
+async def _send_ack(ws: ClientConnection, frame: bytes, seconds: float) -> None:
     """Acknowledge a message; a socket that closed meanwhile is not a reason to stop reading.
 
     The agent closes right after ``channel_closed``: an ack for a message received just before may find
@@ -165,7 +186,7 @@ async def _send_ack(ws: ClientConnection, frame: bytes) -> None:
     in a drop, after which a resume gets the unacked message again).
     """
     with contextlib.suppress(websockets.ConnectionClosed):
-        await ws.send(frame)
+        await _send(ws, frame, seconds)
 
 
 class DataChannelSession:
@@ -317,7 +338,7 @@ class DataChannelSession:
                 ping_interval=cfg.ping_interval,
                 ping_timeout=cfg.ping_timeout,
                 close_timeout=min(cfg.close_timeout, 5.0),
-                max_size=1 << 20,
+                max_size=cfg.max_frame_bytes,
                 max_queue=64,
                 user_agent_header=None,
             )
@@ -333,16 +354,20 @@ class DataChannelSession:
             self._first_conn_at = self._conn_started
         self._outbox.requeue_all()  # in flight on a previous socket = presumed lost
         try:
-            await ws.send(
+            await _send(
+                ws,
                 hs.open_data_channel_input(
                     token=token,
                     request_id=str(uuid.uuid4()),
                     client_id=self._client_id,
                     client_version=self._cfg.client_version,
-                )
+                ),
+                self._cfg.send_timeout,
             )
         except websockets.ConnectionClosed as exc:
             return _Dropped(f"closed while sending the token: {exc}", got_message=False)
+        except OSError as exc:
+            return _Dropped(f"could not send the token: {exc}", got_message=False)
         log.debug("data channel open for session %s", self._params.session_id)
         reader = asyncio.create_task(self._read_loop(ws))
         sender = asyncio.create_task(self._send_loop(ws))
@@ -371,6 +396,7 @@ class DataChannelSession:
         loop = asyncio.get_running_loop()
         st = self._st
         on_output = self._on_output
+        send_timeout = self._cfg.send_timeout
         try:
             async for frame in ws:
                 if isinstance(frame, str):  # the plugin parses text frames the same way
@@ -397,29 +423,37 @@ class DataChannelSession:
                         else:
                             st.expected = seq + 1
                             await self._process(m.payload_type, m.payload)
-                        await _send_ack(ws, encode_ack_fields(mtype, m.message_id_wire, seq))
+                        await _send_ack(ws, encode_ack_fields(mtype, m.message_id_wire, seq), send_timeout)
                         while st.expected in st.reorder:
                             ptype, payload = st.reorder.pop(st.expected)
+                            st.reorder_bytes -= len(payload)
                             st.expected += 1
                             await self._process(ptype, payload)
                     elif seq > st.expected:
                         if seq not in st.reorder:
-                            if len(st.reorder) >= self._cfg.reorder_window:
-                                continue  # full: drop unacked, the agent resends it later
+                            if (
+                                len(st.reorder) >= self._cfg.reorder_window
+                                or st.reorder_bytes + len(m.payload) > self._cfg.reorder_bytes
+                                or seq - st.expected > self._cfg.reorder_max_gap
+                            ):
+                                continue  # full (or absurdly far ahead): drop unacked, the agent resends it
                             st.reorder[seq] = (m.payload_type, m.payload)
-                        await _send_ack(ws, encode_ack_fields(mtype, m.message_id_wire, seq))
+                            st.reorder_bytes += len(m.payload)
+                        await _send_ack(ws, encode_ack_fields(mtype, m.message_id_wire, seq), send_timeout)
                     else:
                         # Already delivered: our ack was lost. The agent resends only its oldest unacked
                         # message, so staying silent here would stall the whole stream (§11.1).
-                        await _send_ack(ws, encode_ack_fields(mtype, m.message_id_wire, seq))
+                        await _send_ack(ws, encode_ack_fields(mtype, m.message_id_wire, seq), send_timeout)
                 elif mtype == _ACK:
-                    self._last_progress = loop.time()
                     try:
                         ack = parse_ack(m.payload)
                     except FrameError as exc:
                         log.debug("ignoring unreadable acknowledge: %s", exc)
                         continue
                     if self._outbox.acknowledge(ack.sequence_number, loop.time()):
+                        # Only an ack of something outstanding is progress: a flood of acks for nothing
+                        # must not hold the idle deadline off forever.
+                        self._last_progress = loop.time()
                         self._wake.set()
                 elif mtype == MessageType.CHANNEL_CLOSED:
                     closed = hs.parse_channel_closed(m.payload)
@@ -434,6 +468,9 @@ class DataChannelSession:
                     self._wake.set()
                 # other types (agent_session_state, ...) are not for us
         except websockets.ConnectionClosed as exc:
+            if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                # A protocol violation, not a network drop: resuming would only get the same frame again.
+                raise FrameError(f"a message larger than {self._cfg.max_frame_bytes:,} bytes") from None
             return _Dropped(f"connection closed: {exc}", self._conn_got_message)
         except OSError as exc:
             return _Dropped(f"connection error: {exc}", self._conn_got_message)
@@ -473,7 +510,10 @@ class DataChannelSession:
         self._handshake = _Handshake.IN_PROGRESS
         processed: list[hs.ProcessedAction] = []
         failure: DataChannelError | None = None
-        for action in request.actions:
+        kms_actions = 0  # one data key per handshake: a peer repeating the action must not buy more KMS calls
+        if len(request.actions) > hs.MAX_ACTIONS:
+            failure = HandshakeError(f"the agent requested {len(request.actions)} actions")
+        for action in request.actions[: hs.MAX_ACTIONS]:
             if action.action_type == hs.ACTION_SESSION_TYPE:
                 session_type = str(action.param("SessionType") or "")
                 if session_type in hs.STREAM_SESSION_TYPES:
@@ -484,7 +524,8 @@ class DataChannelSession:
                         hs.ProcessedAction(action_type=action.action_type, status=hs.ActionStatus.FAILED, reason=reason)
                     )
                     failure = failure or HandshakeError(f"the agent asked for session type {session_type!r}")
-            elif action.action_type == hs.ACTION_KMS:
+            elif action.action_type == hs.ACTION_KMS and kms_actions == 0:
+                kms_actions += 1
                 done, error = await self._kms_action(action)
                 processed.append(done)
                 failure = failure or error
@@ -591,13 +632,13 @@ class DataChannelSession:
                     self._become_ready(_Handshake.ASSUMED_NONE)
                 if not self._paused:  # pause_publication: the remote side is inactive, hold everything
                     for entry in outbox.take_pending():
-                        await ws.send(entry.frame)
+                        await _send(ws, entry.frame, cfg.send_timeout)
                         outbox.mark_sent(entry, loop.time())
                 if self._failure is not None:
                     raise self._failure
                 entry = None if self._paused else outbox.due(now)
                 if entry is not None:
-                    await ws.send(entry.frame)  # same bytes: same seq, MessageId and CreatedDate
+                    await _send(ws, entry.frame, cfg.send_timeout)  # same bytes: same seq, MessageId and CreatedDate
                     outbox.mark_sent(entry, loop.time())
         except websockets.ConnectionClosed as exc:
             return _Dropped(f"connection closed while sending: {exc}", self._conn_got_message)

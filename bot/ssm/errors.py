@@ -8,6 +8,15 @@ from __future__ import annotations
 
 from bot.errors import DataChannelError
 
+MAX_PEER_TEXT = 500  # characters of agent/MGS-supplied text quoted in an error
+
+
+def _bounded_text(text: str) -> str:
+    """Text the peer chose, made safe to quote in one sentence: control characters become spaces and
+    anything past ``MAX_PEER_TEXT`` characters is cut (it may be up to a whole 1 MiB frame)."""
+    text = "".join(ch if ch.isprintable() else " " for ch in text[: MAX_PEER_TEXT + 1]).strip()
+    return text if len(text) <= MAX_PEER_TEXT else text[: MAX_PEER_TEXT - 1] + "…"
+
 
 class ChannelConnectError(DataChannelError):
     """The websocket to the session's stream URL could not be opened."""
@@ -35,6 +44,8 @@ class AgentClosedError(DataChannelError):
     """``channel_closed`` carried an error text from the agent/MGS."""
 
     def __init__(self, text: str) -> None:
+        # The text comes from the far side of the websocket: keep it one readable, bounded line.
+        text = _bounded_text(text)
         self.agent_text = text
         super().__init__(
             f"The ECS Exec agent ended the session with an error: {text}",
@@ -111,7 +122,7 @@ class HandshakeError(DataChannelError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(
-            f"The ECS Exec handshake failed: {detail}.",
+            f"The ECS Exec handshake failed: {_bounded_text(detail)}.",
             fix="Use an interactive ECS Exec session (shell or command); port forwarding is not supported.",
         )
 

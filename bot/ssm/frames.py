@@ -35,6 +35,7 @@ _HEADER = struct.Struct(">I32sIQqQ16s32sII")
 assert _HEADER.size == PAYLOAD_OFFSET
 
 _SYN_FIN = 3
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 class MessageType:
@@ -277,10 +278,13 @@ def encode_ack_fields(
 
 def parse_ack(payload: bytes) -> Acknowledgement:
     data = parse_json_object(payload, "acknowledge")
+    raw = data.get("AcknowledgedMessageSequenceNumber", 0)
     try:
-        seq = int(data.get("AcknowledgedMessageSequenceNumber", 0))
-    except (TypeError, ValueError):
+        seq = int(raw)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 parses as inf
         raise FrameError("acknowledge has a non-integer sequence number") from None
+    if isinstance(raw, bool) or not _INT64_MIN <= seq <= _INT64_MAX:
+        raise FrameError("acknowledge has a sequence number outside int64")
     return Acknowledgement(
         str(data.get("AcknowledgedMessageType", "")),
         str(data.get("AcknowledgedMessageId", "")),
@@ -292,7 +296,7 @@ def parse_json_object(payload: bytes, what: str) -> dict[str, Any]:
     """Decode a JSON object payload, turning every defect into ``FrameError``."""
     try:
         data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…" nested deeper than the stack
         raise FrameError(f"{what} payload is not JSON") from None
     if not isinstance(data, dict):
         raise FrameError(f"{what} payload is not a JSON object")

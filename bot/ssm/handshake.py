@@ -22,6 +22,7 @@ MESSAGE_SCHEMA_VERSION = "1.0"
 STREAM_SESSION_TYPES = frozenset({"Standard_Stream", "InteractiveCommands", "NonInteractiveCommands"})
 ACTION_SESSION_TYPE = "SessionType"
 ACTION_KMS = "KMSEncryption"
+MAX_ACTIONS = 16  # the agent requests at most two (SessionType, KMSEncryption); more is not an agent
 
 
 class ActionStatus(enum.IntEnum):
