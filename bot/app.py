@@ -272,7 +272,7 @@ async def build_services(settings: Settings, client: AsyncWebClient, bot_info: d
     from bot.audit import Auditor
     from bot.aws import AwsClientFactory
     from bot.config import load_config
-    from bot.limits import RunLimiter, RunLimits
+    from bot.limits import RunLimiter
     from bot.output.redact import Redactor
     from bot.store import open_store
 
@@ -293,14 +293,13 @@ async def build_services(settings: Settings, client: AsyncWebClient, bot_info: d
 
     auditor = Auditor(store, notify=notify, redact=redactor.redact)
     factory = AwsClientFactory(config.environments, default_region=settings.aws_region)
-    limits = getattr(config, "limits", None) or RunLimits()
     return Services(
         config=config,
         store=store,
         backend=AwsExecBackend(config, factory),
         groups=UserGroupCache(client),
         auditor=auditor,
-        limiter=RunLimiter(store, limits),
+        limiter=RunLimiter(store, config.limits),
         redactor=redactor,
         bot_user_id=str(bot_info.get("user_id") or "") or None,
         replica_id=replica_id(),

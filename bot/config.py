@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.limits import RunLimits
 
 # ECS Exec sessions end after 20 minutes without I/O (not configurable); stay safely below it.
 MAX_TIMEOUT_S = 1190
@@ -158,6 +159,7 @@ class BotConfig(_Strict):
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
     fanout: FanoutConfig = Field(default_factory=FanoutConfig)
+    limits: RunLimits = Field(default_factory=RunLimits)
     # A `bot.policy.PolicyConfig` (validated separately, see `_validate_policy`); None = deny everything.
     policy: Any = None
     source: str | None = Field(default=None, exclude=True)

@@ -171,3 +171,9 @@ def test_a_rule_may_name_any_service_with_a_star() -> None:
         "policy:\n  rules:\n    - {name: r1, users: [U0ALICE], services: ['*'], commands: [{argv: [uptime]}]}\n"
     )
     assert parse_config(text).policy.rules[0].services == ("*",)
+
+
+def test_the_limits_section_is_read_and_checked() -> None:
+    assert parse_config("limits: {max_concurrent_per_user: 5}\n").limits.max_concurrent_per_user == 5
+    with pytest.raises(ConfigError, match="line 1: limits.max_concurent_per_user: unknown key"):
+        parse_config("limits: {max_concurent_per_user: 5}\n")
