@@ -260,6 +260,8 @@ def _decide(
         environment=ref.environment,
         command=req.command,
         requested_timeout=req.timeout,
+        # Without a shell the agent splits the text itself: a `|` would reach the program as an argument.
+        shell_available=ref.shell,
     )
 
 

@@ -52,6 +52,7 @@ def _identity_arguments(parser: argparse.ArgumentParser) -> None:
 class _Loaded:
     policy: PolicyConfig | None
     environments: dict[str, str]  # service alias -> environment
+    no_shell: frozenset[str] = frozenset()  # service aliases whose container has no shell
 
 
 def load_policy_file(path: str) -> _Loaded:
@@ -61,7 +62,8 @@ def load_policy_file(path: str) -> _Loaded:
     config = load_config(path)
     policy = config.policy if isinstance(config.policy, PolicyConfig) else None
     environments = {alias: config.environment_of(svc) for alias, svc in config.services.items()}
-    return _Loaded(policy, environments)
+    no_shell = frozenset(alias for alias, svc in config.services.items() if not svc.shell)
+    return _Loaded(policy, environments, no_shell)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +95,7 @@ def _check(args: argparse.Namespace, loaded: _Loaded) -> int:
               "match (pass --environment)", file=sys.stderr)
     decision = evaluate(loaded.policy, user_id=args.user, user_groups=args.group, channel_id=args.channel,
                         service_alias=args.service, environment=environment, command=command,
-                        requested_timeout=args.timeout)
+                        requested_timeout=args.timeout, shell_available=args.service not in loaded.no_shell)
     print(_render_json(decision) if args.json else _render_text(decision))
     if decision.allowed:
         return EXIT_ALLOWED

@@ -1,0 +1,33 @@
+"""A service without a shell (catalogue `shell: false`) never gets a pipeline: the agent would pass `|` on."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from bot.commands import parse_command_text
+from bot.policy import parse_policy
+from bot.targets import ServiceRef
+from handlers.commands import SlashCommand, _decide
+
+POLICY = parse_policy({"rules": [{"name": "oncall", "users": ["U0ALICE"], "services": ["*"],
+                                  "commands": [{"argv": ["cat", "**"]}, {"argv": ["grep", "**"]}]}]})
+CMD = SlashCommand(command="/ecs-exec", text="x", user_id="U0ALICE", channel_id="C0OPS")
+
+
+def decide(shell: bool, text: str):  # type: ignore[no-untyped-def]
+    services = SimpleNamespace(config=SimpleNamespace(policy=POLICY))
+    ref = ServiceRef(name="svc", environment="prod", cluster="c", service="s", shell=shell)
+    return _decide(services, CMD, parse_command_text(f"svc {text}"), ref, frozenset())  # type: ignore[arg-type]
+
+
+def test_a_pipe_is_allowed_where_there_is_a_shell() -> None:
+    assert decide(True, "cat a.log | grep x").allowed
+
+
+def test_a_pipe_is_refused_where_there_is_no_shell() -> None:
+    decision = decide(False, "cat a.log | grep x")
+    assert not decision.allowed and not decision.needs_approval
+
+
+def test_a_simple_command_is_still_allowed_without_a_shell() -> None:
+    assert decide(False, "cat a.log").allowed
