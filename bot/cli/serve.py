@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 # Fits ECS's default stopTimeout (30 s) with room to cancel and update messages; raise it (with
@@ -25,6 +26,10 @@ _EXTRA_FIELDS = ("request_id", "user", "channel", "service")
 class JsonLineFormatter(logging.Formatter):
     """One JSON object per line: what log pipelines (CloudWatch Logs Insights, Loki…) index best."""
 
+    def __init__(self, redact: Callable[[str], str] | None = None) -> None:
+        super().__init__()
+        self._redact = redact or (lambda text: text)
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -37,7 +42,8 @@ class JsonLineFormatter(logging.Formatter):
             if hasattr(record, name):
                 entry[name] = getattr(record, name)
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            # Tracebacks quote local values and error texts, which may carry a secret from command output.
+            entry["exc"] = self._redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -55,8 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def configure_logging(level: str) -> None:
+    """JSON lines on stderr, with every message and traceback redacted before it is written."""
+    from bot.output.redact import RedactingLogFilter, Redactor
+
+    redactor = Redactor()
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonLineFormatter())
+    handler.addFilter(RedactingLogFilter(redactor))
+    handler.setFormatter(JsonLineFormatter(redactor.redact))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
