@@ -141,7 +141,9 @@ def serve_fake_slack() -> int:
     with FakeSlack() as fake:
         print(fake.url, flush=True)
         sys.stdin.read()
-        print(json.dumps({"updates": len(fake.calls("chat.update"))}), flush=True)
+        # A successful command never posts to its response_url; every post there reported a failure.
+        failures = [c.body.decode("utf-8", "replace")[:200] for c in fake.calls("/response/")]
+        print(json.dumps({"updates": len(fake.calls("chat.update")), "failures": failures}), flush=True)
     return 0
 
 
@@ -282,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     # Each acked command's job replaced its "running…" message with the result: the work after the
     # ack really happened alongside the measured acks (warm-up included).
     print(f"ack_results_posted: {counts.get('updates', 0)}")
+    failures = counts.get("failures", [])
+    print(f"ack_post_ack_failures: {len(failures)}")
+    for failure in failures[:3]:
+        print(f"post-ack failure: {failure}", file=sys.stderr)
     print(f"ack_cpus: {os.cpu_count()}")
     return 0
 

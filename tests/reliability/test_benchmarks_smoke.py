@@ -18,6 +18,7 @@ EXPECTED: dict[tuple[str, ...], set[str]] = {
     ("benchmarks.ack_latency", "--quick"): {
         "ack_p50_ms_c1", "ack_p99_ms_c1", "ack_p50_ms_c50", "ack_p99_ms_c50", "ack_p50_ms_burst50",
         "ack_p99_ms_burst50", "ack_errors_c1", "ack_errors_c50", "app_cpu_ms_per_command_c50", "ack_results_posted",
+        "ack_post_ack_failures",
     },
     ("benchmarks.concurrent_sessions", "--quick"): {
         "sessions", "sessions_wall_s", "sessions_errors", "client_peak_rss_mb", "client_cpu_s",
