@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,10 +35,39 @@ class FakeClock:
         self.now += seconds
 
 
+_serialized = threading.Lock()
+
+
+def serialize_moto_dynamodb() -> None:
+    """Make moto's DynamoDB apply one request at a time, as DynamoDB applies each item write atomically.
+
+    moto's backend has no locking: under the concurrency tests (20 threads) two conditional writes could
+    both pass their condition, and a response could be serialised while another thread mutates the item
+    ("dictionary changed size during iteration" → HTTP 500). Without this, those tests would be testing
+    moto's races rather than our conditional writes. Idempotent; affects only DynamoDB in this process.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    with _serialized:
+        original = DynamoHandler.call_action
+        if getattr(original, "_serialized", False):
+            return
+        lock = threading.RLock()
+
+        def call_action(self: Any) -> Any:
+            with lock:
+                return original(self)
+
+        call_action._serialized = True  # type: ignore[attr-defined]
+        DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
 @contextmanager
 def moto_dynamodb_server() -> Iterator[str]:
     """A moto server on a free loopback port; yields its endpoint URL."""
     from moto.server import ThreadedMotoServer
+
+    serialize_moto_dynamodb()
 
     # werkzeug logs every request at INFO; that buries real failures in pytest's captured log.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
