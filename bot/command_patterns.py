@@ -10,7 +10,9 @@ Two kinds (see docs in ``bot/policy.py``):
   itself starts with ``-`` (``-*``, ``--lines=*``): ``grep * FILE`` allows a search term, not ``-r``.
   A glob the *user* typed unquoted (the shell will expand it) can only be covered by a pattern ``*``
   or ``**``, never by a literal character or ``?``: every file name the shell could substitute then
-  still matches the pattern, because shell globs never cross ``/`` either.
+  still matches the pattern, because shell globs never cross ``/`` either. It may only stand in the
+  last fixed word (or under ``**``): elsewhere its several file names would shift into the positions
+  after it (``grep s* FILE`` → ``grep secrets.yml settings.py FILE``).
 * **regex**: a full match against the simple command normalized as its words, each shell-quoted
   (``shlex.quote``) and joined by one space: ``grep 'a b' /var/log/x`` for any way of typing it.
   Commands with unquoted globs never match a regex (its meaning under expansion is unknowable).
@@ -223,6 +225,15 @@ class ArgvPattern:
         for glob, word in zip(self.words, words, strict=False):
             if not glob.matches(word.value):
                 return NO_MATCH
+        for word in words[: n - 1]:
+            if word.has_glob:
+                # The shell expands it into *several* words, which shift into the positions after it:
+                # `grep s* /var/log/app/x.log` becomes `grep secret.yml settings.py /var/log/app/x.log`,
+                # reading files of the working directory that `grep * FILE` never meant to allow.
+                return PatternOutcome(False, Refusal(
+                    "glob", f"`{word.display}`",
+                    "an unquoted glob before the last argument can expand to several file names that take "
+                    "the place of the arguments after it; quote it, or name one file"))
         program = _program(words)
         for index, word in enumerate(words):
             literal = index < n and self.words[index].literal is not None

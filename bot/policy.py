@@ -389,6 +389,8 @@ def evaluate(
             if not shell_available and not isinstance(pipeline, Refusal) and len(pipeline) > 1:
                 pipeline = Refusal("no-shell", f"`|` (after `{pipeline[0].source}`)",
                                    "this container has no shell, so a pipe would not work; run one command")
+            if not shell_available and not isinstance(pipeline, Refusal):
+                pipeline = _agent_split_differs(command) or pipeline
         refusal = rule.check_command(command, pipeline if pipeline is not None else ())
         if refusal is None and requested_timeout is not None and rule.timeout is not None:
             if requested_timeout > rule.timeout:
@@ -415,6 +417,31 @@ def evaluate(
     also = f" ({others} other rule{'s' if others > 1 else ''} also refused it)" if others else ""
     return _deny(f"{refusal.part} is refused by rule {rule.name}: {refusal.why}.{also}", refusal,
                  rule=rule.name)
+
+
+def _agent_split_differs(command: str) -> Refusal | None:
+    """Without a shell the ECS agent splits the text with Go's ``google/shlex``, which reads a backslash
+    inside double quotes differently from a POSIX shell: it escapes *any* character (``"\\.\\."`` is
+    ``..`` to the agent, ``\\.\\.`` to the policy). That is the only place the two splitters disagree on
+    text ``parse_pipeline`` accepts, so refuse it rather than check words the agent never sees."""
+    quote = ""
+    i = 0
+    while i < len(command):
+        ch = command[i]
+        if quote == "'":
+            quote = "" if ch == "'" else quote
+        elif quote == '"':
+            if ch == "\\":
+                return Refusal("no-shell", f"`{command[max(0, i - 20) : i + 2]}`",
+                               "this container has no shell, and the ECS agent reads a backslash inside "
+                               "double quotes differently from a shell; use single quotes")
+            quote = "" if ch == '"' else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "\\":
+            i += 1  # an escaped character: the same to both splitters
+        i += 1
+    return None
 
 
 def _no_rule(mine: list[RuleMatcher], here: list[RuleMatcher], service: str, environment: str | None

@@ -249,6 +249,12 @@ class _Tokenizer:
         if not quoted and word.value in RESERVED_WORDS:
             self.refuse("keyword", start, self.i,
                         f"`{word.value}` is a shell keyword (loops, conditions, groups) and is not allowed")
+        if word.has_glob:
+            # `s?` or `py*` in command position: the shell picks the program (and its first arguments)
+            # from whatever file names match in the working directory, e.g. `sh` or `python3`.
+            self.refuse("glob", start, self.i,
+                        "a glob in the program's name makes file names decide what runs; type the program "
+                        "name out")
         name, eq, _ = word.source.partition("=")
         if eq and name and name[0] in _NAME_START and all(c in _NAME_CHARS for c in name):
             self.refuse("assignment", start, self.i,
