@@ -201,6 +201,9 @@ class ApprovalService:
         self._run_grace_s = run_grace_s
         self._heartbeat_ttl_s = heartbeat_ttl_s
 
+    def now(self) -> float:
+        return self._clock()
+
     async def get(self, request_id: str) -> ApprovalRecord:
         record = await asyncio.to_thread(self._store.get_approval, request_id)
         if record is None:

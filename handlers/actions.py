@@ -157,6 +157,7 @@ class ApprovalFlow:
     def __init__(self, services: Services, approvals: ApprovalService) -> None:
         self.services = services
         self.approvals = approvals
+        self._pruned_day: str | None = None
 
     # Services.on_needs_approval
     async def request_approval(
@@ -338,7 +339,18 @@ class ApprovalFlow:
                 await update_message(client, record.channel, record.message_ts, text, blocks)
             except BotError as exc:
                 log.warning("could not update message of request %s: %s", record.request_id, exc.user_text())
+        await self._apply_retention()
         return changed
+
+    async def _apply_retention(self) -> None:
+        """Prune audit records past their retention once a day; a store claim picks one replica to do it."""
+        auditor = self.services.auditor
+        day = time.strftime("%Y-%m-%d", time.gmtime(self.approvals.now()))
+        if auditor is None or day == self._pruned_day:
+            return
+        self._pruned_day = day
+        if await asyncio.to_thread(self.services.store.claim, f"audit-prune:{day}", 2 * 86400):
+            log.info("audit retention: deleted %d record(s)", await auditor.prune())
 
     async def maintenance_loop(
         self, client: AsyncWebClient, stop: asyncio.Event, interval_s: float = 10.0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.approvals import ApprovalError
-from bot.store.base import ApprovalState, AuditQuery, Store
+from bot.store.base import ApprovalState, AuditEvent, AuditQuery, Store
 from bot.store.sqlite import SqliteStore
 from tests.approvals.support import Approvers, Notes, kinds, open_request, service
 from tests.store.support import FakeClock
@@ -253,3 +253,34 @@ async def test_a_missing_request_is_explained(store: Store, clock: FakeClock) ->
 
 def _approvers(*users: str) -> Approvers:
     return Approvers(users=tuple(users), groups=("S0SRE",))
+
+
+async def test_daily_retention_runs_on_one_replica(stores: tuple[Store, Store], clock: FakeClock) -> None:
+    from types import SimpleNamespace
+
+    from bot.approvals import ApprovalService
+    from bot.audit import Auditor
+    from handlers.actions import ApprovalFlow
+
+    def flow(store: Store, name: str) -> ApprovalFlow:
+        auditor = Auditor(store, clock=clock, retention_days=30)
+        services = SimpleNamespace(store=store, auditor=auditor)
+        return ApprovalFlow(services, ApprovalService(store, auditor, replica_id=name, clock=clock))  # type: ignore[arg-type]
+
+    a, b = flow(stores[0], "replica-a"), flow(stores[1], "replica-b")
+
+    def old_event(request_id: str) -> None:  # 40 days old: past the 30-day retention
+        stores[0].append_audit(AuditEvent(request_id, request_id, "requested", clock() - 40 * 86400))
+
+    def present(request_id: str) -> bool:
+        return bool(stores[0].query_audit(AuditQuery(request_id=request_id)))
+
+    old_event("old-1")
+    await b.maintain(None)  # type: ignore[arg-type]  # no messages to update
+    assert not present("old-1")  # b took today's prune
+    old_event("old-2")
+    await a.maintain(None)  # type: ignore[arg-type]
+    assert present("old-2")  # same day: the claim is b's, a does not prune again
+    clock.advance(86400)
+    await a.maintain(None)  # type: ignore[arg-type]
+    assert not present("old-2")  # next day, whoever comes first prunes
