@@ -291,7 +291,8 @@ async def build_services(settings: Settings, client: AsyncWebClient, bot_info: d
         async def notify(line: str) -> None:
             await client.chat_postMessage(channel=channel, text=line, unfurl_links=False)
 
-    auditor = Auditor(store, notify=notify, redact=redactor.redact)
+    auditor = Auditor(store, notify=notify, redact=redactor.redact,
+                      retention_days=settings.audit_retention_days or None)
     factory = AwsClientFactory(config.environments, default_region=settings.aws_region)
     return Services(
         config=config,

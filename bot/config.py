@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     )
     dynamodb_table: str | None = Field(default=None, validation_alias=_env("ECS_EXEC_BOT_DYNAMODB_TABLE"))
     audit_channel: str | None = Field(default=None, validation_alias=_env("ECS_EXEC_BOT_AUDIT_CHANNEL"))
+    # Audit records older than this are pruned daily; 0 keeps them forever (outlives every approval TTL).
+    audit_retention_days: float = Field(default=365, ge=0, validation_alias=_env("ECS_EXEC_BOT_AUDIT_RETENTION_DAYS"))
     aws_region: str | None = Field(default=None, validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=_env("ECS_EXEC_BOT_LOG_LEVEL", "LOG_LEVEL")

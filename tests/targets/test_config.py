@@ -177,3 +177,11 @@ def test_the_limits_section_is_read_and_checked() -> None:
     assert parse_config("limits: {max_concurrent_per_user: 5}\n").limits.max_concurrent_per_user == 5
     with pytest.raises(ConfigError, match="line 1: limits.max_concurent_per_user: unknown key"):
         parse_config("limits: {max_concurent_per_user: 5}\n")
+
+
+def test_audit_retention_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECS_EXEC_BOT_AUDIT_RETENTION_DAYS", "30")
+    assert load_settings().audit_retention_days == 30
+    monkeypatch.setenv("ECS_EXEC_BOT_AUDIT_RETENTION_DAYS", "-1")
+    with pytest.raises(ConfigError, match="AUDIT_RETENTION_DAYS"):
+        load_settings()
