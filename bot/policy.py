@@ -31,6 +31,7 @@ from bot.shell_syntax import (
     ShellSyntaxRefused,
     SimpleCommand,
     check_characters,
+    clip,
     parse_pipeline,
 )
 
@@ -233,7 +234,7 @@ class RuleMatcher:
             first_refusal = first_refusal or outcome.refusal
         if first_refusal is not None:
             return first_refusal
-        return self._no_match(f"`{simple.source}`" if len(simple.source) <= 80 else f"`{simple.source[:79]}…`")
+        return self._no_match(f"`{clip(simple.source, 80)}`")
 
     def _check_shell_text(self, command: str) -> Refusal | None:
         try:
@@ -432,7 +433,7 @@ def _agent_split_differs(command: str) -> Refusal | None:
             quote = "" if ch == "'" else quote
         elif quote == '"':
             if ch == "\\":
-                return Refusal("no-shell", f"`{command[max(0, i - 20) : i + 2]}`",
+                return Refusal("no-shell", f"`{clip(command[: i + 2], 40, keep_end=True)}`",
                                "this container has no shell, and the ECS agent reads a backslash inside "
                                "double quotes differently from a shell; use single quotes")
             quote = "" if ch == '"' else quote

@@ -115,10 +115,23 @@ class SimpleCommand:
         return " ".join(shlex.quote(w.value) for w in self.words)
 
 
-def _quote_part(text: str, limit: int = 60) -> str:
+def clip(text: str, limit: int, *, keep_end: bool = False) -> str:
+    """At most ``limit`` characters of ``text``, cut only at a space: refusals end up in the audit log and
+    channel, and half a token (``ghp_AbC…``) is no longer recognisable to the redactor but still a leak."""
     text = text.strip()
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    if keep_end:
+        tail = text[len(text) - limit + 1 :]
+        cut = tail.find(" ") if text[len(text) - limit] != " " else 0
+        return "…" + (tail[cut:].lstrip() if cut >= 0 else "")
+    head = text[: limit - 1]
+    cut = head.rfind(" ") if text[limit - 1] != " " else len(head)
+    return (head[:cut].rstrip() if cut >= 0 else "") + "…"
+
+
+def _quote_part(text: str, limit: int = 60, *, keep_end: bool = False) -> str:
+    text = clip(text, limit, keep_end=keep_end)
     return f"`{text}`" if text else "(nothing)"
 
 
@@ -142,7 +155,7 @@ def check_characters(text: str, *, allow_newlines: bool = False) -> None:
             if ch == "\n" and allow_newlines:
                 continue
             raise ShellSyntaxRefused(Refusal(
-                "newline", f"a line break after {_quote_part(text[:i][-40:])}",
+                "newline", f"a line break after {_quote_part(text[:i], 40, keep_end=True)}",
                 "a new line starts another command and is not allowed; send one line",
             ))
         category = unicodedata.category(ch)
@@ -192,7 +205,7 @@ class _Tokenizer:
                 stop += 1
             part = _quote_part(text[start:stop])
             if before:
-                part += f" (after {_quote_part(before[-40:])})"
+                part += f" (after {_quote_part(before, 40, keep_end=True)})"
         raise ShellSyntaxRefused(Refusal(category, part, why))
 
     def run(self) -> tuple[SimpleCommand, ...]:

@@ -48,6 +48,25 @@ def _redact(redactor: Redactor | None, text: str) -> str:
     return redactor.redact(text) if redactor is not None else text
 
 
+# The longest secret a cut could split that we still want gone whole (JWTs and PATs are far shorter).
+_CUT_WORD_MAX = 2048
+
+
+def _drop_cut_words(head: str, tail: str, tail_starts_line: bool) -> tuple[str, str]:
+    """Where the capture cut inside a line (no newline near), the words on both sides of the cut are
+    fragments: a token cut in two is no longer recognisable to the redactor (``ghp_A1b2…`` ends the head),
+    yet half of it is still a leak. Drop those fragments (at most ``_CUT_WORD_MAX`` characters each)."""
+    if head and not head[-1].isspace():
+        window = head[-_CUT_WORD_MAX:]
+        space = max(window.rfind(" "), window.rfind("\n"), window.rfind("\t"))
+        head = head[: len(head) - len(window) + space + 1] + "…"
+    if tail and not tail_starts_line and not tail[0].isspace():
+        window = tail[:_CUT_WORD_MAX]
+        spaces = [i for i in (window.find(" "), window.find("\n"), window.find("\t")) if i >= 0]
+        tail = "…" + tail[min(spaces) if spaces else len(window) :]
+    return head, tail
+
+
 # -- acks and ephemeral answers ----------------------------------------------------------------------------
 
 
@@ -122,6 +141,7 @@ def running_message(order: ExecOrder, targets: list[Target], redactor: Redactor 
 def task_view(result: ExecResult, redactor: Redactor | None) -> TaskResultView:
     head, tail = result.head_text, result.tail_text
     if tail:
+        head, tail = _drop_cut_words(head, tail, result.output.tail_starts_line)
         joined = _redact(redactor, head + _JOIN + tail)
         head, sep, tail = joined.partition(_JOIN.strip("\n"))
         if not sep:  # a multi-line secret swallowed the marker: show it all as head (render cuts it)
@@ -186,7 +206,8 @@ def output_file(order: ExecOrder, result: ExecResult, redactor: Redactor | None)
     text = clean_terminal_output(out.file_head)
     if out.file_tail:
         gap = gap_line(out.file_dropped_lines, out.file_dropped_bytes, "not kept")
-        text = f"{text.rstrip(chr(10))}\n{gap}\n{clean_terminal_output(out.file_tail)}"
+        head, tail = _drop_cut_words(text, clean_terminal_output(out.file_tail), out.file_tail_starts_line)
+        text = f"{head.rstrip(chr(10))}\n{gap}\n{tail}"
     task = result.target.task_id[:12]
     name = f"{order.service.name}-{task}-{order.request_id}.txt"
     title = f"Full output (redacted) · {order.service.name} · task {task}"
