@@ -85,9 +85,16 @@ def record_hash_ok(record: ApprovalRecord) -> bool:
     return request_hash(record.environment, record.service, record.command, target_map) == record.request_hash
 
 
+def named_approvers(record: ApprovalRecord) -> tuple[str, ...]:
+    """The rule's approver users who can act on this request: never the requester, unless break-glass."""
+    if record.allow_self_approval:
+        return tuple(record.approver_users)
+    return tuple(u for u in record.approver_users if u != record.requester)
+
+
 def approvers_text(record: ApprovalRecord) -> str:
     """Who may approve, in Slack mention syntax."""
-    people = [f"<@{u}>" for u in record.approver_users]
+    people = [f"<@{u}>" for u in named_approvers(record)]
     groups = [f"<!subteam^{g}>" for g in record.approver_groups]
     parts = people + ([f"a member of {', '.join(groups)}"] if groups else [])
     return " or ".join(parts) if parts else "nobody (the rule lists no approvers)"

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals import ApprovalError, ApprovalService
+from bot.approvals import ApprovalError, ApprovalService, named_approvers
 from bot.errors import BotError
 from bot.output.render import APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION, ApprovalView, render_approval
 from bot.server.jobs import Job
@@ -79,7 +79,7 @@ def approval_view(record: ApprovalRecord) -> ApprovalView:
         environment=record.environment,
         command=record.command,
         expires_at=int(record.expires_at),
-        approver_users=record.approver_users,
+        approver_users=named_approvers(record),
         approver_groups=record.approver_groups,
         min_approvals=record.min_approvals,
         reason=record.reason or None,

@@ -37,7 +37,15 @@ def test_self_approval_is_refused_and_names_the_approvers() -> None:
     record = make_record(approver_users=("U0ALICE", "U0BOB"))
     with pytest.raises(ApprovalError, match="You cannot approve your own request") as info:
         judge_vote(record, "U0ALICE", (), NOW)
-    assert info.value.fix == "Ask <@U0ALICE> or <@U0BOB> or a member of <!subteam^S0SRE>."
+    # The requester is never offered as their own approver.
+    assert info.value.fix == "Ask <@U0BOB> or a member of <!subteam^S0SRE>."
+
+
+def test_the_requester_is_named_as_approver_only_under_break_glass() -> None:
+    assert approvers_text(make_record(approver_users=("U0ALICE", "U0BOB"))) == (
+        "<@U0BOB> or a member of <!subteam^S0SRE>")
+    assert approvers_text(make_record(approver_users=("U0ALICE", "U0BOB"), allow_self_approval=True)) == (
+        "<@U0ALICE> or <@U0BOB> or a member of <!subteam^S0SRE>")
 
 
 def test_break_glass_self_approval_needs_the_rule_and_eligibility() -> None:
