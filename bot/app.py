@@ -197,6 +197,9 @@ class Services:
     # How long the ack path may wait for a group-membership lookup before acking "checking…" and
     # deciding after the ack (Slack's limit is 3 s for the whole round trip).
     ack_lookup_timeout: float = 1.0
+    # Bound on each store call before the ack (the dedupe claim): past it the request is refused as "the
+    # store is busy" and nothing runs. SQLite's busy timeout (5 s) alone would miss Slack's 3 s.
+    ack_store_timeout: float = 1.5
     # Replays are possible for 5 minutes (Bolt accepts a signed request that long); keep claims longer.
     claim_ttl: float = 900.0
     fanout_concurrency: int = 4

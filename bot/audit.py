@@ -9,8 +9,9 @@ Each event goes three places:
 
 Audit records never contain command output: callers pass sizes and the SHA-256 of the full output, and
 free text that may carry secrets (command, error, reason) goes through the injected redactor first.
-A failing ``notify`` is logged and swallowed: the audit channel being down must not fail a request that
-has already been persisted.
+The JSON log line is written first, before the store is tried, so a store outage never leaves an event
+without a trace. A failing ``notify`` is logged and swallowed: the audit channel being down must not fail
+a request that has already been recorded.
 """
 
 from __future__ import annotations
@@ -133,7 +134,13 @@ class Auditor:
         environment: str | None = None,
         command: str | None = None,
         details: Mapping[str, DetailValue] | None = None,
+        best_effort: bool = False,
     ) -> AuditEvent:
+        """Log the event as one JSON line, then persist it (and notify the audit channel).
+
+        The log line is written before the store is tried, so it exists even when the store is down. A
+        store failure raises, unless ``best_effort`` (a request refused *because* the store is down): then
+        it is logged and the event lives only in the log."""
         details = dict(details or {})
         leaked = FORBIDDEN_DETAILS & details.keys()
         if leaked:
@@ -157,11 +164,19 @@ class Auditor:
             command=self._redact(command) if command is not None else None,
             details=details,
         )
-        await asyncio.to_thread(self._store.append_audit, event, self.retain_seconds)
-        self._log.log(
-            logging.WARNING if details.get("break_glass") else logging.INFO,
-            json.dumps(event_json(event), sort_keys=True),
-        )
+        # The log line first, always: a store outage must not leave an event without any trace.
+        self.log_event(event)
+        try:
+            await asyncio.to_thread(self._store.append_audit, event, self.retain_seconds)
+        except Exception:
+            if not best_effort:
+                raise
+            self._log.warning(
+                "audit event %s (%s) is only in the log: the store refused it",
+                event.event_id,
+                event.kind,
+                exc_info=True,
+            )
         line = summary_line(event)
         if line is not None and self._notify is not None:
             try:
@@ -169,6 +184,13 @@ class Auditor:
             except Exception:  # the event is persisted; a Slack outage must not fail the request
                 self._log.warning("audit channel notify failed for %s", event.event_id, exc_info=True)
         return event
+
+    def log_event(self, event: AuditEvent) -> None:
+        """The event's JSON line on the audit logger (``kind`` repeats ``event`` for log pipelines)."""
+        self._log.log(
+            logging.WARNING if event.details.get("break_glass") else logging.INFO,
+            json.dumps({**event_json(event), "kind": event.kind}, sort_keys=True),
+        )
 
     async def record_for(
         self,

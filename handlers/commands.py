@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.audit import AuditKind
 from bot.commands import DoctorRequest, ExecRequest, HelpRequest, ListRequest, parse_command_text
-from bot.errors import BotError, TargetError
+from bot.errors import BotError, StoreError, TargetError
 from bot.policy import Decision, allowed_summary, evaluate
 from bot.server.jobs import BotRestarting, Job
 from bot.targets import ServiceRef, resolve_service_ref
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ecs_exec_bot.handlers")
 
 COMMAND = "/ecs-exec"
+STORE_BUSY = "The bot's state store is busy; try again in a moment."
 # A job waits at most this long for its own ack before working anyway (the ack failed to send).
 ACK_WAIT_S = 3.0
 Ack = Callable[..., Awaitable[None]]
@@ -112,7 +114,14 @@ async def handle_slash_command(
             raise BotRestarting()
         timestamp = (request.headers.get("x-slack-request-timestamp") or [None])[0]
         key = dedupe_key(body, request.raw_body, timestamp)
-        if not await asyncio.to_thread(services.store.claim, key, services.claim_ttl):
+        try:
+            claimed = await _claim(services, key)
+        except StoreError as exc:
+            # Without the store the bot cannot promise "exactly once": refuse, and leave an audit trace.
+            await reply(*replies.refusal(exc))
+            _audit_store_refusal(services, request_id, cmd, exc)
+            return
+        if not claimed:
             log.info("replayed slash command %s ignored", key)
             await reply(*replies.already_received())
             return
@@ -142,6 +151,40 @@ async def handle_slash_command(
         log.exception("slash command failed before its ack (reference %s)", request_id)
         if not acked:
             await reply(*replies.internal_error(request_id))
+
+
+async def _claim(services: Services, key: str) -> bool:
+    """The dedupe claim, bounded so the ack stays within Slack's 3 s even when the store hangs (a SQLite
+    file locked by another process waits its busy timeout; a silent DynamoDB endpoint its connect
+    timeout). On timeout the request is refused and nothing runs: the claim thread may still finish
+    later and record the key, but no work was started for it, so a late win runs nothing (a retry by the
+    user is a new request with its own trigger id)."""
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(services.store.claim, key, services.claim_ttl), services.ack_store_timeout
+        )
+    except TimeoutError:
+        log.warning("store claim for %s did not answer within %.1f s", key, services.ack_store_timeout)
+        raise StoreError(STORE_BUSY) from None
+
+
+def _audit_store_refusal(services: Services, request_id: str, cmd: SlashCommand, exc: BotError) -> None:
+    """Audit a request refused for lack of store, after the ack (the JSON log line is written at once;
+    the store write is attempted and its failure only logged)."""
+    auditor = services.auditor
+    if auditor is None:
+        return
+
+    async def record(job: Job) -> None:
+        await auditor.record(
+            AuditKind.REFUSED, request_id=request_id, user=cmd.user_id, requester=cmd.user_id,
+            channel=cmd.channel_id, command=cmd.text, details={"reason": exc.user_text()}, best_effort=True,
+        )  # fmt: skip
+
+    try:
+        services.jobs.start(f"audit-{request_id}", record)
+    except BotRestarting:
+        log.warning("request %s refused (%s) while draining; not audited", request_id, exc.user_text())
 
 
 async def _groups(services: Services, user_id: str) -> frozenset[str] | None:
