@@ -193,7 +193,8 @@ class Services:
     # (expire overdue approvals, fail runs stuck on a dead replica, heartbeat) while serving.
     approval_flow: Any = None
     bot_user_id: str | None = None
-    replica_id: str = "local"
+    # Unique per process (see `replica_id`): the watchdog tells a dead replica's runs from a live one's by it.
+    replica_id: str = field(default_factory=lambda: replica_id())
     # How long the ack path may wait for a group-membership lookup before acking "checking…" and
     # deciding after the ack (Slack's limit is 3 s for the whole round trip).
     ack_lookup_timeout: float = 1.0
@@ -311,10 +312,21 @@ async def build_services(settings: Settings, client: AsyncWebClient, bot_info: d
     )
 
 
+REPLICA_ID_ENV = "ECS_EXEC_BOT_REPLICA_ID"
+
+
 def replica_id() -> str:
-    """Unique per process: the approvals watchdog tells a dead replica's runs from a live one's by it."""
+    """Unique per process: the approvals watchdog tells a dead replica's runs from a live one's by it.
+
+    ``<hostname>-<pid>-<random>``: the random part keeps a restarted process that reuses a pid (PID 1 in a
+    container, on every restart) from inheriting its predecessor's runs. ``ECS_EXEC_BOT_REPLICA_ID``
+    overrides it; it must then differ between replicas *and* between restarts, or a restarted replica
+    would not recover its predecessor's runs until their deadline."""
     import os
     import socket
     import uuid
 
+    override = os.environ.get(REPLICA_ID_ENV, "").strip()
+    if override:
+        return override
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"

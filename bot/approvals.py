@@ -445,9 +445,13 @@ class ApprovalService:
         """Fail ``running`` records past their run deadline or owned by a replica that stopped
         heartbeating; returns them so the app can update their messages (e.g. on start-up)."""
         now = self._clock()
-        live = await asyncio.to_thread(self._store.live_replicas)
+        # List first, then read the heartbeats: an owner heartbeats before it claims a run (`start`), so
+        # any run in this list has an owner whose heartbeat is already written; read the other way round,
+        # a replica that first beat and claimed in between would look dead.
+        running = await asyncio.to_thread(self._store.list_approvals, ApprovalState.RUNNING, 1000)
+        live = await asyncio.to_thread(self._store.live_replicas) if running else set()
         recovered: list[ApprovalRecord] = []
-        for record in await asyncio.to_thread(self._store.list_approvals, ApprovalState.RUNNING, 1000):
+        for record in running:
             if record.run_deadline is not None and record.run_deadline <= now:
                 why = "it was still marked running after its deadline; its result is unknown"
             elif record.owner not in live and record.owner != self.replica_id:

@@ -149,12 +149,6 @@ async def test_a_command_running_when_the_process_died_is_marked_failed_by_the_n
     assert len(execute_command_calls()) == 1  # recovered, not re-run
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bot/app.py build_services (and Services.replica_id's default) gives every process the replica id "
-    "'local', so after a restart bot/approvals.py ApprovalService.recover_stuck() sees the dead process's "
-    "`running` record as owned by itself and skips it until its run deadline (timeout + 120 s). Expected: "
-    "a replica id unique per process (e.g. hostname-pid-random), or recover_stuck at start-up treating "
-    "records owned by this id but not running in this process as stuck."))
 async def test_with_the_default_replica_id_a_restart_still_recovers_the_running_command(
     fake: FakeSlack, config: BotConfig, local_aws: LocalAws, demo_cluster: Any, tmp_path: Path
 ) -> None:
