@@ -29,6 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals import ApprovalError, ApprovalService, named_approvers
 from bot.errors import BotError
+from bot.output.redact import Redactor, builtin_redactor
 from bot.output.render import APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION, ApprovalView, render_approval
 from bot.server.jobs import Job
 from bot.store.base import ApprovalRecord, ApprovalState, DetailValue
@@ -64,8 +65,9 @@ def button_value(record: ApprovalRecord) -> str:
     return f"{record.request_id}|{record.request_hash}"
 
 
-def approval_view(record: ApprovalRecord) -> ApprovalView:
-    """The record as `bot.output.render`'s view of an approval request."""
+def approval_view(record: ApprovalRecord, redactor: Redactor | None = None) -> ApprovalView:
+    """The record as `bot.output.render`'s view of an approval request, with its free texts redacted."""
+    redact = (redactor or builtin_redactor()).redact
     target = json.loads(str(record.params.get("target") or "{}"))
     approvers = record.approvers_so_far
     decided = {
@@ -77,12 +79,12 @@ def approval_view(record: ApprovalRecord) -> ApprovalView:
         requester=record.requester,
         service=record.service,
         environment=record.environment,
-        command=record.command,
+        command=redact(record.command),
         expires_at=int(record.expires_at),
         approver_users=named_approvers(record),
         approver_groups=record.approver_groups,
         min_approvals=record.min_approvals,
-        reason=record.reason or None,
+        reason=redact(record.reason) if record.reason else None,
         task=target.get("task"),
         all_tasks=bool(target.get("all_tasks")),
         state=record.state.value,  # type: ignore[arg-type]  # same names as render's ApprovalState
@@ -91,12 +93,12 @@ def approval_view(record: ApprovalRecord) -> ApprovalView:
         button_value=button_value(record),
         cancel=True,
         break_glass=any(v.break_glass for v in record.votes),
-        state_reason=record.state_reason,
+        state_reason=redact(record.state_reason) if record.state_reason else None,
     )
 
 
-def approval_message(record: ApprovalRecord) -> tuple[str, list[dict[str, Any]]]:
-    text, blocks = render_approval(approval_view(record))
+def approval_message(record: ApprovalRecord, redactor: Redactor | None = None) -> tuple[str, list[dict[str, Any]]]:
+    text, blocks = render_approval(approval_view(record, redactor))
     return text, blocks
 
 
@@ -187,7 +189,7 @@ class ApprovalFlow:
                 "service_timeout": order.service.timeout,
             },
         )
-        text, blocks = approval_message(record)
+        text, blocks = approval_message(record, self.services.redactor)
         try:
             ts = await post_message(client, order.channel_id, text, blocks)
         except BotError:
@@ -322,7 +324,7 @@ class ApprovalFlow:
             if (record.state, len(record.votes)) == seen:
                 return
             seen = (record.state, len(record.votes))
-            text, blocks = approval_message(record)
+            text, blocks = approval_message(record, self.services.redactor)
             await update_message(client, record.channel, record.message_ts, text, blocks)
 
     # -- maintenance -----------------------------------------------------------------------------------
@@ -334,7 +336,7 @@ class ApprovalFlow:
         for record in changed:
             if record.message_ts is None:
                 continue
-            text, blocks = approval_message(record)
+            text, blocks = approval_message(record, self.services.redactor)
             try:
                 await update_message(client, record.channel, record.message_ts, text, blocks)
             except BotError as exc:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from bot.commands import HELP_TEXT
 from bot.errors import BotError
 from bot.output.clean import clean_terminal_output
+from bot.output.redact import builtin_redactor
 from bot.output.render import (
     OutputView,
     RunView,
@@ -45,7 +46,8 @@ _JOIN = "\n\x00ecs-exec-bot-gap\x00\n"
 
 
 def _redact(redactor: Redactor | None, text: str) -> str:
-    return redactor.redact(text) if redactor is not None else text
+    # Without a configured redactor the built-in kinds still apply: nothing leaves unredacted by default.
+    return (redactor or builtin_redactor()).redact(text)
 
 
 # The longest secret a cut could split that we still want gone whole (JWTs and PATs are far shorter).

@@ -20,6 +20,7 @@ Findings are shown as ``[redacted:<kind>]``. Design constraints and how they are
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -720,3 +721,9 @@ def _merge(found: list[Finding]) -> list[Finding]:
             cur = f
     merged.append(cur)
     return merged
+
+
+@functools.cache
+def builtin_redactor() -> Redactor:
+    """The built-in kinds only: the safe default wherever no configured redactor was handed in."""
+    return Redactor()
