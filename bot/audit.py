@@ -22,6 +22,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from enum import StrEnum
 
 from bot.store.base import ApprovalRecord, AuditEvent, DetailValue, Store
@@ -65,9 +66,22 @@ REDACTED_DETAILS = frozenset({"error", "reason"})
 FORBIDDEN_DETAILS = frozenset({"output", "stdout", "stderr", "text", "head", "tail"})
 
 
+def _plain(value: object) -> str:
+    """User- or AWS-supplied text for an mrkdwn line: ``& < >`` escaped, so a command typed as
+    ``&lt;!channel&gt;`` (which Slack delivers unescaped to us as ``<!channel>``) cannot ping the audit
+    channel or plant a ``<https://…|link>`` in the bot's name."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _code(value: object) -> str:
+    """Text inside an inline code span: also no backtick, which would end the span early."""
+    return _plain(value).replace("`", "\u02cb")
+
+
 def summary_line(event: AuditEvent) -> str | None:
     """The one line for the audit channel, or None if this event does not end a request."""
     d = event.details
+    event = replace(event, command=_code(event.command) if event.command is not None else None)
     if d.get("break_glass") and event.kind in (AuditKind.APPROVED, AuditKind.APPROVAL_VOTE):
         return (
             f":rotating_light: BREAK-GLASS: <@{event.user}> approved their own request `{event.command}` "
@@ -78,12 +92,12 @@ def summary_line(event: AuditEvent) -> str | None:
     who = f"<@{event.requester or event.user}>"
     where = f"{event.service} ({event.environment})" if event.service else "?"
     head = {
-        AuditKind.REFUSED: f":no_entry: refused {who}: `{event.command}` on {where} — {d.get('reason', '')}",
+        AuditKind.REFUSED: f":no_entry: refused {who}: `{event.command}` on {where} — {_plain(d.get('reason', ''))}",
         AuditKind.DENIED: f":x: <@{event.user}> denied {who}: `{event.command}` on {where}",
         AuditKind.EXPIRED: f":hourglass: expired unapproved: {who} `{event.command}` on {where}",
         AuditKind.FINISHED: f":white_check_mark: {who} ran `{event.command}` on {where} · exit "
         f"{d.get('exit_code', 'unknown')} · {d.get('duration_s', '?')} s · {d.get('bytes', 0)} bytes",
-        AuditKind.FAILED: f":warning: {who} `{event.command}` on {where} failed: {d.get('error', '')}",
+        AuditKind.FAILED: f":warning: {who} `{event.command}` on {where} failed: {_plain(d.get('error', ''))}",
         AuditKind.CANCELLED: f":stop_sign: <@{event.user}> cancelled {who}: `{event.command}` on {where}",
     }[AuditKind(event.kind)]
     approvers = d.get("approved_by")

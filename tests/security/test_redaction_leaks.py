@@ -89,3 +89,31 @@ def test_whole_lines_at_a_clean_cut_are_kept() -> None:
     data = b"".join(f"line {i:05d} ok\n".encode() for i in range(2000))
     view = replies.task_view(_result(data, limits), REDACTOR)
     assert view.output.tail.startswith("line ") and view.output.head.rstrip().endswith("ok")
+
+
+# --- the audit channel line is mrkdwn: user text must not become mentions or links -----------------------
+
+@pytest.mark.parametrize("command", [
+    "cat /var/log/nginx/x <!channel>",
+    "cat /var/log/nginx/x `<!everyone>` <https://evil.example/login|click to re-authenticate>",
+    "echo `<@U0BOB>` approved",
+])
+def test_a_refused_command_cannot_ping_or_link_from_the_audit_channel(command: str) -> None:
+    import time as _time
+
+    from bot.audit import AuditKind, summary_line
+    from bot.commands import parse_command_text
+    from bot.store.base import AuditEvent
+
+    # Slack delivers a typed "<" as "&lt;"; the parser unescapes it, so this is what gets audited
+    slack_text = "web " + command.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    typed = parse_command_text(slack_text).command  # type: ignore[union-attr]
+    assert typed == command
+    decision = evaluate(permissive(), **{**ONCALL_REQUEST, "command": typed})
+    assert not decision.allowed
+    event = AuditEvent(event_id="e1", request_id="r1", kind=AuditKind.REFUSED.value, at=_time.time(),
+                       user="U0MALLORY", requester="U0MALLORY", channel="C1", service="web",
+                       environment="prod", command=typed, details={"reason": decision.reason})
+    line = summary_line(event) or ""
+    assert "<!" not in line and "<http" not in line and "<@U0BOB>" not in line, line
+    assert line.startswith(":no_entry: refused <@U0MALLORY>:")  # our own mention still works
