@@ -14,8 +14,10 @@ Three processes on loopback, so the figures are the client's alone:
   the bounded capture), as the bot does for that many commands.
 
 Figures: ``sessions_wall_s`` (all sessions, start to last end), ``sessions_errors`` (a session that did
-not end "ok" with every byte; target 0), ``client_peak_rss_mb`` (peak RSS of this process; target
-< 300 MB), ``client_cpu_s``.
+not end "ok" with every byte; target 0), ``sessions_resumed`` (sessions whose data channel dropped and
+was resumed: they succeed, but on loopback a drop means something reset a connection),
+``client_peak_rss_mb`` (peak RSS of this process; target < 300 MB), ``client_cpu_s``. Errors are
+counted by kind on stderr (``error_kind: <class>: <n>``), with the first five in full.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -80,20 +83,31 @@ async def run_sessions(count: int, output_bytes: int) -> dict[str, Any]:
     # Enough threads that ExecuteCommand calls do not queue behind each other for the whole start-up.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=32))
 
+    kinds: Counter[str] = Counter()
+    resumed = 0
+
     async def one(n: int) -> str | None:
+        nonlocal resumed
         result = await runner.run(targets[n % len(targets)], f"bench session {n}", timeout=300,
                                   requester="U0BENCH")
+        if result.channel is not None and result.channel.resumes:
+            resumed += 1
         if result.status != "ok":
+            kinds[f"{result.status}: {type(result.error).__name__}"] += 1
             return f"session {n}: {result.status}: {result.error.user_text() if result.error else ''}"
         if result.output.total_bytes != output_bytes:
+            kinds["short output"] += 1
             return f"session {n}: {result.output.total_bytes} of {output_bytes} bytes"
         return None
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
     problems = await asyncio.gather(*(one(n) for n in range(count)), return_exceptions=True)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    for p in problems:
+        if isinstance(p, BaseException):
+            kinds[f"raised: {type(p).__name__}"] += 1
     errors = [str(p) for p in problems if p is not None]
-    return {"wall_s": wall, "cpu_s": cpu, "errors": errors}
+    return {"wall_s": wall, "cpu_s": cpu, "errors": errors, "kinds": kinds, "resumed": resumed}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         agent.terminate()
         agent.wait(timeout=30)
+    for kind, n in result["kinds"].most_common():
+        print(f"error_kind: {kind}: {n}", file=sys.stderr)
     for error in result["errors"][:5]:
         print(error, file=sys.stderr)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
@@ -130,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"session_output_kb: {args.kb}")
     print(f"sessions_wall_s: {result['wall_s']:.1f}")
     print(f"sessions_errors: {len(result['errors'])}")
+    print(f"sessions_resumed: {result['resumed']}")
     print(f"client_peak_rss_mb: {peak_rss_mb:.0f}")
     print(f"client_cpu_s: {result['cpu_s']:.1f}")
     return 0

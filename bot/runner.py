@@ -34,6 +34,7 @@ from bot.output.capture import BoundedCapture, CapturedOutput, CaptureLimits
 from bot.output.clean import clean_terminal_output
 from bot.ssm.channel import ChannelConfig, ChannelResult, DataChannelSession, SessionParams
 from bot.ssm.control import Boto3SessionControl
+from bot.ssm.errors import AgentClosedError
 from bot.ssm.kms import Boto3DataKeyProvider
 from bot.targets import Target, exec_enable_command
 
@@ -58,6 +59,9 @@ class ExecResult:
     head_text: str = ""  # cleaned output (no ANSI, no CR): the head of the message view
     tail_text: str = ""  # cleaned tail; empty unless something was cut between head and tail
     channel: ChannelResult | None = field(default=None, repr=False)
+    # Something the reader should know although the run succeeded, e.g. the data channel was lost after
+    # the command had finished (its exit code and output are complete, the end was never confirmed).
+    note: str | None = None
 
     @property
     def missing_messages(self) -> int:
@@ -116,7 +120,7 @@ class ExecRunner:
         filt: SentinelFilter | None = sentinel.filter() if sentinel else None
 
         def finish(status: Status, *, session_id: str | None = None, error: BotError | None = None,
-                   channel: ChannelResult | None = None) -> ExecResult:
+                   channel: ChannelResult | None = None, note: str | None = None) -> ExecResult:
             if filt is not None:
                 capture.write(filt.flush())
             snapshot = capture.result()
@@ -127,7 +131,7 @@ class ExecRunner:
                 target=target, command=command, exit_code=exit_code, status=status,
                 duration_s=time.monotonic() - started, output=snapshot, session_id=session_id,
                 error=error, head_text=clean_terminal_output(snapshot.head),
-                tail_text=clean_terminal_output(snapshot.tail), channel=channel,
+                tail_text=clean_terminal_output(snapshot.tail), channel=channel, note=note,
             )
 
         try:
@@ -164,6 +168,10 @@ class ExecRunner:
                     result = running.result()
                 except BotError as exc:
                     if outcome == "done":
+                        note = _finished_before(exc, filt.exit_code if filt is not None else None)
+                        if note is not None:
+                            log.warning("session %s: %s", params.session_id, note)
+                            return finish("ok", session_id=params.session_id, note=note)
                         return finish("error", session_id=params.session_id, error=exc)
                     # an interrupted session may end with a channel error; the outcome says why
         except BaseException:
@@ -207,6 +215,21 @@ class ExecRunner:
             await channel.terminate()
         except BotError as exc:
             log.warning("TerminateSession failed: %s", exc.user_text())
+
+
+def _finished_before(exc: BotError, exit_code: int | None) -> str | None:
+    """The note for a channel that failed after the command had finished, or None if that is not known.
+
+    The exit sentinel is the wrapper's last line, printed once the command has exited, and the channel
+    hands output over strictly in sequence order: once it is seen, every byte the command wrote before
+    exiting has arrived. A channel that fails after that (the connection reset before ``channel_closed``,
+    and ResumeSession then finds the session over) lost nothing of the command's output. A
+    ``channel_closed`` that carries an error text is the service reporting a failure: that stays an error.
+    """
+    if exit_code is None or not isinstance(exc, DataChannelError) or isinstance(exc, AgentClosedError):
+        return None
+    return (f"The command finished (exit code {exit_code}); the data channel was then lost before ECS Exec "
+            f"confirmed the end of the session, which does not affect the output. ({exc.message})")
 
 
 async def start_session(clients: AwsClients, target: Target, remote_command: str) -> dict[str, Any]:

@@ -45,6 +45,10 @@ __all__ = ["AgentThread", "Faults", "LocalAgent", "RegisteredSession", "SessionS
 log = logging.getLogger(__name__)
 
 TOKEN_FRAME_TIMEOUT = 10.0
+# After our close frame, how long the client has to answer with its own (RFC 6455 §7.1.1) before the TCP
+# connection is closed anyway. A client busy with many sessions can be seconds behind its socket; closing
+# earlier makes its late acks meet a closed socket, and the kernel's reset then costs it channel_closed.
+CLOSE_HANDSHAKE_TIMEOUT = 10.0
 POLICY_VIOLATION = 1008  # close code for a refused token
 MAX_ENDED_SESSIONS = 1000
 T = TypeVar("T")
@@ -175,7 +179,7 @@ class LocalAgent:
     # --- HTTP endpoints -------------------------------------------------------------------------
 
     async def _data_channel(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(compress=False, max_msg_size=1 << 20, timeout=2.0)
+        ws = web.WebSocketResponse(compress=False, max_msg_size=1 << 20, timeout=CLOSE_HANDSHAKE_TIMEOUT)
         await ws.prepare(request)
         session = self._sessions.get(request.match_info["session_id"])
         try:

@@ -30,6 +30,9 @@ class Faults(BaseModel):
     pause_seconds: float = Field(0.3, ge=0)  # ...then start_publication after this long
     close_after: int | None = Field(None, ge=0)  # drop the websocket once after N first transmissions
     no_channel_closed: bool = False  # at the end, never send channel_closed (socket stays open)
+    # at the end, reset the TCP connection instead of sending channel_closed: all output was sent, and
+    # the session is over (ResumeSession says so), but the client never hears that it ended
+    reset_at_end: bool = False
     channel_closed_error: str = ""  # Output text of channel_closed (a failure as MGS reports it)
     ack_delay: float = Field(0.0, ge=0)  # acknowledge client input this many seconds late
     reject_token: int = Field(0, ge=0)  # refuse the first N connections as if the token were wrong

@@ -14,12 +14,14 @@ import contextlib
 import enum
 import logging
 import os
+import socket
+import struct
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from cryptography.exceptions import InvalidTag
 
 from bot.sandbox.agent_crypto import AgentCipher, KmsDecryptError, LocalKms
@@ -63,6 +65,20 @@ class Handshake(enum.Enum):
     AWAITING_RESPONSE = "awaiting_response"
     AWAITING_CHALLENGE = "awaiting_challenge"
     DONE = "done"
+
+
+_END_TYPES = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
+
+
+@dataclass
+class _Link:
+    """One attached websocket, as its reading task sees it (see ``AgentSession.serve``)."""
+
+    task: asyncio.Task[Any] | None
+    receiving: bool = False  # waiting in ws.receive(): cancelling the task there loses nothing
+    stop: bool = False  # close requested
+    code: int = 1000
+    message: bytes = b""
 
 
 class SessionFailed(Exception):
@@ -113,6 +129,7 @@ class AgentSession:
         self._inbox: Inbox[DecodedMessage] = Inbox(capacity=1000)
         self._out_seq = 0
         self._ws: web.WebSocketResponse | None = None
+        self._links: dict[int, _Link] = {}  # id(ws) -> its reader, for every socket being served
         self._transport: asyncio.BaseTransport | None = None
         self._paused = False
         self._held: Pending | None = None
@@ -142,33 +159,73 @@ class AgentSession:
         return self._faults.reject_connection()
 
     async def serve(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None) -> None:
-        """Attach a client websocket (token already checked) and read it until it goes away."""
+        """Attach a client websocket (token already checked) and read it until it goes away.
+
+        This task (the websocket's handler) is the only one that reads the socket and the only one that
+        closes it: other tasks ask with ``_request_close``. aiohttp's ``close()`` called from another task
+        while this one waits in ``receive()`` skips the closing handshake and closes the TCP connection at
+        once; the client's frames still in flight (acks of the last output) then reach a closed socket, the
+        kernel answers with a reset, and the reset makes the client lose ``channel_closed`` unread. MGS, like
+        any RFC 6455 server, reads on until the client's close frame (bounded by the websocket's timeout).
+        """
         self.stats.connections += 1
         if self.ended:
             await self._send_channel_closed(ws)
             await ws.close()
             return
+        link = _Link(asyncio.current_task())
+        self._links[id(ws)] = link
         previous = self._ws
         self._ws, self._transport = ws, transport
         if previous is not None and not previous.closed:
-            # Not awaited: a half-open old socket must not hold up the client that just resumed.
-            self._spawn(previous.close(code=1000, message=b"replaced by a new connection"))
+            # Its own handler closes it; not awaited: a half-open old socket must not hold up the client
+            # that just resumed.
+            self._request_close(previous, message=b"replaced by a new connection")
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._resend_loop())]
         elif not self._paused:
             await self._resend_all()  # a resumed client gets what it missed, in order
         try:
-            async for message in ws:
+            while not link.stop:
+                link.receiving = True
+                try:
+                    message = await ws.receive()
+                finally:
+                    link.receiving = False
+                if message.type in _END_TYPES:
+                    break
                 data = message.data
                 if isinstance(data, str):
                     data = data.encode()  # the plugin parses text frames as binary ones too
                 if isinstance(data, bytes):
                     await self._on_frame(data)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not link.stop or task is None or task.uncancel() > 0:
+                raise  # a real cancellation (server shutdown), not our wake-up call
         finally:
+            del self._links[id(ws)]
             if self._ws is ws:
                 self._ws = self._transport = None
                 if not self.ended:
                     self._event("disconnected")
+        if link.stop and not ws.closed:
+            # The closing handshake: our close frame, then read (and drop) what the client still sends
+            # until its close frame, so the TCP connection ends with FIN, not a reset.
+            await ws.close(code=link.code, message=link.message)
+
+    def _request_close(self, ws: web.WebSocketResponse, *, code: int = 1000, message: bytes = b"") -> None:
+        """Ask the task that reads ``ws`` to close it with the closing handshake (see ``serve``)."""
+        link = self._links.get(id(ws))
+        if link is None:
+            if not ws.closed:
+                self._spawn(ws.close(code=code, message=message))
+            return
+        if link.stop:
+            return
+        link.stop, link.code, link.message = True, code, message
+        if link.receiving and link.task is not None:
+            link.task.cancel()  # only while it waits for a frame: a frame being processed is finished first
 
     async def terminate(self) -> None:
         """ssm:TerminateSession: kill the command, tell the client, close its socket."""
@@ -176,7 +233,7 @@ class AgentSession:
         if self.ended:
             # Over already, but a client may still hold the socket (no channel_closed fault): drop it.
             if self._ws is not None and not self._ws.closed:
-                await self._ws.close()
+                self._request_close(self._ws)
             return
         for task in self._tasks:
             task.cancel()
@@ -269,8 +326,11 @@ class AgentSession:
             return
         if self.spec.faults.no_channel_closed and not force_close:
             return  # the client must notice on its own (deadline, then TerminateSession)
+        if self.spec.faults.reset_at_end and not force_close:
+            self._abrupt_close(reset=True)  # all output went out; a reset instead of channel_closed
+            return
         await self._send_channel_closed(ws)
-        await ws.close()
+        self._request_close(ws)
 
     async def _send_channel_closed(self, ws: web.WebSocketResponse) -> None:
         if self.spec.faults.no_channel_closed:
@@ -582,12 +642,20 @@ class AgentSession:
         await self._transmit(encode_message(MessageType.START_PUBLICATION, b"", sequence_number=0))
         await self._resend_all()
 
-    def _abrupt_close(self) -> None:
-        """Drop the TCP connection without a close frame; the session stays resumable."""
-        self._event("abrupt_close")
+    def _abrupt_close(self, *, reset: bool = False) -> None:
+        """Drop the TCP connection without a close frame; the session stays resumable (unless it ended).
+
+        ``reset``: abort with SO_LINGER 0, so the client gets a TCP reset rather than a FIN.
+        """
+        self._event("reset" if reset else "abrupt_close")
         transport, self._transport = self._transport, None
         self._ws = None
         if transport is not None:
+            if reset:
+                sock = transport.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             transport.abort()
 
     def _event(self, name: str) -> None:

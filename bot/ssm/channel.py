@@ -321,7 +321,13 @@ class DataChannelSession:
             await asyncio.sleep(self._backoff(self._resumes))
             new_token = await self._bounded(self._control.resume_session(self._params.session_id), "ResumeSession")
             if not new_token:
-                raise SessionExpiredError(self._params.session_id)
+                # Over while we were away: finished or terminated, we cannot tell which (the service only
+                # says so in channel_closed, which the drop took). Whoever knows more (the runner's exit
+                # sentinel) decides whether the output is complete; we say what we had.
+                raise SessionExpiredError(
+                    self._params.session_id,
+                    f"{self._st.bytes_received:,} bytes of output received; the drop: {last_drop.reason}",
+                )
             token = new_token
 
     def _backoff(self, attempt: int) -> float:
@@ -471,9 +477,9 @@ class DataChannelSession:
             if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
                 # A protocol violation, not a network drop: resuming would only get the same frame again.
                 raise FrameError(f"a message larger than {self._cfg.max_frame_bytes:,} bytes") from None
-            return _Dropped(f"connection closed: {exc}", self._conn_got_message)
+            return _Dropped(f"connection closed: {_why(exc)}", self._conn_got_message)
         except OSError as exc:
-            return _Dropped(f"connection error: {exc}", self._conn_got_message)
+            return _Dropped(f"connection error: {_why(exc)}", self._conn_got_message)
         return _Dropped("connection closed by the service", self._conn_got_message)
 
     async def _process(self, ptype: int, payload: bytes) -> None:
@@ -641,9 +647,9 @@ class DataChannelSession:
                     await _send(ws, entry.frame, cfg.send_timeout)  # same bytes: same seq, MessageId and CreatedDate
                     outbox.mark_sent(entry, loop.time())
         except websockets.ConnectionClosed as exc:
-            return _Dropped(f"connection closed while sending: {exc}", self._conn_got_message)
+            return _Dropped(f"connection closed while sending: {_why(exc)}", self._conn_got_message)
         except OSError as exc:
-            return _Dropped(f"connection error while sending: {exc}", self._conn_got_message)
+            return _Dropped(f"connection error while sending: {_why(exc)}", self._conn_got_message)
 
     def _check_deadlines(self, now: float) -> None:
         cfg = self._cfg
@@ -692,6 +698,17 @@ class DataChannelSession:
             exit_code=self._exit_code,
             missing_messages=missing,
         )
+
+
+def _why(exc: BaseException) -> str:
+    """The exception and the socket error under it: "no close frame" alone hides a reset or a broken pipe."""
+    text = str(exc) or type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError) and cause is not exc:
+        return f"{text} ({type(cause).__name__}: {cause})"
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__}: {text}"
+    return text
 
 
 def _parse_exit_code(payload: bytes) -> int | None:

@@ -67,9 +67,11 @@ class ConnectionLostError(DataChannelError):
 class SessionExpiredError(DataChannelError):
     """ResumeSession said the session no longer exists."""
 
-    def __init__(self, session_id: str) -> None:
+    def __init__(self, session_id: str, detail: str = "") -> None:
+        self.detail = detail
         super().__init__(
-            f"Session {session_id} ended while the data channel was disconnected.",
+            f"Session {session_id} ended while the data channel was disconnected"
+            + (f" ({_bounded_text(detail)})." if detail else "."),
             fix="Run the command again; its output after the disconnection could not be recovered.",
         )
 
