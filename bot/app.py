@@ -195,6 +195,8 @@ class Services:
     bot_user_id: str | None = None
     # Unique per process (see `replica_id`): the watchdog tells a dead replica's runs from a live one's by it.
     replica_id: str = field(default_factory=lambda: replica_id())
+    # time.monotonic() of this replica's last heartbeat written by a plain run (handlers/execution.py).
+    heartbeat_at: float = float("-inf")
     # How long the ack path may wait for a group-membership lookup before acking "checking…" and
     # deciding after the ack (Slack's limit is 3 s for the whole round trip).
     ack_lookup_timeout: float = 1.0

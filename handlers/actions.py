@@ -34,7 +34,7 @@ from bot.output.render import APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION, Approv
 from bot.server.jobs import Job
 from bot.store.base import ApprovalRecord, ApprovalState, DetailValue
 from bot.targets import ServiceRef
-from handlers.execution import ExecOrder, run_order
+from handlers.execution import ExecOrder, is_plain_run, recovered_run_message, run_order
 from handlers.slack_calls import Responder, post_message, update_message
 
 if TYPE_CHECKING:
@@ -336,7 +336,11 @@ class ApprovalFlow:
         for record in changed:
             if record.message_ts is None:
                 continue
-            text, blocks = approval_message(record, self.services.redactor)
+            text, blocks = (  # a plain run's record (handlers/execution.py) has its own message
+                recovered_run_message(record, self.services.redactor)
+                if is_plain_run(record)
+                else approval_message(record, self.services.redactor)
+            )
             try:
                 await update_message(client, record.channel, record.message_ts, text, blocks)
             except BotError as exc:

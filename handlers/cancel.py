@@ -3,17 +3,21 @@
 The click is acked at once. The run is a job on the replica that started it; if the click lands on that
 replica, the job's cancel event is set and the runner interrupts the command (Ctrl-C, then
 TerminateSession) — the result message then says who cancelled it. Only the requester may cancel.
-A click on another replica cannot reach the job and says so (the command still ends at its timeout);
-approved runs use the approvals flow's store-backed Cancel instead (their button value has a ``|``).
+A click on another replica moves the run's store record (`handlers.execution.open_run_record`) from
+``running`` to ``cancelled``; the owner's watcher sees it within a few seconds and interrupts the command
+the same way. Approved runs use the approvals flow's store-backed Cancel (their button value has a ``|``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from bot.errors import BotError
 from bot.output.render import CANCEL_ACTION
+from bot.store.base import ApprovalState, Transition
 from handlers.slack_calls import Responder
 
 if TYPE_CHECKING:
@@ -51,10 +55,7 @@ async def handle_cancel(services: Services, body: dict[str, Any]) -> None:
     user_id = str((body.get("user") or {}).get("id", ""))
     job = services.jobs.get(request_id)
     if job is None:
-        await respond(
-            "This command already finished, or it runs on another replica of the bot and will stop at its timeout.",
-            replace_original=False,
-        )
+        await _cancel_elsewhere(services, request_id, user_id, respond)
         return
     requester = job.labels.get("requester")
     if requester and user_id != requester:
@@ -62,3 +63,37 @@ async def handle_cancel(services: Services, body: dict[str, Any]) -> None:
         return
     log.info("request %s cancelled by %s", request_id, user_id)
     job.request_cancel(f"cancelled by <@{user_id}>")
+
+
+async def _cancel_elsewhere(services: Services, request_id: str, user_id: str, respond: Responder) -> None:
+    """The run is not a job here: through its store record, ask the replica that owns it to stop it."""
+    from handlers.execution import audit, is_plain_run
+
+    try:
+        record = await asyncio.to_thread(services.store.get_approval, request_id)
+        if record is None or not is_plain_run(record) or record.state is not ApprovalState.RUNNING:
+            await respond("This command already finished.", replace_original=False)
+            return
+        if user_id != record.requester:
+            await respond(f"Only <@{record.requester}>, who ran this command, can cancel it.", replace_original=False)
+            return
+        cancelled = await asyncio.to_thread(
+            services.store.transition,
+            request_id,
+            ApprovalState.RUNNING,
+            ApprovalState.CANCELLED,
+            Transition(decided_by=user_id, state_reason="cancelled by the requester"),
+            expected_owner=record.owner,
+        )
+    except BotError as exc:
+        await respond(f":no_entry: {exc.user_text()}", replace_original=False)
+        return
+    if cancelled is None:
+        await respond("This command already finished.", replace_original=False)
+        return
+    log.info("request %s cancelled by %s (owner %s)", request_id, user_id, record.owner)
+    await audit(
+        services, "cancel_requested", user=user_id, request_id=request_id, requester=record.requester,
+        channel=record.channel, service=record.service, environment=record.environment, command=record.command,
+        details={"was": "running"},
+    )  # fmt: skip

@@ -352,6 +352,7 @@ async def _after_decision(
         timeout=float(decision.timeout or ref.timeout),
         reason=req.reason,
         rule=decision.rule,
+        record_run=not decision.needs_approval,  # approved runs have their approval record
     )
     if decision.needs_approval:
         if services.on_needs_approval is None:

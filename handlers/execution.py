@@ -18,21 +18,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import BotError
+from bot.errors import BotError, StoreError
 from bot.server.jobs import Job
+from bot.store.base import ApprovalRecord, ApprovalState, Transition
 from bot.targets import ServiceRef
 from handlers import replies
 from handlers.slack_calls import Responder, post_message, update_message, upload_text_file
 
 if TYPE_CHECKING:
     from bot.app import Services
+    from bot.output.redact import Redactor
     from bot.runner import ExecResult
     from bot.store.base import DetailValue
     from bot.targets import Target
@@ -64,6 +68,10 @@ class ExecOrder:
     cancel_value: str | None = None
     # The approvals flow records finished/failed itself (ApprovalService.finish); plain runs audit here.
     audit_outcome: bool = True
+    # A plain run (no approval record of its own): keep a light run record in the store while it runs
+    # (owner replica, deadline, message ts), so a watchdog can finish its message after a crash and a
+    # Cancel clicked on another replica reaches it. See `open_run_record`.
+    record_run: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def audit_fields(self) -> dict[str, Any]:
@@ -105,6 +113,7 @@ async def run_order(
     respond = Responder(order.response_url)
     ts = order.message_ts
     lease = None
+    record: ApprovalRecord | None = None
     try:
         targets = await services.backend.resolve(
             order.service,
@@ -120,15 +129,27 @@ async def run_order(
                 run_id=order.request_id,
                 timeout_s=order.timeout,
             )
+        if order.record_run:
+            record = await open_run_record(services, order, targets)
         text, blocks = replies.running_message(order, targets, services.redactor)
         if ts is None:
             ts = await post_message(client, order.channel_id, text, blocks)
+            if record is not None:
+                await asyncio.to_thread(services.store.set_message_ts, order.request_id, ts)
         else:
             await update_message(client, order.channel_id, ts, text, blocks)
-        results = await _run_all(services, order, targets, job)
+        watcher = asyncio.create_task(_watch_run(services, order.request_id, job)) if record else None
+        try:
+            results = await _run_all(services, order, targets, job)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
     except BotError as exc:
         if order.audit_outcome:
             await audit(services, "failed", **order.audit_fields(), details={"error": exc.user_text()})
+        await _end_run_record(services, record, ApprovalState.FAILED, exc.user_text())
         await respond(*replies.refusal(exc))
         if ts is not None:
             await _best_effort_update(
@@ -137,12 +158,16 @@ async def run_order(
         return None
     except asyncio.CancelledError:
         # Hard-cancelled at the end of a drain: say so in the channel before the process exits.
+        why = "The bot restarted before the command finished."
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(_end_run_record(services, record, ApprovalState.FAILED, why))
         if ts is not None:
-            text, blocks = replies.error_message(order, "The bot restarted before the command finished.")
+            text, blocks = replies.error_message(order, why)
             with contextlib.suppress(BaseException):
                 await asyncio.shield(_best_effort_update(client, order, ts, text, blocks))
         raise
     except Exception:
+        await _end_run_record(services, record, ApprovalState.FAILED, f"internal error, reference {order.request_id}")
         if ts is not None:
             await _best_effort_update(
                 client,
@@ -155,6 +180,8 @@ async def run_order(
         if lease is not None and services.limiter is not None:
             with contextlib.suppress(Exception):
                 await services.limiter.release(lease)
+    # Before the message: once the record has left `running`, no watchdog overwrites the result.
+    await _end_run_record(services, record, *_run_outcome(results, job))
     # The command ran (and is audited): a Slack failure from here on is reported, not a failed run.
     assert ts is not None
     try:
@@ -167,6 +194,147 @@ async def run_order(
         log.warning("request %s ran but its result could not be shown: %s", order.request_id, exc.user_text())
         await respond(*replies.refusal(exc))
     return results
+
+
+# -- plain runs' store records ------------------------------------------------------------------------------
+
+PLAIN_RUN_KIND = "plain-run"
+# How often the replica running a plain command re-reads its record (a Cancel clicked on another replica)
+# and renews its heartbeat (below the watchdog's 30 s heartbeat TTL).
+WATCH_INTERVAL_S = 2.0
+HEARTBEAT_EVERY_S = 10.0
+RESTARTED = "The bot restarted while this command was in progress; it may have completed — check the task."
+
+
+def is_plain_run(record: ApprovalRecord) -> bool:
+    """A run record of a plain (approval-free) command, not an approval request."""
+    return record.params.get("kind") == PLAIN_RUN_KIND
+
+
+async def open_run_record(services: Services, order: ExecOrder, targets: list[Target]) -> ApprovalRecord:
+    """Record a plain run as ``running`` (owner: this replica; deadline: its time budget + the watchdog's
+    grace) before anything runs. It is the approvals state machine's record, created directly in
+    ``running`` with no approvers, so `ApprovalService.recover_stuck` treats it like an approved run.
+    A store failure here refuses the run (a `StoreError`): nothing has run yet."""
+    from bot.approvals import HEARTBEAT_TTL_S, RUN_GRACE_S, request_hash
+
+    batches = -(-len(targets) // max(1, services.fanout_concurrency))
+    now = time.time()
+    target: dict[str, DetailValue] = {
+        "cluster": order.service.cluster,
+        "service": order.service.service,
+        "container": order.container or order.service.container,
+        "task": order.task,
+        "all_tasks": order.all_tasks,
+    }
+    record = ApprovalRecord(
+        request_id=order.request_id,
+        requester=order.requester,
+        channel=order.channel_id,
+        service=order.service.name,
+        environment=order.service.environment,
+        command=order.command,
+        request_hash=request_hash(order.service.environment, order.service.name, order.command, target),
+        reason=order.reason or "",
+        rule=order.rule or "",
+        approver_users=(),
+        approver_groups=(),
+        min_approvals=0,
+        allow_self_approval=False,
+        created_at=now,
+        expires_at=now + order.timeout * batches + RUN_GRACE_S,
+        state=ApprovalState.RUNNING,
+        owner=services.replica_id,
+        run_deadline=now + order.timeout * batches + RUN_GRACE_S,
+        updated_at=now,
+        params={"kind": PLAIN_RUN_KIND, "target": json.dumps(target, sort_keys=True)},
+    )
+    # The heartbeat goes first: the watchdog must never see this run with an owner that looks dead.
+    await _heartbeat(services, HEARTBEAT_TTL_S, force=True)
+    if not await asyncio.to_thread(services.store.create_approval, record):
+        raise StoreError(
+            f"Request {order.request_id} is already recorded as running.", fix="Run the command again."
+        )
+    return record
+
+
+async def _heartbeat(services: Services, ttl_s: float, *, force: bool = False) -> None:
+    """Renew this replica's heartbeat, at most every `HEARTBEAT_EVERY_S` unless ``force`` finds it older
+    than a third of its TTL (so a run is always claimed under a heartbeat valid for ≥ 20 s more)."""
+    now = time.monotonic()
+    age = now - services.heartbeat_at
+    if age < (ttl_s / 3 if force else HEARTBEAT_EVERY_S):
+        return
+    await asyncio.to_thread(services.store.heartbeat, services.replica_id, ttl_s)
+    services.heartbeat_at = now
+
+
+async def _watch_run(services: Services, request_id: str, job: Job) -> None:
+    """While a plain run runs: heartbeat for the watchdog, and stop the run when its record says
+    ``cancelled`` (the Cancel button clicked on another replica). Store hiccups are retried."""
+    from bot.approvals import HEARTBEAT_TTL_S
+
+    while True:
+        await asyncio.sleep(WATCH_INTERVAL_S)
+        try:
+            await _heartbeat(services, HEARTBEAT_TTL_S)
+            record = await asyncio.to_thread(services.store.get_approval, request_id)
+        except Exception as exc:  # noqa: BLE001 - the run goes on; the next round retries
+            log.warning("run %s: store check failed: %r", request_id, exc)
+            continue
+        if record is not None and record.state is ApprovalState.CANCELLED:
+            job.request_cancel(f"cancelled by <@{record.decided_by}>" if record.decided_by else "cancelled")
+            return
+
+
+def _run_outcome(results: list[ExecResult], job: Job) -> tuple[ApprovalState, str | None]:
+    statuses = {r.status for r in results}
+    if "cancelled" in statuses or job.cancel_reason:
+        return ApprovalState.CANCELLED, job.cancel_reason
+    if statuses <= {"ok", "failed"}:
+        return ApprovalState.FINISHED, None
+    return ApprovalState.FAILED, ", ".join(sorted(statuses - {"ok", "failed"}))
+
+
+async def _end_run_record(
+    services: Services, record: ApprovalRecord | None, state: ApprovalState, why: str | None
+) -> None:
+    """``running → state`` for a plain run this replica owns; a no-op if it already left ``running``
+    (cancelled from another replica, or failed by a watchdog). Failures are logged: the run is over."""
+    if record is None:
+        return
+    try:
+        await asyncio.to_thread(
+            services.store.transition,
+            record.request_id,
+            ApprovalState.RUNNING,
+            state,
+            Transition(state_reason=why),
+            expected_owner=record.owner,
+        )
+    except Exception:
+        log.warning("could not record the end of run %s", record.request_id, exc_info=True)
+
+
+def recovered_run_message(record: ApprovalRecord, redactor: Redactor | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """The channel message of a plain run the watchdog failed (its replica stopped mid-run)."""
+    target = json.loads(str(record.params.get("target") or "{}"))
+    order = ExecOrder(
+        request_id=record.request_id,
+        requester=record.requester,
+        channel_id=record.channel,
+        response_url=None,
+        service=ServiceRef(
+            name=record.service,
+            environment=record.environment,
+            cluster=str(target.get("cluster") or ""),
+            service=str(target.get("service") or ""),
+            container=target.get("container"),
+        ),
+        command=record.command,
+        timeout=0,
+    )
+    return replies.error_message(order, RESTARTED, redactor)
 
 
 async def _run_all(services: Services, order: ExecOrder, targets: list[Target], job: Job) -> list[ExecResult]:

@@ -18,8 +18,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.config import BotConfig
 from bot.sandbox.ecs import SANDBOX
 from bot.store.base import ApprovalState
@@ -160,11 +158,6 @@ async def test_with_the_default_replica_id_a_restart_still_recovers_the_running_
         await wait_state(store, request_id_of(message), ApprovalState.FAILED, within=3)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "handlers/execution.py run_order keeps no store record of a plain (approval-free) run, so no watchdog "
-    "can find it after a crash and its channel message says it is running forever. Expected: record the "
-    "run (owner replica, deadline, channel, message ts) like approved runs and let the start-up "
-    "watchdog fail it and update the message."))
 async def test_a_plain_command_running_when_the_process_died_is_not_left_running(
     fake: FakeSlack, config: BotConfig, local_aws: LocalAws, demo_cluster: Any, tmp_path: Path
 ) -> None:
