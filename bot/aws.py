@@ -31,8 +31,15 @@ T = TypeVar("T")
 
 # botocore's adaptive mode adds client-side rate limiting to the standard retry mode; our own retry
 # (``aws_call``) only kicks in when botocore has already given up on a throttled call.
+#
+# The budget multiplies: botocore's ``max_attempts`` counts *retries* (``max_attempts: 5`` is 6 calls;
+# ``total_max_attempts`` counts calls), under ``aws_call``'s attempts. It used to be 6 × 4 = 24 calls and,
+# with botocore's throttling backoff (random × 1, 2, 4, 8, 16 s) and ours, up to ~2 minutes before the
+# user heard anything. Now: 2 calls per botocore call (one retry, backoff ≤ 1 s) × 3 ``aws_call`` attempts
+# (sleeps ≤ 0.5 s and ≤ 1 s) = 6 calls and at most ~4.5 s of backoff for a throttled call — then one
+# sentence ("AWS kept throttling …") instead of a long silent wait.
 RETRY_CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": 5},
+    retries={"mode": "adaptive", "total_max_attempts": 2},
     connect_timeout=5,
     read_timeout=60,
     user_agent_extra="ecs-exec-bot",
@@ -102,9 +109,9 @@ async def aws_call(
     fn: Callable[..., T],
     /,
     *args: Any,
-    attempts: int = 4,
+    attempts: int = 3,
     base_delay: float = 0.5,
-    max_delay: float = 8.0,
+    max_delay: float = 2.0,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     **kwargs: Any,
 ) -> T:

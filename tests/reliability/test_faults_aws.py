@@ -1,7 +1,7 @@
 """AWS throttling bursts through the real app: the local ECS answers ThrottlingException N times, then
 normally (the bot retries and runs the command once), or for longer than the retry budget (one clear
 sentence, nothing runs). Backoff sleeps are shortened; the retry budget itself is the production one
-(botocore adaptive mode, ``max_attempts: 5``, under `bot.aws.aws_call`'s 4 attempts)."""
+(botocore adaptive mode, ``total_max_attempts: 2``, under `bot.aws.aws_call`'s 3 attempts)."""
 
 from __future__ import annotations
 
@@ -60,8 +60,8 @@ async def test_throttling_beyond_the_retry_budget_is_one_clear_sentence_and_noth
     assert "AWS kept throttling ecs:ExecuteCommand after several retries" in text, text
     assert "Wait a minute and retry" in text
     assert execute_command_calls() == []
-    # Bounded: botocore's `max_attempts: 5` counts *retries* (6 attempts), under aws_call's 4 attempts.
-    assert throttling.throttled["ExecuteCommand"] == 6 * 4
+    # Bounded: botocore's `total_max_attempts: 2` (2 calls) under aws_call's 3 attempts (it was 6 × 4).
+    assert throttling.throttled["ExecuteCommand"] == 2 * 3
     [failed] = [e for e in audit_events(bot.services.store) if e.kind == "failed"]
     assert "throttling" in str(failed.details["error"])
     assert audit_kinds(bot.services.store) == ["requested", "failed"]
