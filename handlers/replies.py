@@ -165,7 +165,17 @@ def task_view(result: ExecResult, redactor: Redactor | None) -> TaskResultView:
             dropped_bytes=result.output.dropped_bytes,
         ),
         error=_redact(redactor, error) if error else None,
+        note=_redact(redactor, note) if (note := result_note(result)) else None,
     )
+
+
+def result_note(result: ExecResult) -> str | None:
+    """What the reader must know beyond the status: a channel that dropped after the command exited, or
+    output the agent never delivered (so nobody mistakes a partial output for the whole)."""
+    notes = [result.note] if result.note else []
+    if result.missing_messages:
+        notes.append(f"Output incomplete: {result.missing_messages:,} messages were lost in transit.")
+    return " ".join(notes) or None
 
 
 def result_message(

@@ -125,6 +125,8 @@ def print_result(result: ExecResult, out: TextIO, err: TextIO, *, header: bool) 
     text = result.text
     out.write(text if not text or text.endswith("\n") else text + "\n")
     out.flush()
+    if result.note:
+        err.write(f"ecs-exec-bot: task {t.task_id}: note: {result.note}\n")
     if result.error is not None:
         err.write(f"ecs-exec-bot: task {t.task_id}: {result.error.user_text()}\n")
     elif result.status == "cancelled":

@@ -85,6 +85,7 @@ class TaskResultView:
     duration_s: float
     output: OutputView
     error: str | None = None  # one sentence (+ fix) when status is "error"
+    note: str | None = None  # what the reader must know about the output (e.g. the connection dropped at the end)
 
 
 @dataclass(frozen=True)
@@ -419,6 +420,8 @@ def _render_single(run: RunView, r: TaskResultView) -> SlackMessage:
     ]
     if r.status == "error" and r.error:
         blocks.append(_section(f"⚠️ {_prose(r.error)}"))
+    if r.note:
+        blocks.append(_context(f"ℹ️ {_prose(_clip(r.note, 1000))}"))
     fitted = _fit_output(r.output, SECTION_LIMIT, SECTION_LIMIT)
     if not fitted.head and not fitted.tail:
         blocks.append(_context("_(no output)_"))
@@ -473,6 +476,8 @@ def _fanout_task(r: TaskResultView, budget: int) -> tuple[str, _Fitted]:
             f"{_status_words(r)} · {human_duration(r.duration_s)}")
     if r.status == "error" and r.error:
         line = _clip(f"{line}\n⚠️ {_prose(r.error)}", budget // 2)
+    if r.note:
+        line = _clip(f"{line}\nℹ️ {_prose(r.note)}", budget // 2)
     room = max(budget - slack_len(line) - 1, _CODE_OVERHEAD + 40)
     return line, _fit_output(r.output, room, 0)
 

@@ -25,3 +25,11 @@ def test_lost_messages_are_marked_in_the_text() -> None:
     text = result(2).text
     assert text.startswith("hello\n") and "output incomplete: 2 messages were lost" in text
     assert result(2).missing_messages == 2
+
+
+def test_slack_and_cli_readers_get_the_lost_messages_note() -> None:
+    from handlers.replies import result_note, task_view
+
+    assert result_note(result(0)) is None
+    assert "2 messages were lost" in (result_note(result(2)) or "")
+    assert "2 messages were lost" in (task_view(result(2), None).note or "")
