@@ -51,7 +51,7 @@ def _result(data: bytes, limits: CaptureLimits) -> Any:
     return SimpleNamespace(
         output=out, head_text=clean_terminal_output(out.head), tail_text=clean_terminal_output(out.tail),
         target=SimpleNamespace(task_id="0123456789abcdef", container="app"), status="ok", exit_code=0,
-        duration_s=1.0, error=None,
+        duration_s=1.0, error=None, note=None, missing_messages=0,
     )
 
 
