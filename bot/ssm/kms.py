@@ -90,7 +90,10 @@ class Boto3DataKeyProvider:
             raise KmsAccessError(key_id, f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip()) from None
         except BotoCoreError as exc:
             raise KmsAccessError(key_id, str(exc)) from None
-        plaintext = response["Plaintext"]
+        plaintext, blob = response.get("Plaintext"), response.get("CiphertextBlob")
+        if not isinstance(plaintext, bytes | bytearray) or not isinstance(blob, bytes | bytearray) or not blob:
+            # Whatever answers on the KMS endpoint is input too: a missing field is not a KeyError.
+            raise KmsAccessError(key_id, "the GenerateDataKey response has no Plaintext or CiphertextBlob")
         if len(plaintext) != DATA_KEY_BYTES:
             raise KmsAccessError(key_id, f"KMS returned a {len(plaintext)}-byte key instead of {DATA_KEY_BYTES}")
-        return plaintext, response["CiphertextBlob"]
+        return bytes(plaintext), bytes(blob)

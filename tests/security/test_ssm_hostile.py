@@ -77,15 +77,15 @@ async def test_an_ack_with_an_infinite_sequence_number_does_not_crash_the_sessio
 async def test_an_ack_flood_for_nothing_does_not_hold_off_the_idle_deadline() -> None:
     async def script(c: Conn) -> None:
         await c.output(0, b"started\r\n")
-        for _ in range(2000):  # ~4 s of acks for a message we never sent
+        for _ in range(3000):  # >= 30 s of acks for a message we never sent
             await c.send(_ack_frame(987654))
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(0.01)
 
     control = FakeControl()
     async with Peer(script) as peer:
         s = _session(peer.url, control, [], replace(FAST, idle_timeout=0.4))
         with pytest.raises(DeadlineError):
-            await asyncio.wait_for(s.run(), 3)
+            await asyncio.wait_for(s.run(), 15)
     assert control.terminated == [SESSION_ID]
 
 
@@ -195,3 +195,21 @@ async def test_a_handshake_repeating_the_kms_action_buys_one_data_key_and_fails(
         with pytest.raises(HandshakeError):
             await asyncio.wait_for(_session(peer.url, FakeControl(), [], data_keys=Keys()).run(), 8)
     assert len(calls) <= 1
+
+
+@pytest.mark.parametrize("response", [
+    {},  # neither field
+    {"Plaintext": b"k" * 64},  # no CiphertextBlob
+    {"Plaintext": "k" * 64, "CiphertextBlob": b"blob"},  # not bytes
+    {"Plaintext": b"k" * 32, "CiphertextBlob": b"blob"},  # wrong length
+])
+async def test_a_hostile_generate_data_key_response_is_a_typed_error(response: dict[str, object]) -> None:
+    from bot.ssm.errors import KmsAccessError
+    from bot.ssm.kms import Boto3DataKeyProvider
+
+    class Kms:
+        def generate_data_key(self, **_: object) -> dict[str, object]:
+            return response
+
+    with pytest.raises(KmsAccessError):
+        await Boto3DataKeyProvider(Kms()).generate_data_key("alias/k", {"aws:ssm:SessionId": "s"})
