@@ -362,7 +362,16 @@ def _plain(text: str, limit: int) -> dict[str, Any]:
 
 
 def _fallback(text: str) -> str:
-    return text if len(text) <= FALLBACK_LIMIT else text[: FALLBACK_LIMIT - 1] + "…"
+    # The notification text quotes user input (the command, a reason): escaped, so `<!channel>` typed inside
+    # an allowed command cannot ping a channel from the bot's notification. Escape, then cut on a whole entity.
+    text = escape(text)
+    if len(text) <= FALLBACK_LIMIT:
+        return text
+    cut = text[: FALLBACK_LIMIT - 1]
+    amp = cut.rfind("&", max(0, len(cut) - 5))
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
 
 
 # -- results ---------------------------------------------------------------------------------------------

@@ -27,3 +27,9 @@ def test_fanout_shows_each_note() -> None:
 def test_no_note_no_line() -> None:
     _, blocks = render_result(RUN, [view("abc", None)])
     assert "ℹ️" not in json.dumps(blocks, ensure_ascii=False)
+
+
+def test_the_notification_text_cannot_ping_a_channel() -> None:
+    run = RunView(service="web", environment="prod", command="grep '<!channel>' a.log", requester="U0ALICE")
+    text, _ = render_result(run, [view("abc", None)])
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
