@@ -111,7 +111,9 @@ class ChannelConfig:
     reorder_bytes: int = 16 << 20  # ... and their payload bytes: frames may be up to max_frame_bytes each
     # A message further ahead than this cannot be real (the agent keeps at most 100000 unacked): dropped.
     reorder_max_gap: int = 100_000
-    max_frame_bytes: int = 1 << 20  # websocket max_size; agent payloads are ~1 KiB (§9)
+    # websocket max_size; agent payloads are ~1 KiB (§9). With max_queue=64 a hostile peer can make us hold
+    # at most 64 x 256 KiB = 16 MiB of unread frames per session.
+    max_frame_bytes: int = 256 * 1024
     send_timeout: float = 30.0  # one frame onto the socket; a peer that stops reading is a dropped connection
     max_unacked_input: int = 10000
     stdin_chunk: int = 1024  # StdinBufferLimit
