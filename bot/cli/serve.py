@@ -13,7 +13,10 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.output.redact import RedactingLogFilter
 
 # Fits ECS's default stopTimeout (30 s) with room to cancel and update messages; raise it (with
 # stopTimeout, at most 120 s) to let longer commands finish during a deploy.
@@ -60,17 +63,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def configure_logging(level: str) -> None:
-    """JSON lines on stderr, with every message and traceback redacted before it is written."""
+def configure_logging(level: str) -> RedactingLogFilter:
+    """JSON lines on stderr, with every message and traceback redacted before it is written.
+
+    Starts with the built-in kinds; the returned filter is switched to the configured redactor (with the
+    policy file's own patterns) once the config is loaded."""
     from bot.output.redact import RedactingLogFilter, Redactor
 
-    redactor = Redactor()
+    log_filter = RedactingLogFilter(Redactor())
     handler = logging.StreamHandler()
-    handler.addFilter(RedactingLogFilter(redactor))
-    handler.setFormatter(JsonLineFormatter(redactor.redact))
+    handler.addFilter(log_filter)
+    handler.setFormatter(JsonLineFormatter(log_filter.redact))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    return log_filter
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from bot.server.runtime import ServeOptions, serve
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    log_filter = configure_logging(settings.log_level)
     slack = SlackSettings.from_settings(settings)
     options = ServeOptions(
         host=args.host or settings.host,
@@ -88,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
     )
 
     async def factory(client: Any, info: dict[str, Any]) -> Any:
-        return await build_services(settings, client, info)
+        services = await build_services(settings, client, info)
+        if services.redactor is not None:
+            log_filter.use(services.redactor)  # logs now also hide the policy file's own secret shapes
+        return services
 
     report = asyncio.run(serve(slack, factory, options))
     logging.getLogger("ecs_exec_bot.serve").info("stopped: %s", report)

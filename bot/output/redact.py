@@ -695,6 +695,13 @@ class RedactingLogFilter(logging.Filter):
         super().__init__()
         self._redactor = redactor
 
+    def use(self, redactor: Redactor) -> None:
+        """Switch to another redactor, e.g. the one with the policy file's patterns once it is loaded."""
+        self._redactor = redactor
+
+    def redact(self, text: str) -> str:
+        return self._redactor.redact(text)
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         redacted = self._redactor.redact(message)

@@ -31,3 +31,20 @@ def test_messages_and_tracebacks_are_redacted(restore_root_logger, capsys: pytes
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
     assert len(lines) == 2
     assert KEY not in json.dumps(lines) and "[redacted:" in lines[0]["msg"] and "[redacted:" in lines[1]["exc"]
+
+
+def test_the_policy_patterns_apply_once_the_config_is_loaded(restore_root_logger,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.output.redact import Redactor
+    from bot.policy import parse_policy
+
+    log_filter = configure_logging("INFO")
+    log = logging.getLogger("ecs_exec_bot.test")
+    secret = "itk_" + "Q" * 32
+    log.info("before: %s", secret)
+    log_filter.use(Redactor(parse_policy({"redact": [{"name": "internal-token",
+                                                      "pattern": "itk_[A-Za-z0-9]{32}"}]}).redact))
+    log.info("after: %s", secret)
+    before, after = [json.loads(line)["msg"] for line in capsys.readouterr().err.splitlines()]
+    assert secret in before  # not a built-in kind: only the policy file knows it
+    assert secret not in after and "[redacted:internal-token]" in after
