@@ -154,11 +154,17 @@ async def handle_slash_command(
 
 
 async def _claim(services: Services, key: str) -> bool:
-    """The dedupe claim, bounded so the ack stays within Slack's 3 s even when the store hangs (a SQLite
+    """The dedupe claim, at once on the loop when the store can do it without waiting (SQLite), else in a
+    thread, bounded so the ack stays within Slack's 3 s even when the store hangs (a SQLite
     file locked by another process waits its busy timeout; a silent DynamoDB endpoint its connect
     timeout). On timeout the request is refused and nothing runs: the claim thread may still finish
     later and record the key, but no work was started for it, so a late win runs nothing (a retry by the
     user is a new request with its own trigger id)."""
+    try_now = getattr(services.store, "try_claim_now", None)  # SqliteStore: no thread hop when it can
+    if try_now is not None:
+        won = try_now(key, services.claim_ttl)
+        if won is not None:
+            return bool(won)
     try:
         return await asyncio.wait_for(
             asyncio.to_thread(services.store.claim, key, services.claim_ttl), services.ack_store_timeout

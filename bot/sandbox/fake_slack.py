@@ -287,6 +287,9 @@ class FakeSlack:
 class _Handler(BaseHTTPRequestHandler):
     owner: FakeSlack
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle on, a keep-alive client's delayed ACK holds
+    # the body back ~40 ms per call (the bot keeps its Web API connections alive).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass  # keep test output clean; every call is recorded instead

@@ -19,7 +19,14 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import Services, SlackSettings, build_web_client, create_app, verify_bot_token
+from bot.app import (
+    Services,
+    SlackSettings,
+    build_web_client,
+    create_app,
+    keep_alive_session,
+    verify_bot_token,
+)
 from bot.server.http import HttpListener, build_web_app
 from bot.server.jobs import DrainReport
 from bot.server.socket_mode import SocketModeListener
@@ -63,6 +70,22 @@ async def serve(
     install_signal_handlers: bool = True,
 ) -> DrainReport:
     client = build_web_client(slack.bot_token, slack.api_url)
+    session = keep_alive_session(client)
+    try:
+        return await _serve(slack, services_factory, options, client, stop, on_ready, install_signal_handlers)
+    finally:
+        await session.close()
+
+
+async def _serve(
+    slack: SlackSettings,
+    services_factory: ServicesFactory,
+    options: ServeOptions,
+    client: AsyncWebClient,
+    stop: asyncio.Event | None,
+    on_ready: Callable[[RunningBot], None] | None,
+    install_signal_handlers: bool,
+) -> DrainReport:
     info = await verify_bot_token(client)
     services = await services_factory(client, info)
     app = create_app(services, client, slack)

@@ -12,6 +12,7 @@ docs/store.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -68,6 +69,10 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+# The WAL is checkpointed by `_write` every this many write transactions (automatic checkpoints are off:
+# see `SqliteStore.__init__`); about what SQLite's default of 1,000 pages amounts to for this workload.
+CHECKPOINT_EVERY_WRITES = 200
+
 _APPROVAL_COLUMNS = (
     "request_id, requester, channel, service, environment, command, request_hash, reason, rule, "
     "approver_users, approver_groups, min_approvals, allow_self_approval, created_at, expires_at, state, "
@@ -90,6 +95,8 @@ class SqliteStore:
     ) -> None:
         self.path = str(path)
         self._clock = clock
+        self._busy_timeout_ms = int(busy_timeout_ms)
+        self._writes_since_checkpoint = 0
         # One connection per instance behind a lock: sqlite3 connections are not safe for concurrent use,
         # and callers reach us from asyncio.to_thread worker threads.
         self._lock = threading.Lock()
@@ -106,6 +113,9 @@ class SqliteStore:
             # commits, which is acceptable for this workload and much faster than FULL.
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.execute("PRAGMA foreign_keys = ON")
+            # No automatic checkpoint inside a commit: `try_claim_now` commits on the event loop, which
+            # must not copy the WAL and fsync there. `_write` (always in a thread) checkpoints instead.
+            self._conn.execute("PRAGMA wal_autocheckpoint = 0")
         except (sqlite3.Error, OSError) as exc:
             raise self._error(exc) from exc
         self._migrate()
@@ -130,6 +140,11 @@ class SqliteStore:
                     self._conn.execute("ROLLBACK")
                     raise
                 self._conn.execute("COMMIT")
+                self._writes_since_checkpoint += 1
+                if self._writes_since_checkpoint >= CHECKPOINT_EVERY_WRITES:
+                    self._writes_since_checkpoint = 0
+                    # PASSIVE: copies what no reader needs, never waits for one (what autocheckpoint does).
+                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             except sqlite3.Error as exc:
                 raise self._error(exc) from exc
 
@@ -177,6 +192,47 @@ class SqliteStore:
                 (key, now + ttl_seconds, now),
             )
             return cur.rowcount == 1
+
+    def try_claim_now(self, key: str, ttl_seconds: float) -> bool | None:
+        """`claim` without ever waiting, for a caller on the event loop (the slash command's ack path):
+        ``None`` when it would have to wait — this instance busy in another thread, or the file's write
+        lock held by another connection — and the caller then uses `claim` in a thread, bounded. Saves
+        the thread hop (and the loop round it costs) on every ack. A broken store raises `StoreError`."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            db = self._conn
+            try:
+                db.execute("PRAGMA busy_timeout = 0")
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                finally:
+                    db.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc):
+                    return None
+                raise self._error(exc) from exc
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
+            try:
+                now = self._clock()
+                cur = db.execute(
+                    "INSERT INTO claims (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                    "expires_at = excluded.expires_at WHERE claims.expires_at <= ?",
+                    (key, now + ttl_seconds, now),
+                )
+                won = cur.rowcount == 1
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                    return None
+                raise self._error(exc) from exc
+            self._writes_since_checkpoint += 1
+            return won
+        finally:
+            self._lock.release()
 
     # -- approvals -------------------------------------------------------------------------------
     def create_approval(self, record: ApprovalRecord) -> bool:
@@ -410,6 +466,11 @@ class SqliteStore:
     def prune_audit(self, before: float) -> int:
         with self._write() as db:
             return db.execute("DELETE FROM audit WHERE at < ?", (before,)).rowcount
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc) or "busy" in str(exc)
 
 
 def _event_from_row(row: Mapping[str, Any]) -> AuditEvent:
