@@ -138,14 +138,12 @@ async def run_order(
                 await asyncio.to_thread(services.store.set_message_ts, order.request_id, ts)
         else:
             await update_message(client, order.channel_id, ts, text, blocks)
-        watcher = asyncio.create_task(_watch_run(services, order.request_id, job)) if record else None
+        watcher = _RunWatcher(services, order.request_id, job) if record is not None else None
         try:
             results = await _run_all(services, order, targets, job)
         finally:
             if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                await watcher.stop()
     except BotError as exc:
         if order.audit_outcome:
             await audit(services, "failed", **order.audit_fields(), details={"error": exc.user_text()})
@@ -269,13 +267,31 @@ async def _heartbeat(services: Services, ttl_s: float, *, force: bool = False) -
     services.heartbeat_at = now
 
 
+class _RunWatcher:
+    """Runs `_watch_run` for a plain run, started only if the run is still going after the first
+    interval: most commands end sooner, and a timer costs far less than a task per command."""
+
+    def __init__(self, services: Services, request_id: str, job: Job) -> None:
+        self._task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(WATCH_INTERVAL_S, self._start, services, request_id, job)
+
+    def _start(self, services: Services, request_id: str, job: Job) -> None:
+        self._task = asyncio.create_task(_watch_run(services, request_id, job), name=f"watch-{request_id}")
+
+    async def stop(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
 async def _watch_run(services: Services, request_id: str, job: Job) -> None:
     """While a plain run runs: heartbeat for the watchdog, and stop the run when its record says
     ``cancelled`` (the Cancel button clicked on another replica). Store hiccups are retried."""
     from bot.approvals import HEARTBEAT_TTL_S
 
     while True:
-        await asyncio.sleep(WATCH_INTERVAL_S)
         try:
             await _heartbeat(services, HEARTBEAT_TTL_S)
             record = await asyncio.to_thread(services.store.get_approval, request_id)
@@ -285,6 +301,7 @@ async def _watch_run(services: Services, request_id: str, job: Job) -> None:
         if record is not None and record.state is ApprovalState.CANCELLED:
             job.request_cancel(f"cancelled by <@{record.decided_by}>" if record.decided_by else "cancelled")
             return
+        await asyncio.sleep(WATCH_INTERVAL_S)
 
 
 def _run_outcome(results: list[ExecResult], job: Job) -> tuple[ApprovalState, str | None]:
