@@ -77,6 +77,14 @@ async def _cancel_elsewhere(services: Services, request_id: str, user_id: str, r
         if user_id != record.requester:
             await respond(f"Only <@{record.requester}>, who ran this command, can cancel it.", replace_original=False)
             return
+        if record.owner not in await asyncio.to_thread(services.store.live_replicas):
+            # Nobody would see a `cancelled` record; left `running`, the watchdog fails it and fixes the message.
+            await respond(
+                "The bot replica running this command stopped; its message will say so shortly. "
+                "Check the task to see whether the command completed.",
+                replace_original=False,
+            )
+            return
         cancelled = await asyncio.to_thread(
             services.store.transition,
             request_id,

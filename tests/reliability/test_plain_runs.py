@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.config import BotConfig
 from bot.sandbox.ecs import SANDBOX
-from bot.store.base import ApprovalState
+from bot.store.base import ApprovalRecord, ApprovalState
 from bot.store.sqlite import SqliteStore
 from tests.reliability.support import audit_kinds, execute_command_calls, serve_bot, wait_audit
 from tests.slack.e2e_helpers import message_text, responses
@@ -73,3 +73,26 @@ async def test_cancel_of_a_plain_run_clicked_on_another_replica_stops_it(
     assert audit_kinds(store, started.request_id) == ["requested", "started", "cancel_requested", "cancelled"]
     record = store.get_approval(started.request_id)
     assert record is not None and record.state is ApprovalState.CANCELLED and record.decided_by == "U0ALICE"
+
+
+async def test_cancel_of_a_plain_run_whose_replica_died_leaves_it_to_the_watchdog(
+    fake: FakeSlack, config: BotConfig, local_aws: LocalAws, demo_cluster: Any, tmp_path: Path
+) -> None:
+    async with serve_bot(fake, config, local_aws, tmp_path / "bot.db", replica_id="replica-b") as bot:
+        await asyncio.sleep(1.0)  # past the start-up watchdog round (the next one is 10 s later)
+        now = time.time()
+        store = SqliteStore(tmp_path / "bot.db")
+        store.create_approval(ApprovalRecord(
+            request_id="req-dead", requester="U0ALICE", channel="C0INCIDENT", service="web", environment="prod",
+            command="sleep 30", request_hash="0" * 64, reason="", rule="oncall", approver_users=(), approver_groups=(),
+            min_approvals=0, allow_self_approval=False, created_at=now, expires_at=now + 300,
+            state=ApprovalState.RUNNING, owner="replica-dead", run_deadline=now + 300, message_ts="1.000001",
+            params={"kind": "plain-run", "target": "{}"},
+        ))  # fmt: skip
+        button = {"action_id": "ecs_exec_cancel", "value": "req-dead"}
+        ack = await bot.sender.post(sign(SIGNING_SECRET, cancel_click("U0ALICE", button, "1.000001", fake.response_url("d"))))
+        assert ack.status == 200
+        await fake.await_for("/response/d")
+    assert "stopped" in responses(fake, "d")[0]["text"]
+    record = store.get_approval("req-dead")
+    assert record is not None and record.state is not ApprovalState.CANCELLED  # the watchdog's to fail
