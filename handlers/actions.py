@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -31,9 +32,11 @@ from bot.approvals import ApprovalError, ApprovalService, named_approvers
 from bot.errors import BotError
 from bot.output.redact import Redactor, builtin_redactor
 from bot.output.render import APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION, ApprovalView, render_approval
+from bot.policy import evaluate
 from bot.server.jobs import Job
 from bot.store.base import ApprovalRecord, ApprovalState, DetailValue
 from bot.targets import ServiceRef
+from handlers.commands import policy_groups
 from handlers.execution import ExecOrder, is_plain_run, recovered_run_message, run_order
 from handlers.slack_calls import Responder, post_message, update_message
 
@@ -238,6 +241,7 @@ class ApprovalFlow:
 
     async def _approve(self, click: Click, client: AsyncWebClient) -> None:
         record = await self.approvals.get(click.request_id)
+        await self._require_still_granted(record)
         groups = await self._groups(click.user_id, record)
         result = await self.approvals.approve(
             click.request_id, click.user_id, groups, expected_hash=click.request_hash or None
@@ -252,6 +256,11 @@ class ApprovalFlow:
             await Responder(click.response_url)(f"Your approval is recorded; {more}", replace_original=False)
             return
         order = order_from_record(result.record)
+        if order.message_ts is None and click.message_ts:
+            # Approved before the poster stored the request's ts: the click's own message is that request,
+            # so the run updates it instead of posting a second message.
+            await self.approvals.set_message_ts(click.request_id, click.message_ts)
+            order = dataclasses.replace(order, message_ts=click.message_ts)
         running = await self.approvals.start(click.request_id, run_timeout_s=self._run_budget(order))
         if running is None:
             return  # another caller claimed the run (cannot normally happen: this click won the approval)
@@ -299,6 +308,27 @@ class ApprovalFlow:
             self.services.jobs.cancel(_run_job_id(click.request_id), f"cancelled by <@{click.user_id}>")
             return
         await self._refresh_message(client, click.request_id)
+
+    async def _require_still_granted(self, record: ApprovalRecord) -> None:
+        """The policy in force now must still grant the request: a rule removed (or narrowed) after the
+        request was made must not be bypassed by approving what it used to allow."""
+        policy = self.services.config.policy
+        groups = await self.services.groups.groups_of(record.requester, policy_groups(policy))
+        decision = evaluate(
+            policy,
+            user_id=record.requester,
+            user_groups=groups,
+            channel_id=record.channel,
+            service_alias=record.service,
+            environment=record.environment,
+            command=record.command,
+            shell_available=bool(record.params.get("shell", True)),
+        )
+        if not (decision.allowed or decision.needs_approval):
+            raise ApprovalError(
+                "The policy no longer allows this request, so it cannot be approved.",
+                fix="Ask the requester to run the command again if it is still allowed.",
+            )
 
     async def _groups(self, user_id: str, record: ApprovalRecord) -> frozenset[str]:
         if not record.approver_groups or user_id in record.approver_users:
@@ -397,6 +427,7 @@ class Click(BaseModel):
     user_id: str
     response_url: str | None
     action_ts: str
+    message_ts: str | None = None  # the message holding the buttons: the approval request itself
 
     @property
     def dedupe_key(self) -> str:
@@ -414,6 +445,7 @@ class Click(BaseModel):
             user_id=body["user"]["id"],
             response_url=body.get("response_url"),
             action_ts=str(action.get("action_ts") or ""),
+            message_ts=(body.get("container") or {}).get("message_ts"),
         )
 
 

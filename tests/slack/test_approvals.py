@@ -197,3 +197,31 @@ async def _until(predicate, within: float = 20.0) -> None:  # type: ignore[no-un
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         await asyncio.sleep(0.05)
+
+
+async def test_a_request_the_policy_no_longer_grants_cannot_be_approved(
+    fake: FakeSlack, replicas: tuple[Replica, Replica]
+) -> None:
+    from bot.policy import parse_policy
+
+    a, b = replicas
+    message = await request(fake, a, "web echo still-allowed")
+    request_id = request_id_of(message)
+    # Replica b restarted with a policy that dropped the rule: approving must not bypass that.
+    b.services.config = b.services.config.model_copy(update={"policy": parse_policy({"rules": []})})
+    key = await b.click("ecs_exec_approve", "U0BOB", message, fake)
+    [reply] = await wait_replies(fake, key)
+    assert "The policy no longer allows this request" in reply["text"]
+    record = await asyncio.to_thread(a.services.store.get_approval, request_id)
+    assert record is not None and record.state is ApprovalState.PENDING and record.votes == ()
+    assert SANDBOX.requests == []
+
+
+def test_a_click_carries_the_message_that_holds_its_buttons() -> None:
+    from handlers.actions import Click
+
+    body = {"actions": [{"action_id": "ecs_exec_approve", "value": "req|hash", "action_ts": "1.2"}],
+            "user": {"id": "U0BOB"}, "container": {"message_ts": "1700000000.000100", "channel_id": "C0X"}}
+    assert Click.from_body(body).message_ts == "1700000000.000100"
+    del body["container"]
+    assert Click.from_body(body).message_ts is None
