@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import websockets
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Opcode
 
@@ -154,8 +155,10 @@ class Peer:
         try:
             await asyncio.wait({script, closed}, return_when=asyncio.FIRST_COMPLETED)
             if script.done():
-                if script.exception() is not None:
-                    self.errors.append(script.exception())  # type: ignore[arg-type]
+                error = script.exception()
+                # A script still sending when the client hangs up is the client leaving, not a failure.
+                if error is not None and not isinstance(error, websockets.ConnectionClosed):
+                    self.errors.append(error)
                 await closed
         finally:
             for task in (reader, script, closed):
