@@ -20,21 +20,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from slack_sdk.web.async_client import AsyncWebClient
-
-from bot.app import AwsExecBackend, Services
-from bot.audit import Auditor
 from bot.config import BotConfig, parse_config
-from bot.limits import RunLimiter, RunLimits
-from bot.output.redact import Redactor
-from bot.runner import ExecRunner
 from bot.sandbox.ecs import SANDBOX
 from bot.store.base import AuditEvent, AuditQuery, Store
 from bot.store.sqlite import SqliteStore
-from bot.usergroups import UserGroupCache
 from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws
-from tests.support.slack_app import BotHarness, running_bot
+from tests.support.slack_app import BotHarness, running_bot, wired_services
 
 CONFIG = """
 environments:
@@ -71,26 +63,7 @@ def make_config(workdir: Path) -> BotConfig:
     return parse_config(CONFIG.replace("WORKDIR", str(workdir)), source="reliability.yaml")
 
 
-def build_services(
-    config: BotConfig, aws: LocalAws, store: Store, client: AsyncWebClient, *, runner: ExecRunner | None = None,
-    **overrides: Any,
-) -> Services:
-    """The production wiring (`bot.app.build_services`) with the test's store, AWS and optional runner."""
-    redactor = Redactor(config.policy.redact)
-    factory = aws.factory(dict(config.environments))
-    services = Services(
-        config=config,
-        store=store,
-        backend=AwsExecBackend(config, factory, runner),
-        groups=UserGroupCache(client),
-        auditor=Auditor(store, redact=redactor.redact),
-        limiter=RunLimiter(store, RunLimits(max_runs_per_minute_per_user=1000)),
-        redactor=redactor,
-        fanout_concurrency=config.fanout.concurrency,
-    )
-    for key, value in overrides.items():
-        setattr(services, key, value)
-    return services
+build_services = wired_services  # the shared wiring, with this suite's store and optional runner
 
 
 @asynccontextmanager

@@ -10,19 +10,15 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import AwsExecBackend, Services
-from bot.audit import Auditor
+from bot.app import Services
 from bot.config import BotConfig, parse_config
-from bot.limits import RunLimiter, RunLimits
-from bot.output.redact import Redactor
 from bot.sandbox.agent import AgentThread
 from bot.sandbox.ecs import SANDBOX, LocalEcsServer
 from bot.store.sqlite import SqliteStore
-from bot.usergroups import UserGroupCache
 from tests.support import local_aws as _local_aws
 from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws
-from tests.support.slack_app import BotHarness, running_bot
+from tests.support.slack_app import BotHarness, running_bot, wired_services
 
 # The shared AWS fixtures (moto + local agent once per session; `local_aws`/`demo_cluster` reset and seed
 # per test), re-exported for every test in tests/slack (the approvals tests use them too).
@@ -82,21 +78,7 @@ def config(tmp_path: Path) -> BotConfig:
 def build_services(
     config: BotConfig, aws: LocalAws, store_path: Path, client: AsyncWebClient, **overrides: Any
 ) -> Services:
-    store = SqliteStore(store_path)
-    redactor = Redactor(config.policy.redact)
-    services = Services(
-        config=config,
-        store=store,
-        backend=AwsExecBackend(config, aws.factory(dict(config.environments))),
-        groups=UserGroupCache(client),
-        auditor=Auditor(store, redact=redactor.redact),
-        limiter=RunLimiter(store, RunLimits(max_runs_per_minute_per_user=1000)),
-        redactor=redactor,
-        fanout_concurrency=config.fanout.concurrency,
-    )
-    for key, value in overrides.items():
-        setattr(services, key, value)
-    return services
+    return wired_services(config, aws, SqliteStore(store_path), client, **overrides)
 
 
 @pytest.fixture(scope="module")

@@ -11,18 +11,50 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import Services, SlackSettings
+from bot.app import AwsExecBackend, Services, SlackSettings
+from bot.audit import Auditor
+from bot.limits import RunLimiter, RunLimits
+from bot.output.redact import Redactor
 from bot.server.jobs import DrainReport
 from bot.server.runtime import RunningBot, ServeOptions, serve
+from bot.usergroups import UserGroupCache
 from tests.support.fake_slack import FakeSlack
+from tests.support.local_aws import LocalAws
 from tests.support.slack_requests import AckResponse, SlackSender
+
+if TYPE_CHECKING:
+    from bot.config import BotConfig
+    from bot.runner import ExecRunner
+    from bot.store.base import Store
 
 SIGNING_SECRET = "e2e-signing-secret"
 TEST_OPTIONS = ServeOptions(host="127.0.0.1", port=0, drain_grace=5.0, cancel_grace=5.0)
+
+
+def wired_services(
+    config: BotConfig, aws: LocalAws, store: Store, client: AsyncWebClient, *, runner: ExecRunner | None = None,
+    **overrides: Any,
+) -> Services:
+    """The production wiring (`bot.app.build_services`) with the test's store, local AWS and optional runner;
+    a generous per-minute limit so table-driven tests are not throttled."""
+    redactor = Redactor(config.policy.redact)
+    services = Services(
+        config=config,
+        store=store,
+        backend=AwsExecBackend(config, aws.factory(dict(config.environments)), runner),
+        groups=UserGroupCache(client),
+        auditor=Auditor(store, redact=redactor.redact),
+        limiter=RunLimiter(store, RunLimits(max_runs_per_minute_per_user=1000)),
+        redactor=redactor,
+        fanout_concurrency=config.fanout.concurrency,
+    )
+    for key, value in overrides.items():
+        setattr(services, key, value)
+    return services
 
 
 @dataclass
