@@ -174,12 +174,7 @@ class ApprovalFlow:
                 fix="Ask the bot's admins to fix the rule.",
             )
         record = await self.approvals.open(
-            request_id=order.request_id,
-            requester=order.requester,
-            channel=order.channel_id,
-            service=order.service.name,
-            environment=order.service.environment,
-            command=order.command,
+            **order.audit_fields(),
             reason=order.reason or "",
             rule_name=decision.rule or "",
             rule=decision.approval,

@@ -75,6 +75,7 @@ class ExecOrder:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def audit_fields(self) -> dict[str, Any]:
+        """Who asked for what, where: the audit event's fields and an approval/run record's identity."""
         return dict(
             request_id=self.request_id,
             requester=self.requester,
@@ -226,12 +227,7 @@ async def open_run_record(services: Services, order: ExecOrder, targets: list[Ta
         "all_tasks": order.all_tasks,
     }
     record = ApprovalRecord(
-        request_id=order.request_id,
-        requester=order.requester,
-        channel=order.channel_id,
-        service=order.service.name,
-        environment=order.service.environment,
-        command=order.command,
+        **order.audit_fields(),
         request_hash=request_hash(order.service.environment, order.service.name, order.command, target),
         reason=order.reason or "",
         rule=order.rule or "",
