@@ -6,11 +6,13 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run demo test bench serve lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml stand-ins/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[sandbox,test]'
+	# The bot, its test tools, and the stand-ins (stand-ins/: local AWS, agent, Slack and the demo), which
+	# neither `pip install .` nor the Docker image carry.
+	$(PY) -m pip install --quiet -e '.[test]' -e ./stand-ins
 	@touch $(STAMP)
 
 run: $(STAMP)             ## the main job: the real bot once SLACK_BOT_TOKEN is set (env or .env), else the offline demo
@@ -30,7 +32,7 @@ bench: $(STAMP)           ## benchmarks, printing figures
 	$(PY) -m benchmarks
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check bot handlers tests benchmarks
+	$(VENV)/bin/ruff check bot handlers stand-ins tests benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info

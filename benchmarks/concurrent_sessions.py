@@ -4,7 +4,7 @@
 
 Three processes on loopback, so the figures are the client's alone:
 
-- the local agent (``python -m bot.sandbox.agent``): the SSM side of every session; each session
+- the local agent (``python -m standins.agent``): the SSM side of every session; each session
   streams ``--kb`` KiB of synthetic numbered lines (no process per session: the 2-core machine's CPU
   goes to the client, which is what is measured);
 - the patched moto ECS (``--serve-ecs``, this module): ``ExecuteCommand`` registers each session
@@ -50,7 +50,7 @@ def start_child(args: list[str], what: str) -> tuple[subprocess.Popen[str], str]
 
 def serve_ecs(agent_url: str, output_bytes: int) -> int:
     """Child process: the patched moto ECS with the demo cluster; every session streams synthetic output."""
-    from bot.sandbox.ecs import SANDBOX, LocalEcsServer, seed_demo_cluster
+    from standins.ecs import SANDBOX, LocalEcsServer, seed_demo_cluster
 
     with LocalEcsServer(agent_url=agent_url) as ecs:
         seed_demo_cluster(ecs.url, region=REGION)
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return serve_ecs(args.serve_ecs, output_bytes)
     count = 10 if args.quick else args.sessions
 
-    agent, agent_url = start_child(["bot.sandbox.agent", "--port", "0"], "the local agent")
+    agent, agent_url = start_child(["standins.agent", "--port", "0"], "the local agent")
     try:
         ecs, ecs_url = start_child(["benchmarks.concurrent_sessions", "--serve-ecs", agent_url,
                                     "--kb", str(args.kb)], "the local ECS")

@@ -2,7 +2,7 @@
 
     python -m benchmarks.data_channel --mb 50
 
-The agent (``python -m bot.sandbox.agent``) runs in a child process so the figures are the client's
+The agent (``python -m standins.agent``) runs in a child process so the figures are the client's
 alone: CPU time of this process while the session runs, divided by the megabytes (MiB) received. The
 budget is 50 ms per MB (the Go plugin spends about 26 ms).
 """
@@ -24,7 +24,7 @@ MIB = 1 << 20
 
 def start_agent() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.sandbox.agent", "--port", "0"],
+        [sys.executable, "-m", "standins.agent", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )

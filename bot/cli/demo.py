@@ -20,8 +20,10 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
+from bot.errors import ConfigError
+
 if TYPE_CHECKING:
-    from bot.demo.printer import Printer
+    from standins.demo.printer import Printer
 
 LOG_FORMAT = "demo: %(levelname)s %(name)s: %(message)s"
 
@@ -46,9 +48,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="show the bot's own log lines on stderr")
 
 
+def _require_stand_ins() -> None:
+    """The demo plays against the stand-ins, a separate package the bot's wheel and image do not carry."""
+    try:
+        import standins.demo  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("standins", "standins.demo", "moto"):
+            raise
+        raise ConfigError(
+            "The demo needs the local stand-ins (fake ECS, agent and Slack), which are not installed.",
+            fix="Run `make demo` from a checkout of the repository, or `pip install -e ./stand-ins` there.",
+        ) from None
+
+
 def run(args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    from bot.demo.printer import Printer
-    from bot.demo.transcript import style_for
+    _require_stand_ins()
+    from standins.demo.printer import Printer
+    from standins.demo.transcript import style_for
 
     out = stdout or sys.stdout
     style = style_for(out)
@@ -70,18 +86,18 @@ def run(args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO
         except BrokenPipeError:  # `ecs-exec-bot demo | head`: the reader left; everything was cleaned up
             _silence(out)
             return 141
-    from bot.demo.printer import outro_lines
+    from standins.demo.printer import outro_lines
 
     printer.lines(outro_lines(style, elapsed_s=time.monotonic() - started, interactive=args.interactive))
     return 0
 
 
 async def _main(printer: Printer, *, interactive: bool, stdin: TextIO) -> None:
-    from bot.demo import interactive as interactive_mode
-    from bot.demo import tour
-    from bot.demo.printer import intro_lines
-    from bot.demo.session import CHANNEL, USERS, DemoSession
-    from bot.demo.stand_ins import CONFIG_PATH
+    from standins.demo import interactive as interactive_mode
+    from standins.demo import tour
+    from standins.demo.printer import intro_lines
+    from standins.demo.session import CHANNEL, USERS, DemoSession
+    from standins.demo.stand_ins import CONFIG_PATH
 
     printer.note("Starting the local stand-ins and the bot…")
     with _sigterm_cancels_main_task():

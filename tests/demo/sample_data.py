@@ -1,4 +1,4 @@
-"""Regenerates the demo's sample files under ``bot/sandbox/data/demo/task/`` (deterministic).
+"""Regenerates the demo's sample files under ``stand-ins/standins/data/demo/task/`` (deterministic).
 
 The files are committed (the demo ships inside the package); this generator documents how they were
 made and ``test_sample_data.py`` checks that the committed bytes are exactly what it produces, so an
@@ -14,7 +14,7 @@ import random
 import sys
 from pathlib import Path
 
-TASK_DIR = Path(__file__).resolve().parents[2] / "bot" / "sandbox" / "data" / "demo" / "task"
+TASK_DIR = Path(__file__).resolve().parents[2] / "stand-ins" / "standins" / "data" / "demo" / "task"
 
 ACCESS_LINES = 3000
 WORKER_LINES = 4000

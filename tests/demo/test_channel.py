@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.demo.channel import Message, SharedFile, ack_message, channel_events
+from standins.demo.channel import Message, SharedFile, ack_message, channel_events
 
 BOT = "U0BOT"
 

@@ -26,7 +26,7 @@ import psutil
 import pytest
 
 from bot.cli import main
-from bot.demo.stand_ins import TASK_DIR
+from standins.demo.stand_ins import TASK_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

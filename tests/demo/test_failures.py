@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from bot.cli import main
-from bot.demo import stand_ins
+from standins.demo import stand_ins
 
 BROKEN_CHILD = "import sys; sys.stderr.write('ModuleNotFoundError: No module named moto\\n'); sys.exit(1)"
 
@@ -40,7 +40,7 @@ def test_a_local_ecs_that_cannot_start_is_one_sentence_and_everything_is_cleaned
     assert status == stand_ins.DemoError.exit_status
     assert captured.err.strip().splitlines() == [
         "ecs-exec-bot: The local ECS API did not start (ModuleNotFoundError: No module named moto). "
-        "Reinstall the demo's dependencies with `pip install -e '.[sandbox]'` (or `make demo`)."
+        "Reinstall the demo's dependencies with `pip install -e ./stand-ins` (or `make demo`)."
     ]
     assert "Traceback" not in captured.out + captured.err
     assert list(tmp_path.iterdir()) == []

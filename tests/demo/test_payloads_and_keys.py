@@ -6,7 +6,7 @@ import pytest
 from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
 
-from bot.demo.interactive import (
+from standins.demo.interactive import (
     ClickButton,
     Invalid,
     ListRequests,
@@ -18,8 +18,8 @@ from bot.demo.interactive import (
     parse_line,
     resolve_user,
 )
-from bot.demo.session import APPROVE, CANCEL, DENY
-from bot.demo.slack_payloads import Channel, block_actions_body, find_button, sign, slash_command_body
+from standins.demo.session import APPROVE, CANCEL, DENY
+from standins.demo.slack_payloads import Channel, block_actions_body, find_button, sign, slash_command_body
 from handlers.actions import Click
 
 CHANNEL = Channel("C0INCIDENT", "incident")

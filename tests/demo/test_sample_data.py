@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.demo.stand_ins import CONFIG_PATH, TASK_DIR
+from standins.demo.stand_ins import CONFIG_PATH, TASK_DIR
 from tests.demo.sample_data import files, write
 
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from bot.demo.channel import Message, SharedFile, UserAction
-from bot.demo.transcript import (
+from standins.demo.channel import Message, SharedFile, UserAction
+from standins.demo.transcript import (
     Names,
     Style,
     block_lines,

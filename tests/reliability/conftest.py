@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.config import BotConfig
-from bot.sandbox.ecs import SANDBOX
+from standins.ecs import SANDBOX
 from tests.reliability.support import make_config, serve_bot
 from tests.support import local_aws as _local_aws
 from tests.support.fake_slack import FakeSlack

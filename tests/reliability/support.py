@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import BotConfig, parse_config
-from bot.sandbox.ecs import SANDBOX
+from standins.ecs import SANDBOX
 from bot.store.base import AuditEvent, AuditQuery, Store
 from bot.store.sqlite import SqliteStore
 from tests.support.fake_slack import FakeSlack

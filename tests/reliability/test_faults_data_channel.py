@@ -10,9 +10,9 @@ import asyncio
 
 import boto3
 
-from bot.sandbox.agent_models import SessionSpec
-from bot.sandbox.agent_output import synthetic_output
-from bot.sandbox.ecs import SANDBOX
+from standins.agent_models import SessionSpec
+from standins.agent_output import synthetic_output
+from standins.ecs import SANDBOX
 from bot.ssm.channel import ChannelConfig, DataChannelSession, SessionParams
 from bot.ssm.control import Boto3SessionControl
 from bot.store.base import Store

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import BotConfig
-from bot.sandbox.ecs import SANDBOX
+from standins.ecs import SANDBOX
 from bot.store.base import ApprovalRecord, ApprovalState
 from bot.store.sqlite import SqliteStore
 from tests.reliability.support import audit_kinds, execute_command_calls, serve_bot, wait_audit

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import BotConfig
-from bot.sandbox.ecs import SANDBOX
+from standins.ecs import SANDBOX
 from bot.store.base import ApprovalState
 from bot.store.sqlite import SqliteStore
 from tests.approvals.slack_harness import click_payload, request_id_of

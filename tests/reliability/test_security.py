@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from bot.config import BotConfig, parse_config
-from bot.sandbox.ecs import SANDBOX
+from standins.ecs import SANDBOX
 from bot.store.sqlite import SqliteStore
 from tests.output.redaction_corpus import POSITIVE
 from tests.policy.rulesets import PERMISSIVE

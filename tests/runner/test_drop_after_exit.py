@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from bot.runner import ExecRunner
-from bot.sandbox.ecs import SANDBOX, DemoCluster
+from standins.ecs import SANDBOX, DemoCluster
 from bot.ssm.errors import SessionExpiredError
 from tests.runner.test_exec_e2e import first_target
 from tests.support.local_aws import LocalAws

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import boto3
 import pytest
 
-from bot.sandbox.agent import LocalAgent
+from standins.agent import LocalAgent
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import contextlib
 
 import websockets
 
-from bot.sandbox.agent import LocalAgent, SessionSpec
-from bot.sandbox.agent_output import synthetic_output
+from standins.agent import LocalAgent, SessionSpec
+from standins.agent_output import synthetic_output
 from bot.ssm.frames import MessageType
 from tests.sandbox.raw_client import RawClient
 from tests.sandbox.test_agent_protocol import open_session

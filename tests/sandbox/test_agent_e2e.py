@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from bot.sandbox.agent import AgentThread, LocalAgent, SessionSpec
-from bot.sandbox.agent_models import Faults
-from bot.sandbox.agent_output import synthetic_output
+from standins.agent import AgentThread, LocalAgent, SessionSpec
+from standins.agent_models import Faults
+from standins.agent_output import synthetic_output
 from bot.ssm.channel import ChannelConfig, ChannelResult, DataChannelSession
 from bot.ssm.control import Boto3SessionControl
 from bot.ssm.errors import AgentClosedError

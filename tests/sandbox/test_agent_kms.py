@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.sandbox.agent import LocalAgent, SessionSpec
-from bot.sandbox.agent_output import synthetic_output
+from standins.agent import LocalAgent, SessionSpec
+from standins.agent_output import synthetic_output
 from bot.ssm.frames import PayloadType
 from tests.sandbox.conftest import aws_client
 from tests.sandbox.raw_client import RawClient

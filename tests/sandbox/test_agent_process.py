@@ -1,4 +1,4 @@
-"""``python -m bot.sandbox.agent``: prints its URL, serves, stops cleanly on SIGTERM."""
+"""``python -m standins.agent``: prints its URL, serves, stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import urllib.request
 
 import pytest
 
-from bot.sandbox.agent import main
+from standins.agent import main
 
 
 def test_agent_process_prints_its_url_and_stops_on_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.sandbox.agent", "--port", "0"],
+        [sys.executable, "-m", "standins.agent", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )

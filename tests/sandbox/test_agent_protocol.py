@@ -8,9 +8,9 @@ import json
 import pytest
 import websockets
 
-from bot.sandbox.agent import LocalAgent, SessionSpec
-from bot.sandbox.agent_models import Faults
-from bot.sandbox.agent_output import synthetic_output
+from standins.agent import LocalAgent, SessionSpec
+from standins.agent_models import Faults
+from standins.agent_output import synthetic_output
 from bot.ssm.frames import MessageType, PayloadType, encode_message
 from tests.sandbox.raw_client import RawClient, token_frame
 

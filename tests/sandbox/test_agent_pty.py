@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from bot.sandbox.agent import LocalAgent, SessionSpec
-from bot.sandbox.agent_pty import agent_environment
+from standins.agent import LocalAgent, SessionSpec
+from standins.agent_pty import agent_environment
 from bot.ssm.frames import PayloadType
 from tests.sandbox.raw_client import RawClient
 

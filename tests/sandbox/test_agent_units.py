@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bot.sandbox.agent_crypto import AgentCipher, KmsDecryptError, LocalKms
-from bot.sandbox.agent_faults import FaultInjector
-from bot.sandbox.agent_models import Faults, SessionSpec
-from bot.sandbox.agent_output import LINE_WIDTH, split_utf8_tail, synthetic_chunk, synthetic_output
-from bot.sandbox.agent_sequencing import Arrival, Inbox, Outbox
+from standins.agent_crypto import AgentCipher, KmsDecryptError, LocalKms
+from standins.agent_faults import FaultInjector
+from standins.agent_models import Faults, SessionSpec
+from standins.agent_output import LINE_WIDTH, split_utf8_tail, synthetic_chunk, synthetic_output
+from standins.agent_sequencing import Arrival, Inbox, Outbox
 
 
 @given(st.text(), st.integers(min_value=1, max_value=50))

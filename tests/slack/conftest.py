@@ -12,8 +12,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Services
 from bot.config import BotConfig, parse_config
-from bot.sandbox.agent import AgentThread
-from bot.sandbox.ecs import SANDBOX, LocalEcsServer
+from standins.agent import AgentThread
+from standins.ecs import SANDBOX, LocalEcsServer
 from bot.store.sqlite import SqliteStore
 from tests.support import local_aws as _local_aws
 from tests.support.fake_slack import FakeSlack

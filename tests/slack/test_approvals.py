@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from bot.sandbox.ecs import SANDBOX, DemoCluster
+from standins.ecs import SANDBOX, DemoCluster
 from bot.store.base import ApprovalState
 from tests.approvals.slack_harness import (
     SRE,

@@ -23,7 +23,7 @@ from tests.support.slack_app import BotHarness, running_bot
 async def draining_bot(
     fake: FakeSlack, config: BotConfig, slack_aws: LocalAws, tmp_path: Path
 ) -> AsyncIterator[BotHarness]:
-    from bot.sandbox.ecs import SANDBOX
+    from standins.ecs import SANDBOX
 
     SANDBOX.reset()
     SANDBOX.agent_url = slack_aws.agent.http_url

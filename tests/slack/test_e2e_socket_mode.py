@@ -66,7 +66,7 @@ async def test_socket_mode_command_is_acked_on_the_socket_and_runs_once(
     tmp_path: Path,
     socket_side: SlackSocket,
 ) -> None:
-    from bot.sandbox.ecs import SANDBOX
+    from standins.ecs import SANDBOX
 
     SANDBOX.reset()
     SANDBOX.agent_url = slack_aws.agent.http_url

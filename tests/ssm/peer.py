@@ -1,7 +1,7 @@
 """A minimal scripted agent/MGS peer for data-channel client tests (websockets server on 127.0.0.1:0).
 
 Each test supplies ``script(conn)``, run once per client connection after the token frame; everything the
-client sends is decoded into ``conn.inbox``. Deliberately independent of bot/sandbox/agent.py: the client
+client sends is decoded into ``conn.inbox``. Deliberately independent of stand-ins/standins/agent.py: the client
 is tested against the protocol, with hand-built frames.
 """
 

@@ -1,4 +1,4 @@
-"""The client through the project's local agent (bot/sandbox/agent.py): real PTY commands, every fault,
+"""The client through the project's local agent (stand-ins/standins/agent.py): real PTY commands, every fault,
 KMS via the agent's KMS API, resume/terminate via its SSM API with the boto3 implementations."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from bot.sandbox.agent import Faults, LocalAgent, SessionSpec
-from bot.sandbox.agent_output import synthetic_output
+from standins.agent import Faults, LocalAgent, SessionSpec
+from standins.agent_output import synthetic_output
 from bot.ssm.channel import ChannelConfig, ChannelResult, DataChannelSession
 from bot.ssm.control import Boto3SessionControl
 from bot.ssm.errors import AgentClosedError, DeadlineError

@@ -28,8 +28,8 @@ import boto3
 import pytest
 
 from bot.aws import AwsClientFactory, AwsClients
-from bot.sandbox.agent import AgentThread
-from bot.sandbox.ecs import SANDBOX, DemoCluster, LocalEcsServer, seed_demo_cluster
+from standins.agent import AgentThread
+from standins.ecs import SANDBOX, DemoCluster, LocalEcsServer, seed_demo_cluster
 
 REGION = "us-east-1"
 MOTO_SERVICES = ("ECS", "IAM", "EC2", "STS")

@@ -10,7 +10,7 @@ import pytest
 from bot.cli import main
 from bot.config import parse_config
 from bot.doctor import SSMMESSAGES_ACTIONS, Check, DoctorFacts, NetworkFacts, build_report, run_doctor
-from bot.sandbox.ecs import DemoCluster, ServiceSpec, set_agent_status
+from standins.ecs import DemoCluster, ServiceSpec, set_agent_status
 from tests.support.local_aws import LocalAws
 
 TASK = {

@@ -6,7 +6,7 @@ import pytest
 
 from bot.config import parse_config
 from bot.errors import TargetError
-from bot.sandbox.ecs import DemoCluster, ServiceSpec, set_agent_status, set_task_status
+from standins.ecs import DemoCluster, ServiceSpec, set_agent_status, set_task_status
 from bot.targets import ServiceRef, resolve_service_ref, resolve_targets
 from tests.support.local_aws import LocalAws
 

@@ -3,7 +3,7 @@
 `DemoSession.running_demo()` starts the stand-ins and the bot (`bot.server.runtime.serve`, the production
 HTTP listener with Bolt's signature check) and stops both on exit, even on Ctrl-C. `command()` and
 `click()` post signed requests as a given user, wait until the bot has finished everything the request
-started (its tracked jobs), and return what the channel saw as `bot.demo.channel` events.
+started (its tracked jobs), and return what the channel saw as `standins.demo.channel` events.
 
 The bot is wired by the production `bot.app.build_services` (config file, SQLite store, auditor,
 limits, redaction, approvals); only its AWS backend is pointed at the stand-ins.
@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from bot.demo.channel import Event, UserAction, ack_message, channel_events
-from bot.demo.slack_payloads import Channel, block_actions_body, find_button, sign, slash_command_body
-from bot.demo.stand_ins import CONFIG_PATH, HOST, REGION, DemoError, StandIns
-from bot.demo.transcript import Names
+from standins.demo.channel import Event, UserAction, ack_message, channel_events
+from standins.demo.slack_payloads import Channel, block_actions_body, find_button, sign, slash_command_body
+from standins.demo.stand_ins import CONFIG_PATH, HOST, REGION, DemoError, StandIns
+from standins.demo.transcript import Names
 from handlers.actions import APPROVE, CANCEL, DENY
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["APPROVE", "CANCEL", "CHANNEL", "DENY", "USERS", "DemoSession", "OpenRequest"]
 
-log = logging.getLogger("ecs_exec_bot.demo")
+log = logging.getLogger("ecs_exec_standins.demo")
 
 CHANNEL = Channel("C0INCIDENT", "incident")
 USERS = {"U0ALICE": "alice", "U0BOB": "bob"}

@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
-from bot.demo.printer import Printer
-from bot.demo.session import APPROVE, CANCEL, DENY, USERS, DemoSession
+from standins.demo.printer import Printer
+from standins.demo.session import APPROVE, CANCEL, DENY, USERS, DemoSession
 from bot.errors import BotError
 
 HELP = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from bot.sandbox.agent_models import Faults
+from standins.agent_models import Faults
 
 
 @dataclass(frozen=True, slots=True)

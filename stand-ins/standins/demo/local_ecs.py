@@ -10,7 +10,7 @@ as the first line of the child's stdin once the agent is up (or passes ``--agent
 one JSON line (``{"url": ..., "clusters": {...}}``) once it serves and knows the agent, then runs until
 its stdin closes (the parent closing the pipe, or the parent dying), so it can never outlive the demo.
 
-    python -m bot.demo.local_ecs [--agent-url http://127.0.0.1:PORT] [--region eu-west-1]
+    python -m standins.demo.local_ecs [--agent-url http://127.0.0.1:PORT] [--region eu-west-1]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bot.sandbox.ecs import SANDBOX, LocalEcsServer, ServiceSpec, seed_demo_cluster
+from standins.ecs import SANDBOX, LocalEcsServer, ServiceSpec, seed_demo_cluster
 
 # cluster -> services. Service names are the ECS names; the catalogue (demo config) maps aliases to them.
 DEMO_CLUSTERS: dict[str, tuple[ServiceSpec, ...]] = {
@@ -48,7 +48,7 @@ def seed(endpoint_url: str, region: str) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.demo.local_ecs")
+    parser = argparse.ArgumentParser(prog="python -m standins.demo.local_ecs")
     parser.add_argument("--agent-url", help="the local agent's HTTP URL (default: the first line of stdin)")
     parser.add_argument("--region", default="eu-west-1")
     args = parser.parse_args(argv)

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any, Protocol
 
-from bot.sandbox.agent_crypto import KmsDecryptError, LocalKms
+from standins.agent_crypto import KmsDecryptError, LocalKms
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 ACCOUNT_ID = "111122223333"

@@ -1,8 +1,8 @@
 """Everything the demo's bot talks to, started on 127.0.0.1 and stopped (with its temp dir) on exit.
 
-- a temporary copy of ``bot/sandbox/data/demo/task`` (the tasks' "filesystem", the agent's working dir);
-- the local agent (`bot.sandbox.agent.AgentThread`): data channel + SSM/KMS APIs;
-- the local ECS API (`bot.demo.local_ecs`, a child process) with the demo cluster seeded;
+- a temporary copy of ``stand-ins/standins/data/demo/task`` (the tasks' "filesystem", the agent's working dir);
+- the local agent (`standins.agent.AgentThread`): data channel + SSM/KMS APIs;
+- the local ECS API (`standins.demo.local_ecs`, a child process) with the demo cluster seeded;
 - the Slack Web API stand-in (FakeSlack), which records every call the bot makes.
 
 `StandIns.open()` starts them, the slow one first (moto's start-up in the child) so that it overlaps the
@@ -31,11 +31,11 @@ import botocore.session
 from botocore.configprovider import ConstantProvider
 
 from bot.errors import BotError
-from bot.sandbox.fake_slack import FakeSlack
+from standins.fake_slack import FakeSlack
 
-log = logging.getLogger("ecs_exec_bot.demo")
+log = logging.getLogger("ecs_exec_standins.demo")
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "sandbox" / "data" / "demo"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
 CONFIG_PATH = DATA_DIR / "ecs-exec-bot.yaml"
 TASK_DIR = DATA_DIR / "task"
 REGION = "eu-west-1"
@@ -79,7 +79,7 @@ class _LocalSession(boto3.Session):
 @dataclass
 class StandIns:
     root: Path  # temp dir: task/ (the sandbox) and the bot's SQLite store
-    agent: Any = None  # bot.sandbox.agent.AgentThread
+    agent: Any = None  # standins.agent.AgentThread
     fake_slack: FakeSlack | None = None
     ecs_url: str = ""
     clusters: dict[str, Any] = field(default_factory=dict)
@@ -128,7 +128,7 @@ class StandIns:
         return stand_ins
 
     async def _start(self) -> None:
-        from bot.sandbox.agent import AgentThread
+        from standins.agent import AgentThread
 
         # The ECS child first: its start-up (moto import, seeding) is the slow part; it overlaps the rest.
         self._ecs_process = _spawn_local_ecs(self.root / "local-ecs.log")
@@ -186,7 +186,7 @@ def _spawn_local_ecs(log_path: Path) -> subprocess.Popen[str]:
     # stderr goes to a file, not a pipe nobody reads (a full pipe would block the child).
     with open(log_path, "w", encoding="utf-8") as stderr:
         return subprocess.Popen(
-            [sys.executable, "-m", "bot.demo.local_ecs", "--region", REGION],
+            [sys.executable, "-m", "standins.demo.local_ecs", "--region", REGION],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -206,7 +206,7 @@ def _read_ready_line(process: subprocess.Popen[str], log_path: Path) -> dict[str
         last = (stderr.strip().splitlines() or [f"exit status {process.returncode}"])[-1]
         raise DemoError(
             f"The local ECS API did not start ({last}).",
-            fix="Reinstall the demo's dependencies with `pip install -e '.[sandbox]'` (or `make demo`).",
+            fix="Reinstall the demo's dependencies with `pip install -e ./stand-ins` (or `make demo`).",
         )
     return json.loads(line)
 

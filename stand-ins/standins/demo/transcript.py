@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from bot.demo.channel import Event, Message, SharedFile, UserAction
+from standins.demo.channel import Event, Message, SharedFile, UserAction
 
 # Shortcodes the bot uses (and a few common ones), as Unicode and as ASCII for terminals without it.
 EMOJI: dict[str, tuple[str, str]] = {

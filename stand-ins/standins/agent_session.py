@@ -24,18 +24,18 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from cryptography.exceptions import InvalidTag
 
-from bot.sandbox.agent_crypto import AgentCipher, KmsDecryptError, LocalKms
-from bot.sandbox.agent_faults import FaultInjector
-from bot.sandbox.agent_models import SessionSpec
-from bot.sandbox.agent_output import split_utf8_tail
-from bot.sandbox.agent_pty import (
+from standins.agent_crypto import AgentCipher, KmsDecryptError, LocalKms
+from standins.agent_faults import FaultInjector
+from standins.agent_models import SessionSpec
+from standins.agent_output import split_utf8_tail
+from standins.agent_pty import (
     OutputSource,
     PtyProcess,
     SourceStartError,
     SyntheticSource,
     agent_environment,
 )
-from bot.sandbox.agent_sequencing import RESEND_INTERVAL, Arrival, Inbox, Outbox, Pending
+from standins.agent_sequencing import RESEND_INTERVAL, Arrival, Inbox, Outbox, Pending
 from bot.ssm.frames import (
     DecodedMessage,
     FrameError,

@@ -14,7 +14,7 @@ import termios
 from collections.abc import Mapping
 from typing import Protocol
 
-from bot.sandbox.agent_output import CHUNK_SIZE, synthetic_chunk
+from standins.agent_output import CHUNK_SIZE, synthetic_chunk
 
 
 class SourceStartError(Exception):

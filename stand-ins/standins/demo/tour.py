@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.demo.printer import Printer
-from bot.demo.session import APPROVE, DENY, DemoSession
+from standins.demo.printer import Printer
+from standins.demo.session import APPROVE, DENY, DemoSession
 
 ALICE, BOB = "U0ALICE", "U0BOB"
 

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from bot.demo.channel import Event
-from bot.demo.transcript import BOLD, DIM, Names, Style, event_lines, heading_lines
+from standins.demo.channel import Event
+from standins.demo.transcript import BOLD, DIM, Names, Style, event_lines, heading_lines
 
 SERVE_HINT = (
     "To run the real bot: set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode) "
@@ -73,7 +73,7 @@ def intro_lines(
         + f"  (catalogue and policy: {config_path})"
     )
     lines.append(
-        "Commands run in a temporary copy of bot/sandbox/data/demo/task, the tasks' filesystem: use "
+        "Commands run in a temporary copy of stand-ins/standins/data/demo/task, the tasks' filesystem: use "
         "relative paths such as var/log/nginx/access.log."
     )
     people = ", ".join(f"@{name} ({uid})" for uid, name in users.items())

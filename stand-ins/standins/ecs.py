@@ -6,7 +6,7 @@ no `iam:SimulatePrincipalPolicy` (details in /work/shared/slack-and-moto.md §8)
 fills those gaps *inside moto's own response classes*, so every boto3 client pointed at a
 ``ThreadedMotoServer`` (this process or a subprocess bot) sees real response shapes and real errors.
 
-`ExecuteCommand` registers a session with the project's local agent (`bot/sandbox/agent.py`) over its
+`ExecuteCommand` registers a session with the project's local agent (`stand-ins/standins/agent.py`) over its
 HTTP control API and returns the agent's stream URL and token, exactly like ECS returns the SSM
 session. Nothing here is imported by the production path; the demo and the tests use it.
 
@@ -139,7 +139,7 @@ def _patch_ecs() -> None:
             raise InvalidParameterException("The specified task was not found.")
         if SANDBOX.deny_execute_command & {"*", task.id}:
             raise AccessDeniedException(
-                f"User: arn:aws:sts::{backend.account_id}:assumed-role/ecs-exec-bot/sandbox is not authorized "
+                f"User: arn:aws:sts::{backend.account_id}:assumed-role/ecs-exec-stand-ins/standins is not authorized "
                 f"to perform: ecs:ExecuteCommand on resource: {task.task_arn} because no identity-based "
                 "policy allows the ecs:ExecuteCommand action"
             )

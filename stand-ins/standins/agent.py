@@ -8,7 +8,7 @@
     await agent.stop()
 
 ``AgentThread`` runs one in a background thread for synchronous code (the demo, sync tests), and
-``python -m bot.sandbox.agent --port N`` runs one as a process, printing its URL.
+``python -m standins.agent --port N`` runs one as a process, printing its URL.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
-from bot.sandbox.agent_crypto import LocalKms
-from bot.sandbox.agent_http import JSON_CONTENT_TYPE, AwsJsonApi
-from bot.sandbox.agent_models import Faults, RegisteredSession, SessionSpec
-from bot.sandbox.agent_session import AgentSession, SessionStats
+from standins.agent_crypto import LocalKms
+from standins.agent_http import JSON_CONTENT_TYPE, AwsJsonApi
+from standins.agent_models import Faults, RegisteredSession, SessionSpec
+from standins.agent_session import AgentSession, SessionStats
 
 if TYPE_CHECKING:
     from bot.ssm.channel import SessionParams
@@ -308,7 +308,7 @@ async def _on_loop(fn: Any, *args: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.sandbox.agent", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m standins.agent", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
     parser.add_argument("--port", type=int, default=0, help="port to bind (default 0: any free port)")
     parser.add_argument("--sandbox-dir", default=None, help="working directory of commands (default: a temp dir)")
