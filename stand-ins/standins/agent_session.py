@@ -24,18 +24,6 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from cryptography.exceptions import InvalidTag
 
-from standins.agent_crypto import AgentCipher, KmsDecryptError, LocalKms
-from standins.agent_faults import FaultInjector
-from standins.agent_models import SessionSpec
-from standins.agent_output import split_utf8_tail
-from standins.agent_pty import (
-    OutputSource,
-    PtyProcess,
-    SourceStartError,
-    SyntheticSource,
-    agent_environment,
-)
-from standins.agent_sequencing import RESEND_INTERVAL, Arrival, Inbox, Outbox, Pending
 from bot.ssm.frames import (
     DecodedMessage,
     FrameError,
@@ -49,6 +37,18 @@ from bot.ssm.frames import (
     parse_ack,
     parse_json_object,
 )
+from standins.agent_crypto import AgentCipher, KmsDecryptError, LocalKms
+from standins.agent_faults import FaultInjector
+from standins.agent_models import SessionSpec
+from standins.agent_output import split_utf8_tail
+from standins.agent_pty import (
+    OutputSource,
+    PtyProcess,
+    SourceStartError,
+    SyntheticSource,
+    agent_environment,
+)
+from standins.agent_sequencing import RESEND_INTERVAL, Arrival, Inbox, Outbox, Pending
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bot.config import BotConfig, parse_config
 from standins.ecs import SANDBOX
+
+from bot.config import BotConfig, parse_config
 from bot.store.base import AuditEvent, AuditQuery, Store
 from bot.store.sqlite import SqliteStore
 from tests.support.fake_slack import FakeSlack

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 
 import boto3
-
 from standins.agent_models import SessionSpec
 from standins.agent_output import synthetic_output
 from standins.ecs import SANDBOX
+
 from bot.ssm.channel import ChannelConfig, DataChannelSession, SessionParams
 from bot.ssm.control import Boto3SessionControl
 from bot.store.base import Store

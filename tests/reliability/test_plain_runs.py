@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.config import BotConfig
 from standins.ecs import SANDBOX
+
+from bot.config import BotConfig
 from bot.store.base import ApprovalRecord, ApprovalState
 from bot.store.sqlite import SqliteStore
 from tests.reliability.support import audit_kinds, execute_command_calls, serve_bot, wait_audit

@@ -18,8 +18,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bot.config import BotConfig
 from standins.ecs import SANDBOX
+
+from bot.config import BotConfig
 from bot.store.base import ApprovalState
 from bot.store.sqlite import SqliteStore
 from tests.approvals.slack_harness import click_payload, request_id_of

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from standins.ecs import SANDBOX
 
 from bot.config import BotConfig, parse_config
-from standins.ecs import SANDBOX
 from bot.store.sqlite import SqliteStore
 from tests.output.redaction_corpus import POSITIVE
 from tests.policy.rulesets import PERMISSIVE

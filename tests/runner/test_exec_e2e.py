@@ -12,13 +12,13 @@ from pathlib import Path
 
 import psutil
 import pytest
+from standins.ecs import SANDBOX, DemoCluster, set_agent_status
 
 from bot.cli import main
 from bot.cli.exec import worst_exit_status
 from bot.errors import BotError, ExecTimeout, TargetError
 from bot.output.capture import CapturedOutput, CaptureLimits
 from bot.runner import ExecResult, ExecRunner
-from standins.ecs import SANDBOX, DemoCluster, set_agent_status
 from bot.targets import Target, resolve_service_ref, resolve_targets
 from tests.support.local_aws import LocalAws
 

@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 
 import boto3
 import pytest
-
 from standins.agent import LocalAgent
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from standins.agent import AgentThread, LocalAgent, SessionSpec
 from standins.agent_models import Faults
 from standins.agent_output import synthetic_output
+
 from bot.ssm.channel import ChannelConfig, ChannelResult, DataChannelSession
 from bot.ssm.control import Boto3SessionControl
 from bot.ssm.errors import AgentClosedError

@@ -9,7 +9,6 @@ import sys
 import urllib.request
 
 import pytest
-
 from standins.agent import main
 
 

@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-
 from standins.ecs import SANDBOX, DemoCluster
+
 from bot.store.base import ApprovalState
 from tests.approvals.slack_harness import (
     SRE,

@@ -11,9 +11,9 @@ from typing import Any
 
 import boto3
 import pytest
-
 from standins.agent import Faults, LocalAgent, SessionSpec
 from standins.agent_output import synthetic_output
+
 from bot.ssm.channel import ChannelConfig, ChannelResult, DataChannelSession
 from bot.ssm.control import Boto3SessionControl
 from bot.ssm.errors import AgentClosedError, DeadlineError

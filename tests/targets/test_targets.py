@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from standins.ecs import DemoCluster, ServiceSpec, set_agent_status, set_task_status
 
 from bot.config import parse_config
 from bot.errors import TargetError
-from standins.ecs import DemoCluster, ServiceSpec, set_agent_status, set_task_status
 from bot.targets import ServiceRef, resolve_service_ref, resolve_targets
 from tests.support.local_aws import LocalAws
 

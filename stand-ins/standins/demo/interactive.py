@@ -20,9 +20,9 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
+from bot.errors import BotError
 from standins.demo.printer import Printer
 from standins.demo.session import APPROVE, CANCEL, DENY, USERS, DemoSession
-from bot.errors import BotError
 
 HELP = (
     "Type /ecs-exec lines as the current user (the \"/ecs-exec\" is optional), e.g.\n"

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from handlers.actions import APPROVE, CANCEL, DENY
 from standins.demo.channel import Event, UserAction, ack_message, channel_events
 from standins.demo.slack_payloads import Channel, block_actions_body, find_button, sign, slash_command_body
 from standins.demo.stand_ins import CONFIG_PATH, HOST, REGION, DemoError, StandIns
 from standins.demo.transcript import Names
-from handlers.actions import APPROVE, CANCEL, DENY
 
 if TYPE_CHECKING:
     from bot.server.runtime import RunningBot
