@@ -24,9 +24,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from standins.demo.stand_ins import TASK_DIR
 
 from bot.cli import main
+from standins.demo.stand_ins import TASK_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from standins.demo import stand_ins
 
 from bot.cli import main
+from standins.demo import stand_ins
 
 BROKEN_CHILD = "import sys; sys.stderr.write('ModuleNotFoundError: No module named moto\\n'); sys.exit(1)"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
+
+from handlers.actions import Click
 from standins.demo.interactive import (
     ClickButton,
     Invalid,
@@ -19,8 +21,6 @@ from standins.demo.interactive import (
 )
 from standins.demo.session import APPROVE, CANCEL, DENY
 from standins.demo.slack_payloads import Channel, block_actions_body, find_button, sign, slash_command_body
-
-from handlers.actions import Click
 
 CHANNEL = Channel("C0INCIDENT", "incident")
 APPROVAL_BLOCKS = [

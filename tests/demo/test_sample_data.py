@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from standins.demo.stand_ins import CONFIG_PATH, TASK_DIR
-
 from tests.demo.sample_data import files, write
 
 

@@ -6,6 +6,7 @@ import io
 import re
 
 import pytest
+
 from standins.demo.channel import Message, SharedFile, UserAction
 from standins.demo.transcript import (
     Names,

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from standins.ecs import SANDBOX
 
 from bot.config import BotConfig
+from standins.ecs import SANDBOX
 from tests.reliability.support import make_config, serve_bot
 from tests.support import local_aws as _local_aws
 from tests.support.fake_slack import FakeSlack

@@ -20,11 +20,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from standins.ecs import SANDBOX
-
 from bot.config import BotConfig, parse_config
 from bot.store.base import AuditEvent, AuditQuery, Store
 from bot.store.sqlite import SqliteStore
+from standins.ecs import SANDBOX
 from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws
 from tests.support.slack_app import BotHarness, running_bot, wired_services

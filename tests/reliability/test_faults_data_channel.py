@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 
 import boto3
-from standins.agent_models import SessionSpec
-from standins.agent_output import synthetic_output
-from standins.ecs import SANDBOX
 
 from bot.ssm.channel import ChannelConfig, DataChannelSession, SessionParams
 from bot.ssm.control import Boto3SessionControl
 from bot.store.base import Store
+from standins.agent_models import SessionSpec
+from standins.agent_output import synthetic_output
+from standins.ecs import SANDBOX
 from tests.reliability.support import ResetProxy, audit_events, audit_kinds, execute_command_calls, wait_audit
 from tests.slack.e2e_helpers import message_text
 from tests.support.fake_slack import FakeSlack

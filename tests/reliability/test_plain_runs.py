@@ -10,11 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from standins.ecs import SANDBOX
-
 from bot.config import BotConfig
 from bot.store.base import ApprovalRecord, ApprovalState
 from bot.store.sqlite import SqliteStore
+from standins.ecs import SANDBOX
 from tests.reliability.support import audit_kinds, execute_command_calls, serve_bot, wait_audit
 from tests.slack.e2e_helpers import message_text, responses
 from tests.slack.test_e2e_cancel import cancel_button, cancel_click

@@ -18,11 +18,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from standins.ecs import SANDBOX
-
 from bot.config import BotConfig
 from bot.store.base import ApprovalState
 from bot.store.sqlite import SqliteStore
+from standins.ecs import SANDBOX
 from tests.approvals.slack_harness import click_payload, request_id_of
 from tests.reliability.support import audit_events, audit_kinds, execute_command_calls, serve_bot, wait_audit
 from tests.support.fake_slack import FakeSlack

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from standins.ecs import SANDBOX
 
 from bot.config import BotConfig, parse_config
 from bot.store.sqlite import SqliteStore
+from standins.ecs import SANDBOX
 from tests.output.redaction_corpus import POSITIVE
 from tests.policy.rulesets import PERMISSIVE
 from tests.policy.test_hostile import HOSTILE, ORDINARY

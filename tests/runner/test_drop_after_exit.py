@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from standins.ecs import SANDBOX, DemoCluster
-
 from bot.runner import ExecRunner
 from bot.ssm.errors import SessionExpiredError
+from standins.ecs import SANDBOX, DemoCluster
 from tests.runner.test_exec_e2e import first_target
 from tests.support.local_aws import LocalAws
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-from standins.ecs import SANDBOX, DemoCluster, set_agent_status
 
 from bot.cli import main
 from bot.cli.exec import worst_exit_status
@@ -20,6 +19,7 @@ from bot.errors import BotError, ExecTimeout, TargetError
 from bot.output.capture import CapturedOutput, CaptureLimits
 from bot.runner import ExecResult, ExecRunner
 from bot.targets import Target, resolve_service_ref, resolve_targets
+from standins.ecs import SANDBOX, DemoCluster, set_agent_status
 from tests.support.local_aws import LocalAws
 
 REPO = Path(__file__).resolve().parents[2]

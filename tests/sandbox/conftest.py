@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 
 import boto3
 import pytest
+
 from standins.agent import LocalAgent
 
 

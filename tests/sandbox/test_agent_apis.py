@@ -9,9 +9,9 @@ import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
+
 from standins.agent import LocalAgent, SessionSpec
 from standins.agent_output import synthetic_output
-
 from tests.sandbox.conftest import aws_client
 from tests.sandbox.raw_client import RawClient
 

@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 
 import websockets
-from standins.agent import LocalAgent, SessionSpec
-from standins.agent_output import synthetic_output
 
 from bot.ssm.frames import MessageType
+from standins.agent import LocalAgent, SessionSpec
+from standins.agent_output import synthetic_output
 from tests.sandbox.raw_client import RawClient
 from tests.sandbox.test_agent_protocol import open_session
 

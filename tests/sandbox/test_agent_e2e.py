@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from standins.agent import AgentThread, LocalAgent, SessionSpec
-from standins.agent_models import Faults
-from standins.agent_output import synthetic_output
 
 from bot.ssm.channel import ChannelConfig, ChannelResult, DataChannelSession
 from bot.ssm.control import Boto3SessionControl
 from bot.ssm.errors import AgentClosedError
 from bot.ssm.kms import Boto3DataKeyProvider
+from standins.agent import AgentThread, LocalAgent, SessionSpec
+from standins.agent_models import Faults
+from standins.agent_output import synthetic_output
 from tests.sandbox.conftest import aws_client
 
 TARGET = "ecs:prod_0a1b2c3d4e5f60718293a4b5c6d7e8f9_0a1b2c3d4e5f60718293a4b5c6d7e8f9-3812765402"

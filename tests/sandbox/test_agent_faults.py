@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 import websockets
+
+from bot.ssm.frames import MessageType, PayloadType, compact_json
 from standins.agent import LocalAgent, SessionSpec
 from standins.agent_models import Faults
 from standins.agent_output import synthetic_output
-
-from bot.ssm.frames import MessageType, PayloadType, compact_json
 from tests.sandbox.conftest import aws_client
 from tests.sandbox.raw_client import RawClient, token_frame
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from standins.agent import LocalAgent, SessionSpec
-from standins.agent_output import synthetic_output
 
 from bot.ssm.frames import PayloadType
+from standins.agent import LocalAgent, SessionSpec
+from standins.agent_output import synthetic_output
 from tests.sandbox.conftest import aws_client
 from tests.sandbox.raw_client import RawClient
 

@@ -7,11 +7,11 @@ import json
 
 import pytest
 import websockets
+
+from bot.ssm.frames import MessageType, PayloadType, encode_message
 from standins.agent import LocalAgent, SessionSpec
 from standins.agent_models import Faults
 from standins.agent_output import synthetic_output
-
-from bot.ssm.frames import MessageType, PayloadType, encode_message
 from tests.sandbox.raw_client import RawClient, token_frame
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 import pytest
-from standins.agent import LocalAgent, SessionSpec
-from standins.agent_pty import agent_environment
 
 from bot.ssm.frames import PayloadType
+from standins.agent import LocalAgent, SessionSpec
+from standins.agent_pty import agent_environment
 from tests.sandbox.raw_client import RawClient
 
 

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+
 from standins.agent_crypto import AgentCipher, KmsDecryptError, LocalKms
 from standins.agent_faults import FaultInjector
 from standins.agent_models import Faults, SessionSpec

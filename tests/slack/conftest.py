@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
-from standins.agent import AgentThread
-from standins.ecs import SANDBOX, LocalEcsServer
 
 from bot.app import Services
 from bot.config import BotConfig, parse_config
 from bot.store.sqlite import SqliteStore
+from standins.agent import AgentThread
+from standins.ecs import SANDBOX, LocalEcsServer
 from tests.support import local_aws as _local_aws
 from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws

@@ -7,9 +7,9 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from standins.ecs import SANDBOX, DemoCluster
 
 from bot.store.base import ApprovalState
+from standins.ecs import SANDBOX, DemoCluster
 from tests.approvals.slack_harness import (
     SRE,
     Replica,

@@ -11,13 +11,13 @@ from typing import Any
 
 import boto3
 import pytest
-from standins.agent import Faults, LocalAgent, SessionSpec
-from standins.agent_output import synthetic_output
 
 from bot.ssm.channel import ChannelConfig, ChannelResult, DataChannelSession
 from bot.ssm.control import Boto3SessionControl
 from bot.ssm.errors import AgentClosedError, DeadlineError
 from bot.ssm.kms import Boto3DataKeyProvider
+from standins.agent import Faults, LocalAgent, SessionSpec
+from standins.agent_output import synthetic_output
 
 CONFIG = ChannelConfig(
     handshake_grace=0.2,

@@ -26,10 +26,10 @@ from typing import Any
 
 import boto3
 import pytest
-from standins.agent import AgentThread
-from standins.ecs import SANDBOX, DemoCluster, LocalEcsServer, seed_demo_cluster
 
 from bot.aws import AwsClientFactory, AwsClients
+from standins.agent import AgentThread
+from standins.ecs import SANDBOX, DemoCluster, LocalEcsServer, seed_demo_cluster
 
 REGION = "us-east-1"
 MOTO_SERVICES = ("ECS", "IAM", "EC2", "STS")

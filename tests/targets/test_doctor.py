@@ -6,11 +6,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from standins.ecs import DemoCluster, ServiceSpec, set_agent_status
 
 from bot.cli import main
 from bot.config import parse_config
 from bot.doctor import SSMMESSAGES_ACTIONS, Check, DoctorFacts, NetworkFacts, build_report, run_doctor
+from standins.ecs import DemoCluster, ServiceSpec, set_agent_status
 from tests.support.local_aws import LocalAws
 
 TASK = {

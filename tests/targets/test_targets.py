@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from standins.ecs import DemoCluster, ServiceSpec, set_agent_status, set_task_status
 
 from bot.config import parse_config
 from bot.errors import TargetError
 from bot.targets import ServiceRef, resolve_service_ref, resolve_targets
+from standins.ecs import DemoCluster, ServiceSpec, set_agent_status, set_task_status
 from tests.support.local_aws import LocalAws
 
 CATALOGUE = parse_config("""
