@@ -4,7 +4,7 @@
 
 Three processes, all on loopback:
 
-- this one serves the bot exactly as ``ecs-exec-bot serve`` does (``bot.server.runtime.serve``: Bolt
+- this one serves the bot exactly as ``ecs-exec-bot serve`` does (``handlers.server.runtime.serve``: Bolt
   ``AsyncApp``, the aiohttp listener, SQLite store, auditor, limits, redaction) with a fast in-process
   exec backend, so what is measured is the ack path and the post-ack work competing with it, not AWS;
 - a FakeSlack process (``--serve-fake-slack``) answers ``auth.test``, ``chat.postMessage`` /
@@ -93,7 +93,7 @@ async def generate_load(url: str, concurrency: int, count: int, time_limit: floa
 
 
 class FastBackend:
-    """`bot.app.ExecBackend` answering at once: the benchmark measures the ack, not ECS."""
+    """`handlers.app.ExecBackend` answering at once: the benchmark measures the ack, not ECS."""
 
     async def resolve(self, service: Any, *, task: str | None, container: str | None, all_tasks: bool,
                       requester: str) -> list[Any]:
@@ -173,14 +173,14 @@ class Level:
 async def bench(levels: list[Level], time_limit: float, fake_url: str, workdir: Path) -> list[dict[str, Any]]:
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.app import Services, SlackSettings
     from bot.audit import Auditor
     from bot.config import parse_config
-    from bot.limits import RunLimiter, RunLimits
     from bot.output.redact import Redactor
-    from bot.server.runtime import RunningBot, ServeOptions, serve
+    from bot.runs.limits import RunLimiter, RunLimits
     from bot.store.sqlite import SqliteStore
-    from bot.usergroups import UserGroupCache
+    from handlers.app import Services, SlackSettings
+    from handlers.server.runtime import RunningBot, ServeOptions, serve
+    from handlers.usergroups import UserGroupCache
 
     config = parse_config(CONFIG % ", ".join(USERS), source="bench.yaml")
     # Generous limits: the load is a few users hammering the bot, which the real limits would refuse.

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from enum import StrEnum
 
-from bot.store.base import ApprovalRecord, AuditEvent, DetailValue, Store
+from bot.store.base import AuditEvent, DetailValue, RunRecord, Store
 
 AUDIT_LOGGER = "ecs_exec_bot.audit"
 DEFAULT_RETENTION_DAYS = 365.0
@@ -208,7 +208,7 @@ class Auditor:
 
     async def record_for(
         self,
-        record: ApprovalRecord,
+        record: RunRecord,
         kind: AuditKind,
         *,
         user: str | None = None,

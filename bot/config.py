@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
-from bot.limits import RunLimits
+from bot.runs.limits import RunLimits
 
 # ECS Exec sessions end after 20 minutes without I/O (not configurable); stay safely below it.
 MAX_TIMEOUT_S = 1190

@@ -96,7 +96,7 @@ class DoctorReport:
 
 async def run_doctor(config: Any, factory: Any, service_alias: str, *, task: str | None = None,
                      requester: str = "doctor") -> DoctorReport:
-    """Fetch and build in one call, for the Slack handler (``bot.app``). The I/O is in ``bot.doctor_fetch``."""
+    """Fetch and build in one call, for the Slack handler (``handlers.app``). The I/O is in ``bot.doctor_fetch``."""
     from bot.doctor_fetch import doctor_report  # imported here: this module stays free of AWS code
 
     return await doctor_report(config, factory, service_alias, task=task, requester=requester)

@@ -65,7 +65,7 @@ class Approvers(_Strict):
 
 
 class ApprovalRule(_Strict):
-    """A second person must approve before the command runs (used by ``bot.approvals``)."""
+    """A second person must approve before the command runs (used by ``bot.runs.approvals``)."""
 
     required: bool = True  # a rule that writes `approval:` means it; `required: false` turns it off
     approvers: Approvers = Field(default_factory=Approvers)

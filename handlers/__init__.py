@@ -1,4 +1,4 @@
-"""Slack listeners: the only code besides `bot/app.py` that knows Slack payloads.
+"""Slack listeners: the only code besides `handlers/app.py` that knows Slack payloads.
 
 `register(app, services)` wires every listener; each module has one kind of payload (``commands``: the
 slash command; ``actions``: approval / cancel buttons, when present).
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from slack_bolt.app.async_app import AsyncApp
 
-    from bot.app import Services
+    from handlers.app import Services
 
 
 def register(app: AsyncApp, services: Services) -> None:

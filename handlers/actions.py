@@ -1,6 +1,6 @@
 """Approval requests and their buttons (Approve / Deny / Cancel), exactly once across replicas.
 
-A request that needs approval is stored (`bot.approvals.ApprovalService.open`) and posted once in its
+A request that needs approval is stored (`bot.runs.approvals.ApprovalService.open`) and posted once in its
 channel with three buttons; that one message then moves through every state (pending → n of m →
 approved → running → result, or denied / expired / cancelled) by ``chat.update``.
 
@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals import ApprovalError, ApprovalService, named_approvers
 from bot.errors import BotError
 from bot.output.redact import Redactor, builtin_redactor
 from bot.output.render import APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION, ApprovalView, render_approval
 from bot.policy import evaluate
-from bot.server.jobs import Job
-from bot.store.base import ApprovalRecord, ApprovalState, DetailValue
+from bot.runs.approvals import ApprovalError, ApprovalService, named_approvers
+from bot.runs.jobs import Job
+from bot.store.base import DetailValue, RunRecord, RunState
 from bot.targets import ServiceRef
 from handlers.commands import policy_groups
 from handlers.execution import ExecOrder, is_plain_run, recovered_run_message, run_order
@@ -43,8 +43,8 @@ from handlers.slack_calls import Responder, post_message, update_message
 if TYPE_CHECKING:
     from slack_bolt.app.async_app import AsyncApp
 
-    from bot.app import Services
     from bot.policy import Decision
+    from handlers.app import Services
 
 log = logging.getLogger("ecs_exec_bot.approvals")
 
@@ -62,20 +62,20 @@ Ack = Callable[..., Awaitable[None]]
 # -- the message (pure) ----------------------------------------------------------------------------------
 
 
-def button_value(record: ApprovalRecord) -> str:
+def button_value(record: RunRecord) -> str:
     """``<request id>|<request hash>``: a click is checked against the exact request it was shown for, and
     the ``|`` tells this module's Cancel apart from a plain run's (handlers/cancel.py)."""
     return f"{record.request_id}|{record.request_hash}"
 
 
-def approval_view(record: ApprovalRecord, redactor: Redactor | None = None) -> ApprovalView:
+def approval_view(record: RunRecord, redactor: Redactor | None = None) -> ApprovalView:
     """The record as `bot.output.render`'s view of an approval request, with its free texts redacted."""
     redact = (redactor or builtin_redactor()).redact
     target = json.loads(str(record.params.get("target") or "{}"))
     approvers = record.approvers_so_far
     decided = {
-        ApprovalState.DENIED: (record.decided_by,),
-        ApprovalState.CANCELLED: (record.decided_by,),
+        RunState.DENIED: (record.decided_by,),
+        RunState.CANCELLED: (record.decided_by,),
     }.get(record.state, approvers)
     return ApprovalView(
         request_id=record.request_id,
@@ -90,7 +90,7 @@ def approval_view(record: ApprovalRecord, redactor: Redactor | None = None) -> A
         reason=redact(record.reason) if record.reason else None,
         task=target.get("task"),
         all_tasks=bool(target.get("all_tasks")),
-        state=record.state.value,  # type: ignore[arg-type]  # same names as render's ApprovalState
+        state=record.state.value,  # type: ignore[arg-type]  # same names as render's RunState
         decided_by=tuple(u for u in decided if u),
         votes=len(record.votes),
         button_value=button_value(record),
@@ -100,7 +100,7 @@ def approval_view(record: ApprovalRecord, redactor: Redactor | None = None) -> A
     )
 
 
-def approval_message(record: ApprovalRecord, redactor: Redactor | None = None) -> tuple[str, list[dict[str, Any]]]:
+def approval_message(record: RunRecord, redactor: Redactor | None = None) -> tuple[str, list[dict[str, Any]]]:
     text, blocks = render_approval(approval_view(record, redactor))
     return text, blocks
 
@@ -119,7 +119,7 @@ def target_of(order: ExecOrder) -> dict[str, DetailValue]:
     }
 
 
-def order_from_record(record: ApprovalRecord) -> ExecOrder:
+def order_from_record(record: RunRecord) -> ExecOrder:
     """Rebuild the order from what was approved: never from the current catalogue, which may have changed."""
     target = json.loads(str(record.params["target"]))
     p = record.params
@@ -167,7 +167,7 @@ class ApprovalFlow:
     # Services.on_needs_approval
     async def request_approval(
         self, services: Services, client: AsyncWebClient, order: ExecOrder, decision: Decision
-    ) -> ApprovalRecord:
+    ) -> RunRecord:
         if decision.approval is None:  # a policy bug; refuse rather than run unapproved
             raise ApprovalError(
                 "This rule needs approval but names no approvers.",
@@ -265,10 +265,10 @@ class ApprovalFlow:
                 _run_job_id(running.request_id), lambda job: self._run(running, order, client, job)
             )
         except BotError as exc:  # draining for a restart: it will not run, so record that and say so
-            await self.approvals.finish(running, ApprovalState.FAILED, {"error": exc.user_text()})
+            await self.approvals.finish(running, RunState.FAILED, {"error": exc.user_text()})
             raise
 
-    async def _run(self, record: ApprovalRecord, order: ExecOrder, client: AsyncWebClient, job: Job) -> None:
+    async def _run(self, record: RunRecord, order: ExecOrder, client: AsyncWebClient, job: Job) -> None:
         watcher = asyncio.create_task(self._watch(record.request_id, job))
         try:
             results = await run_order(self.services, client, order, job)
@@ -287,8 +287,8 @@ class ApprovalFlow:
             if now - last_beat >= HEARTBEAT_EVERY_S:
                 await self.approvals.heartbeat()
                 last_beat = now
-            record = await asyncio.to_thread(self.services.store.get_approval, request_id)
-            if record is not None and record.state is ApprovalState.CANCELLED:
+            record = await asyncio.to_thread(self.services.store.get_run, request_id)
+            if record is not None and record.state is RunState.CANCELLED:
                 job.request_cancel(
                     f"cancelled by <@{record.decided_by}>" if record.decided_by else "cancelled"
                 )
@@ -304,7 +304,7 @@ class ApprovalFlow:
             return
         await self._refresh_message(client, click.request_id)
 
-    async def _require_still_granted(self, record: ApprovalRecord) -> None:
+    async def _require_still_granted(self, record: RunRecord) -> None:
         """The policy in force now must still grant the request: a rule removed (or narrowed) after the
         request was made must not be bypassed by approving what it used to allow."""
         policy = self.services.config.policy
@@ -325,7 +325,7 @@ class ApprovalFlow:
                 fix="Ask the requester to run the command again if it is still allowed.",
             )
 
-    async def _groups(self, user_id: str, record: ApprovalRecord) -> frozenset[str]:
+    async def _groups(self, user_id: str, record: RunRecord) -> frozenset[str]:
         if not record.approver_groups or user_id in record.approver_users:
             return frozenset()
         return await self.services.groups.groups_of(user_id, record.approver_groups)
@@ -341,10 +341,10 @@ class ApprovalFlow:
     async def _refresh_message(self, client: AsyncWebClient, request_id: str) -> None:
         """Render the record's *current* state into its message. Re-read after the update: if another
         replica changed the state meanwhile, render again, so a slow update cannot leave a stale state."""
-        seen: tuple[ApprovalState, int] | None = None
+        seen: tuple[RunState, int] | None = None
         for _ in range(3):
             record = await self.approvals.get(request_id)
-            if record.message_ts is None or record.state is ApprovalState.RUNNING:
+            if record.message_ts is None or record.state is RunState.RUNNING:
                 return  # not posted yet / the run's own messages own it now
             if (record.state, len(record.votes)) == seen:
                 return
@@ -353,7 +353,7 @@ class ApprovalFlow:
             await update_message(client, record.channel, record.message_ts, text, blocks)
 
     # -- maintenance -----------------------------------------------------------------------------------
-    async def maintain(self, client: AsyncWebClient) -> list[ApprovalRecord]:
+    async def maintain(self, client: AsyncWebClient) -> list[RunRecord]:
         """Expire overdue requests and fail stuck runs (dead replica / past deadline), then update their
         messages. Run at start-up and periodically (`maintenance_loop`)."""
         await self.approvals.heartbeat()
@@ -399,16 +399,16 @@ def _run_job_id(request_id: str) -> str:
     return f"approved-{request_id}"
 
 
-def _outcome(results: list[Any] | None, job: Job) -> tuple[ApprovalState, str | None]:
+def _outcome(results: list[Any] | None, job: Job) -> tuple[RunState, str | None]:
     """The approval's end state from the run's results (a non-zero exit still *finished*)."""
     if results is None:
-        return ApprovalState.FAILED, "the command could not be started (see the request's message)"
+        return RunState.FAILED, "the command could not be started (see the request's message)"
     statuses = {r.status for r in results}
     if "cancelled" in statuses or job.cancel_reason:
-        return ApprovalState.CANCELLED, None
+        return RunState.CANCELLED, None
     if statuses <= {"ok", "failed"}:
-        return ApprovalState.FINISHED, None
-    return ApprovalState.FAILED, ", ".join(sorted(statuses - {"ok", "failed"}))
+        return RunState.FINISHED, None
+    return RunState.FAILED, ", ".join(sorted(statuses - {"ok", "failed"}))
 
 
 class Click(BaseModel):

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from bot.errors import BotError
 from bot.output.render import CANCEL_ACTION
-from bot.store.base import ApprovalState, Transition
+from bot.store.base import RunState, Transition
 from handlers.slack_calls import Responder
 
 if TYPE_CHECKING:
     from slack_bolt.app.async_app import AsyncApp
 
-    from bot.app import Services
+    from handlers.app import Services
 
 log = logging.getLogger("ecs_exec_bot.handlers")
 
@@ -70,8 +70,8 @@ async def _cancel_elsewhere(services: Services, request_id: str, user_id: str, r
     from handlers.execution import audit, is_plain_run
 
     try:
-        record = await asyncio.to_thread(services.store.get_approval, request_id)
-        if record is None or not is_plain_run(record) or record.state is not ApprovalState.RUNNING:
+        record = await asyncio.to_thread(services.store.get_run, request_id)
+        if record is None or not is_plain_run(record) or record.state is not RunState.RUNNING:
             await respond("This command already finished.", replace_original=False)
             return
         if user_id != record.requester:
@@ -88,8 +88,8 @@ async def _cancel_elsewhere(services: Services, request_id: str, user_id: str, r
         cancelled = await asyncio.to_thread(
             services.store.transition,
             request_id,
-            ApprovalState.RUNNING,
-            ApprovalState.CANCELLED,
+            RunState.RUNNING,
+            RunState.CANCELLED,
             Transition(decided_by=user_id, state_reason="cancelled by the requester"),
             expected_owner=record.owner,
         )

@@ -25,7 +25,7 @@ from bot.audit import AuditKind
 from bot.commands import DoctorRequest, ExecRequest, HelpRequest, ListRequest, parse_command_text
 from bot.errors import BotError, StoreError, TargetError
 from bot.policy import Decision, allowed_summary, evaluate
-from bot.server.jobs import BotRestarting, Job
+from bot.runs.jobs import BotRestarting, Job
 from bot.targets import ServiceRef, resolve_service_ref
 from handlers import replies
 from handlers.execution import ExecOrder, audit, run_order
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from slack_bolt.app.async_app import AsyncApp
     from slack_bolt.request.async_request import AsyncBoltRequest
 
-    from bot.app import Services
+    from handlers.app import Services
 
 log = logging.getLogger("ecs_exec_bot.handlers")
 

@@ -28,18 +28,18 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import BotError, StoreError
-from bot.server.jobs import Job
-from bot.store.base import ApprovalRecord, ApprovalState, Transition
+from bot.runs.jobs import Job
+from bot.store.base import RunRecord, RunState, Transition
 from bot.targets import ServiceRef
 from handlers import replies
 from handlers.slack_calls import Responder, post_message, update_message, upload_text_file
 
 if TYPE_CHECKING:
-    from bot.app import Services
     from bot.output.redact import Redactor
     from bot.runner import ExecResult
     from bot.store.base import DetailValue
     from bot.targets import Target
+    from handlers.app import Services
 
 log = logging.getLogger("ecs_exec_bot.handlers")
 
@@ -114,7 +114,7 @@ async def run_order(
     respond = Responder(order.response_url)
     ts = order.message_ts
     lease = None
-    record: ApprovalRecord | None = None
+    record: RunRecord | None = None
     try:
         targets = await services.backend.resolve(
             order.service,
@@ -148,7 +148,7 @@ async def run_order(
     except BotError as exc:
         if order.audit_outcome:
             await audit(services, "failed", **order.audit_fields(), details={"error": exc.user_text()})
-        await _end_run_record(services, record, ApprovalState.FAILED, exc.user_text())
+        await _end_run_record(services, record, RunState.FAILED, exc.user_text())
         await respond(*replies.refusal(exc))
         if ts is not None:
             await _best_effort_update(
@@ -159,14 +159,14 @@ async def run_order(
         # Hard-cancelled at the end of a drain: say so in the channel before the process exits.
         why = "The bot restarted before the command finished."
         with contextlib.suppress(BaseException):
-            await asyncio.shield(_end_run_record(services, record, ApprovalState.FAILED, why))
+            await asyncio.shield(_end_run_record(services, record, RunState.FAILED, why))
         if ts is not None:
             text, blocks = replies.error_message(order, why)
             with contextlib.suppress(BaseException):
                 await asyncio.shield(_best_effort_update(client, order, ts, text, blocks))
         raise
     except Exception:
-        await _end_run_record(services, record, ApprovalState.FAILED, f"internal error, reference {order.request_id}")
+        await _end_run_record(services, record, RunState.FAILED, f"internal error, reference {order.request_id}")
         if ts is not None:
             await _best_effort_update(
                 client,
@@ -205,17 +205,17 @@ HEARTBEAT_EVERY_S = 10.0
 RESTARTED = "The bot restarted while this command was in progress; it may have completed — check the task."
 
 
-def is_plain_run(record: ApprovalRecord) -> bool:
+def is_plain_run(record: RunRecord) -> bool:
     """A run record of a plain (approval-free) command, not an approval request."""
     return record.params.get("kind") == PLAIN_RUN_KIND
 
 
-async def open_run_record(services: Services, order: ExecOrder, targets: list[Target]) -> ApprovalRecord:
+async def open_run_record(services: Services, order: ExecOrder, targets: list[Target]) -> RunRecord:
     """Record a plain run as ``running`` (owner: this replica; deadline: its time budget + the watchdog's
     grace) before anything runs. It is the approvals state machine's record, created directly in
     ``running`` with no approvers, so `ApprovalService.recover_stuck` treats it like an approved run.
     A store failure here refuses the run (a `StoreError`): nothing has run yet."""
-    from bot.approvals import HEARTBEAT_TTL_S, RUN_GRACE_S, request_hash
+    from bot.runs.approvals import HEARTBEAT_TTL_S, RUN_GRACE_S, request_hash
 
     batches = -(-len(targets) // max(1, services.fanout_concurrency))
     now = time.time()
@@ -226,7 +226,7 @@ async def open_run_record(services: Services, order: ExecOrder, targets: list[Ta
         "task": order.task,
         "all_tasks": order.all_tasks,
     }
-    record = ApprovalRecord(
+    record = RunRecord(
         **order.audit_fields(),
         request_hash=request_hash(order.service.environment, order.service.name, order.command, target),
         reason=order.reason or "",
@@ -237,7 +237,7 @@ async def open_run_record(services: Services, order: ExecOrder, targets: list[Ta
         allow_self_approval=False,
         created_at=now,
         expires_at=now + order.timeout * batches + RUN_GRACE_S,
-        state=ApprovalState.RUNNING,
+        state=RunState.RUNNING,
         owner=services.replica_id,
         run_deadline=now + order.timeout * batches + RUN_GRACE_S,
         updated_at=now,
@@ -245,7 +245,7 @@ async def open_run_record(services: Services, order: ExecOrder, targets: list[Ta
     )
     # The heartbeat goes first: the watchdog must never see this run with an owner that looks dead.
     await _heartbeat(services, HEARTBEAT_TTL_S, force=True)
-    if not await asyncio.to_thread(services.store.create_approval, record):
+    if not await asyncio.to_thread(services.store.create_run, record):
         raise StoreError(
             f"Request {order.request_id} is already recorded as running.", fix="Run the command again."
         )
@@ -285,32 +285,32 @@ class _RunWatcher:
 async def _watch_run(services: Services, request_id: str, job: Job) -> None:
     """While a plain run runs: heartbeat for the watchdog, and stop the run when its record says
     ``cancelled`` (the Cancel button clicked on another replica). Store hiccups are retried."""
-    from bot.approvals import HEARTBEAT_TTL_S
+    from bot.runs.approvals import HEARTBEAT_TTL_S
 
     while True:
         try:
             await _heartbeat(services, HEARTBEAT_TTL_S)
-            record = await asyncio.to_thread(services.store.get_approval, request_id)
+            record = await asyncio.to_thread(services.store.get_run, request_id)
         except Exception as exc:  # noqa: BLE001 - the run goes on; the next round retries
             log.warning("run %s: store check failed: %r", request_id, exc)
             continue
-        if record is not None and record.state is ApprovalState.CANCELLED:
+        if record is not None and record.state is RunState.CANCELLED:
             job.request_cancel(f"cancelled by <@{record.decided_by}>" if record.decided_by else "cancelled")
             return
         await asyncio.sleep(WATCH_INTERVAL_S)
 
 
-def _run_outcome(results: list[ExecResult], job: Job) -> tuple[ApprovalState, str | None]:
+def _run_outcome(results: list[ExecResult], job: Job) -> tuple[RunState, str | None]:
     statuses = {r.status for r in results}
     if "cancelled" in statuses or job.cancel_reason:
-        return ApprovalState.CANCELLED, job.cancel_reason
+        return RunState.CANCELLED, job.cancel_reason
     if statuses <= {"ok", "failed"}:
-        return ApprovalState.FINISHED, None
-    return ApprovalState.FAILED, ", ".join(sorted(statuses - {"ok", "failed"}))
+        return RunState.FINISHED, None
+    return RunState.FAILED, ", ".join(sorted(statuses - {"ok", "failed"}))
 
 
 async def _end_run_record(
-    services: Services, record: ApprovalRecord | None, state: ApprovalState, why: str | None
+    services: Services, record: RunRecord | None, state: RunState, why: str | None
 ) -> None:
     """``running → state`` for a plain run this replica owns; a no-op if it already left ``running``
     (cancelled from another replica, or failed by a watchdog). Failures are logged: the run is over."""
@@ -320,7 +320,7 @@ async def _end_run_record(
         await asyncio.to_thread(
             services.store.transition,
             record.request_id,
-            ApprovalState.RUNNING,
+            RunState.RUNNING,
             state,
             Transition(state_reason=why),
             expected_owner=record.owner,
@@ -329,7 +329,7 @@ async def _end_run_record(
         log.warning("could not record the end of run %s", record.request_id, exc_info=True)
 
 
-def recovered_run_message(record: ApprovalRecord, redactor: Redactor | None = None) -> tuple[str, list[dict[str, Any]]]:
+def recovered_run_message(record: RunRecord, redactor: Redactor | None = None) -> tuple[str, list[dict[str, Any]]]:
     """The channel message of a plain run the watchdog failed (its replica stopped mid-run)."""
     target = json.loads(str(record.params.get("target") or "{}"))
     order = ExecOrder(

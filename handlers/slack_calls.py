@@ -1,6 +1,6 @@
 """The Slack calls the handlers make, with Slack's errors turned into sentences a user can act on.
 
-429s are retried by the client's retry handler (see `bot.app.build_web_client`); what reaches us here
+429s are retried by the client's retry handler (see `handlers.app.build_web_client`); what reaches us here
 is a final answer. ``not_in_channel`` / ``channel_not_found`` are the common set-up mistake (private
 channel, bot never invited) and get their own error with the fix; anything else is logged with the
 method and shown as one sentence.

@@ -1,7 +1,7 @@
 """`ecs-exec-bot serve`: the Slack bot. Socket Mode when SLACK_APP_TOKEN is set, else HTTP on HOST:PORT.
 
 Start-up checks fail with one line and a distinct exit status (78 for configuration): token shapes,
-``auth.test``, the config file, the store. SIGTERM drains (see `bot.server.runtime`).
+``auth.test``, the config file, the store. SIGTERM drains (see `handlers.server.runtime`).
 """
 
 from __future__ import annotations
@@ -81,9 +81,9 @@ def configure_logging(level: str) -> RedactingLogFilter:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.app import SlackSettings, build_services
     from bot.config import load_settings
-    from bot.server.runtime import ServeOptions, serve
+    from handlers.app import SlackSettings, build_services
+    from handlers.server.runtime import ServeOptions, serve
 
     settings = load_settings()
     log_filter = configure_logging(settings.log_level)

@@ -27,7 +27,7 @@ from bot.errors import BotError, PolicyDenied, UsageError
 
 Block = dict[str, Any]
 Status = Literal["ok", "failed", "timeout", "cancelled", "error"]
-ApprovalState = Literal["pending", "approved", "running", "finished", "failed", "denied", "expired", "cancelled"]
+RunState = Literal["pending", "approved", "running", "finished", "failed", "denied", "expired", "cancelled"]
 
 SECTION_LIMIT = 3000
 MAX_BLOCKS = 50
@@ -102,7 +102,7 @@ class ApprovalView:
     reason: str | None = None
     task: str | None = None  # a specific task, or None for "one running task"
     all_tasks: bool = False
-    state: ApprovalState = "pending"
+    state: RunState = "pending"
     decided_by: tuple[str, ...] = ()  # approvers, or who denied / cancelled
     votes: int = 0  # approvals so far while pending
     # Used by the approvals flow (handlers/actions.py); the defaults keep the plain rendering.

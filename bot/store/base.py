@@ -26,7 +26,7 @@ from typing import Protocol, runtime_checkable
 DetailValue = str | int | float | bool | None
 
 
-class ApprovalState(StrEnum):
+class RunState(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     RUNNING = "running"
@@ -40,25 +40,25 @@ class ApprovalState(StrEnum):
 # The only edges of the state machine; the store refuses anything else so a bug cannot resurrect a
 # finished request (pending → approved → running → finished | failed | cancelled; pending → denied |
 # expired | cancelled). `approved → expired|cancelled` covers an approval nobody started in time.
-TRANSITIONS: Mapping[ApprovalState, frozenset[ApprovalState]] = {
-    ApprovalState.PENDING: frozenset(
-        {ApprovalState.APPROVED, ApprovalState.DENIED, ApprovalState.EXPIRED, ApprovalState.CANCELLED}
+TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {
+    RunState.PENDING: frozenset(
+        {RunState.APPROVED, RunState.DENIED, RunState.EXPIRED, RunState.CANCELLED}
     ),
-    ApprovalState.APPROVED: frozenset(
-        {ApprovalState.RUNNING, ApprovalState.EXPIRED, ApprovalState.CANCELLED}
+    RunState.APPROVED: frozenset(
+        {RunState.RUNNING, RunState.EXPIRED, RunState.CANCELLED}
     ),
-    ApprovalState.RUNNING: frozenset({ApprovalState.FINISHED, ApprovalState.FAILED, ApprovalState.CANCELLED}),
-    ApprovalState.FINISHED: frozenset(),
-    ApprovalState.FAILED: frozenset(),
-    ApprovalState.CANCELLED: frozenset(),
-    ApprovalState.DENIED: frozenset(),
-    ApprovalState.EXPIRED: frozenset(),
+    RunState.RUNNING: frozenset({RunState.FINISHED, RunState.FAILED, RunState.CANCELLED}),
+    RunState.FINISHED: frozenset(),
+    RunState.FAILED: frozenset(),
+    RunState.CANCELLED: frozenset(),
+    RunState.DENIED: frozenset(),
+    RunState.EXPIRED: frozenset(),
 }
 
 TERMINAL_STATES = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 
 
-def check_transition(expected: ApprovalState, new: ApprovalState) -> None:
+def check_transition(expected: RunState, new: RunState) -> None:
     """Refuse an edge that is not in the state machine before touching the store."""
     if new not in TRANSITIONS[expected]:
         # A programming error, not a user-facing one: nothing in the app should ask for this.
@@ -75,11 +75,11 @@ class Vote:
 
 
 @dataclass(frozen=True)
-class ApprovalRecord:
+class RunRecord:
     """A request waiting for (or past) approval, bound to one exact target and command.
 
     ``request_hash`` is the SHA-256 of (environment, service, target selector, command) computed by
-    `bot.approvals.request_hash`; the runner re-checks it so an approval cannot be reused for another command.
+    `bot.runs.approvals.request_hash`; the runner re-checks it so an approval cannot be reused for another command.
     """
 
     request_id: str
@@ -97,7 +97,7 @@ class ApprovalRecord:
     allow_self_approval: bool
     created_at: float
     expires_at: float
-    state: ApprovalState = ApprovalState.PENDING
+    state: RunState = RunState.PENDING
     message_ts: str | None = None
     votes: tuple[Vote, ...] = ()
     decided_by: str | None = None  # who denied / cancelled / gave the deciding vote
@@ -162,17 +162,17 @@ class Store(Protocol):
         ...
 
     # -- approvals -------------------------------------------------------------------------------
-    def create_approval(self, record: ApprovalRecord) -> bool:
+    def create_run(self, record: RunRecord) -> bool:
         """Insert a new record; False if the request id already exists."""
         ...
 
-    def get_approval(self, request_id: str) -> ApprovalRecord | None: ...
+    def get_run(self, request_id: str) -> RunRecord | None: ...
 
     def set_message_ts(self, request_id: str, message_ts: str) -> None:
         """Remember the Slack message that shows this request, so any replica can update it."""
         ...
 
-    def add_vote(self, request_id: str, vote: Vote) -> ApprovalRecord | None:
+    def add_vote(self, request_id: str, vote: Vote) -> RunRecord | None:
         """Add one approver's vote atomically, only while the record is ``pending`` and not expired and
         that approver has not voted yet. Returns the updated record, or None if the vote was not added."""
         ...
@@ -180,19 +180,19 @@ class Store(Protocol):
     def transition(
         self,
         request_id: str,
-        expected: ApprovalState,
-        new: ApprovalState,
+        expected: RunState,
+        new: RunState,
         change: Transition | None = None,
         *,
         require_unexpired: bool = False,
         expected_owner: str | None = None,
-    ) -> ApprovalRecord | None:
+    ) -> RunRecord | None:
         """Compare-and-set ``expected → new`` (must be an edge of ``TRANSITIONS``). Returns the updated
         record for the single winner, None for everyone else. ``require_unexpired`` also demands
         ``expires_at > now``; ``expected_owner`` demands the current owner (watchdog vs. a live runner)."""
         ...
 
-    def list_approvals(self, state: ApprovalState, limit: int = 100) -> list[ApprovalRecord]:
+    def list_runs(self, state: RunState, limit: int = 100) -> list[RunRecord]:
         """Records in one state, oldest first (start-up recovery, expiry sweeps, the watchdog)."""
         ...
 

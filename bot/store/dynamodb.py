@@ -30,10 +30,10 @@ from typing import Any
 
 from bot.errors import StoreError
 from bot.store.base import (
-    ApprovalRecord,
-    ApprovalState,
     AuditEvent,
     AuditQuery,
+    RunRecord,
+    RunState,
     Transition,
     Vote,
     check_transition,
@@ -186,7 +186,7 @@ class DynamoStore:
         )
 
     # -- approvals -------------------------------------------------------------------------------
-    def create_approval(self, record: ApprovalRecord) -> bool:
+    def create_run(self, record: RunRecord) -> bool:
         now = self._clock()
         item: dict[str, Any] = {
             "pk": _s(f"APPROVAL#{record.request_id}"),
@@ -230,7 +230,7 @@ class DynamoStore:
             is not None
         )
 
-    def get_approval(self, request_id: str) -> ApprovalRecord | None:
+    def get_run(self, request_id: str) -> RunRecord | None:
         with self._calls():
             resp = self._client.get_item(
                 TableName=self.table,
@@ -249,7 +249,7 @@ class DynamoStore:
             ExpressionAttributeValues={":ts": _s(message_ts), ":now": _n(self._clock())},
         )
 
-    def add_vote(self, request_id: str, vote: Vote) -> ApprovalRecord | None:
+    def add_vote(self, request_id: str, vote: Vote) -> RunRecord | None:
         now = self._clock()
         nonce = uuid.uuid4().hex
 
@@ -269,7 +269,7 @@ class DynamoStore:
             ExpressionAttributeValues={
                 ":vote": _vote_value(vote, nonce),
                 ":now": _n(now),
-                ":pending": _s(ApprovalState.PENDING.value),
+                ":pending": _s(RunState.PENDING.value),
             },
             ReturnValues="ALL_NEW",
         )
@@ -278,13 +278,13 @@ class DynamoStore:
     def transition(
         self,
         request_id: str,
-        expected: ApprovalState,
-        new: ApprovalState,
+        expected: RunState,
+        new: RunState,
         change: Transition | None = None,
         *,
         require_unexpired: bool = False,
         expected_owner: str | None = None,
-    ) -> ApprovalRecord | None:
+    ) -> RunRecord | None:
         check_transition(expected, new)
         change = change or Transition()
         now = self._clock()
@@ -333,15 +333,15 @@ class DynamoStore:
         )
         return _approval_from_item(resp["Attributes"]) if resp else None
 
-    def list_approvals(self, state: ApprovalState, limit: int = 100) -> list[ApprovalRecord]:
-        out: list[ApprovalRecord] = []
+    def list_runs(self, state: RunState, limit: int = 100) -> list[RunRecord]:
+        out: list[RunRecord] = []
         # GSIs are eventually consistent: re-read each record and keep it only if still in that state.
         for item in self._query(
             IndexName=GSI_USER_OR_STATE,
             KeyConditionExpression="gsi1pk = :pk",
             ExpressionAttributeValues={":pk": _s(f"STATE#{state.value}")},
         ):
-            record = self.get_approval(item["request_id"]["S"])
+            record = self.get_run(item["request_id"]["S"])
             if record is not None and record.state is state:
                 out.append(record)
                 if len(out) >= limit:
@@ -566,7 +566,7 @@ def _opt_s(item: Mapping[str, Any], name: str) -> str | None:
     return item[name]["S"] if name in item else None
 
 
-def _approval_from_item(item: Mapping[str, Any]) -> ApprovalRecord:
+def _approval_from_item(item: Mapping[str, Any]) -> RunRecord:
     votes = sorted(
         (
             Vote(approver=name, at=float(v["M"]["at"]["N"]), break_glass=v["M"]["break_glass"]["BOOL"])
@@ -574,7 +574,7 @@ def _approval_from_item(item: Mapping[str, Any]) -> ApprovalRecord:
         ),
         key=lambda v: (v.at, v.approver),
     )
-    return ApprovalRecord(
+    return RunRecord(
         request_id=item["request_id"]["S"],
         requester=item["requester"]["S"],
         channel=item["channel"]["S"],
@@ -590,7 +590,7 @@ def _approval_from_item(item: Mapping[str, Any]) -> ApprovalRecord:
         allow_self_approval=item["allow_self_approval"]["BOOL"],
         created_at=float(item["created_at"]["N"]),
         expires_at=float(item["expires_at"]["N"]),
-        state=ApprovalState(item["state"]["S"]),
+        state=RunState(item["state"]["S"]),
         message_ts=_opt_s(item, "message_ts"),
         votes=tuple(votes),
         decided_by=_opt_s(item, "decided_by"),

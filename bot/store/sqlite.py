@@ -24,10 +24,10 @@ from typing import Any
 
 from bot.errors import StoreError
 from bot.store.base import (
-    ApprovalRecord,
-    ApprovalState,
     AuditEvent,
     AuditQuery,
+    RunRecord,
+    RunState,
     Transition,
     Vote,
     check_transition,
@@ -235,7 +235,7 @@ class SqliteStore:
             self._lock.release()
 
     # -- approvals -------------------------------------------------------------------------------
-    def create_approval(self, record: ApprovalRecord) -> bool:
+    def create_run(self, record: RunRecord) -> bool:
         now = self._clock()
         with self._write() as db:
             cur = db.execute(
@@ -259,7 +259,7 @@ class SqliteStore:
             )
             return True
 
-    def get_approval(self, request_id: str) -> ApprovalRecord | None:
+    def get_run(self, request_id: str) -> RunRecord | None:
         with self._read() as db:
             return self._load(db, request_id)
 
@@ -270,12 +270,12 @@ class SqliteStore:
                 (message_ts, self._clock(), request_id),
             )
 
-    def add_vote(self, request_id: str, vote: Vote) -> ApprovalRecord | None:
+    def add_vote(self, request_id: str, vote: Vote) -> RunRecord | None:
         now = self._clock()
         with self._write() as db:
             row = db.execute(
                 "SELECT 1 FROM approvals WHERE request_id = ? AND state = ? AND expires_at > ?",
-                (request_id, ApprovalState.PENDING.value, now),
+                (request_id, RunState.PENDING.value, now),
             ).fetchone()
             if row is None:
                 return None
@@ -291,13 +291,13 @@ class SqliteStore:
     def transition(
         self,
         request_id: str,
-        expected: ApprovalState,
-        new: ApprovalState,
+        expected: RunState,
+        new: RunState,
         change: Transition | None = None,
         *,
         require_unexpired: bool = False,
         expected_owner: str | None = None,
-    ) -> ApprovalRecord | None:
+    ) -> RunRecord | None:
         check_transition(expected, new)
         change = change or Transition()
         now = self._clock()
@@ -329,7 +329,7 @@ class SqliteStore:
                 return None
             return self._load(db, request_id)
 
-    def list_approvals(self, state: ApprovalState, limit: int = 100) -> list[ApprovalRecord]:
+    def list_runs(self, state: RunState, limit: int = 100) -> list[RunRecord]:
         with self._read() as db:
             ids = [
                 r[0]
@@ -340,7 +340,7 @@ class SqliteStore:
             ]
             return [rec for rid in ids if (rec := self._load(db, rid)) is not None]
 
-    def _load(self, db: sqlite3.Connection, request_id: str) -> ApprovalRecord | None:
+    def _load(self, db: sqlite3.Connection, request_id: str) -> RunRecord | None:
         row = db.execute(
             f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE request_id = ?", (request_id,)
         ).fetchone()
@@ -353,7 +353,7 @@ class SqliteStore:
                 (request_id,),
             )
         )
-        return ApprovalRecord(
+        return RunRecord(
             request_id=row["request_id"],
             requester=row["requester"],
             channel=row["channel"],
@@ -369,7 +369,7 @@ class SqliteStore:
             allow_self_approval=bool(row["allow_self_approval"]),
             created_at=row["created_at"],
             expires_at=row["expires_at"],
-            state=ApprovalState(row["state"]),
+            state=RunState(row["state"]),
             message_ts=row["message_ts"],
             votes=votes,
             decided_by=row["decided_by"],

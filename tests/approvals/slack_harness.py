@@ -15,15 +15,15 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import AwsExecBackend, Services
-from bot.approvals import ApprovalService
 from bot.audit import Auditor
 from bot.config import parse_config
-from bot.limits import RunLimiter, RunLimits
-from bot.store.base import ApprovalRecord, ApprovalState, AuditQuery
+from bot.runs.approvals import ApprovalService
+from bot.runs.limits import RunLimiter, RunLimits
+from bot.store.base import AuditQuery, RunRecord, RunState
 from bot.store.dynamodb import DynamoStore
-from bot.usergroups import UserGroupCache
 from handlers.actions import ApprovalFlow
+from handlers.app import AwsExecBackend, Services
+from handlers.usergroups import UserGroupCache
 from tests.store.support import FakeClock, dynamodb_client
 from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws
@@ -142,11 +142,11 @@ def request_id_of(message: dict[str, Any]) -> str:
 
 
 async def wait_state(
-    store: DynamoStore, request_id: str, *states: ApprovalState, within: float = 20
-) -> ApprovalRecord:
+    store: DynamoStore, request_id: str, *states: RunState, within: float = 20
+) -> RunRecord:
     deadline = time.monotonic() + within
     while True:
-        record = await asyncio.to_thread(store.get_approval, request_id)
+        record = await asyncio.to_thread(store.get_run, request_id)
         if record is not None and record.state in states:
             return record
         if time.monotonic() > deadline:

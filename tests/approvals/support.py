@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.approvals import ApprovalService
 from bot.audit import Auditor
-from bot.store.base import ApprovalRecord, AuditQuery, Store
+from bot.runs.approvals import ApprovalService
+from bot.store.base import AuditQuery, RunRecord, Store
 from tests.store.support import FakeClock
 
 
@@ -40,7 +40,7 @@ def service(store: Store, clock: FakeClock, replica: str, notes: Notes | None = 
     return ApprovalService(store, Auditor(store, notify=notes, clock=clock), replica_id=replica, clock=clock)
 
 
-async def open_request(svc: ApprovalService, request_id: str = "req-1", **rule: object) -> ApprovalRecord:
+async def open_request(svc: ApprovalService, request_id: str = "req-1", **rule: object) -> RunRecord:
     return await svc.open(
         request_id=request_id,
         requester="U0ALICE",

@@ -6,9 +6,9 @@ import json
 from dataclasses import replace
 from types import SimpleNamespace
 
-from bot.approvals import request_hash
-from bot.server.jobs import Job
-from bot.store.base import ApprovalState, Vote
+from bot.runs.approvals import request_hash
+from bot.runs.jobs import Job
+from bot.store.base import RunState, Vote
 from bot.targets import ServiceRef
 from handlers.actions import (
     APPROVE,
@@ -52,13 +52,13 @@ def test_pending_message_shows_the_request_and_three_buttons() -> None:
 
 def test_buttons_follow_the_state() -> None:
     expectations = {
-        ApprovalState.APPROVED: ([CANCEL], "Approved by <@U0BOB>"),
-        ApprovalState.RUNNING: ([CANCEL], "Approved by <@U0BOB> · running…"),
-        ApprovalState.DENIED: ([], "Denied by <@U0CAROL>: freeze"),
-        ApprovalState.EXPIRED: ([], "Expired at"),
-        ApprovalState.CANCELLED: ([], "Cancelled by <@U0CAROL>"),
-        ApprovalState.FAILED: ([], "Failed: freeze"),
-        ApprovalState.FINISHED: ([], "Approved by <@U0BOB> · finished"),
+        RunState.APPROVED: ([CANCEL], "Approved by <@U0BOB>"),
+        RunState.RUNNING: ([CANCEL], "Approved by <@U0BOB> · running…"),
+        RunState.DENIED: ([], "Denied by <@U0CAROL>: freeze"),
+        RunState.EXPIRED: ([], "Expired at"),
+        RunState.CANCELLED: ([], "Cancelled by <@U0CAROL>"),
+        RunState.FAILED: ([], "Failed: freeze"),
+        RunState.FINISHED: ([], "Approved by <@U0BOB> · finished"),
     }
     for state, (buttons, phrase) in expectations.items():
         record = make_record(
@@ -125,8 +125,8 @@ def test_an_order_is_rebuilt_from_what_was_approved() -> None:
 def test_outcome_of_a_run() -> None:
     job = Job("j")
     ok, nonzero = SimpleNamespace(status="ok"), SimpleNamespace(status="failed")
-    assert _outcome([ok, nonzero], job) == (ApprovalState.FINISHED, None)
-    assert _outcome([ok, SimpleNamespace(status="timeout")], job) == (ApprovalState.FAILED, "timeout")
-    assert _outcome(None, job)[0] is ApprovalState.FAILED
+    assert _outcome([ok, nonzero], job) == (RunState.FINISHED, None)
+    assert _outcome([ok, SimpleNamespace(status="timeout")], job) == (RunState.FAILED, "timeout")
+    assert _outcome(None, job)[0] is RunState.FAILED
     job.request_cancel("cancelled by <@U0ALICE>")
-    assert _outcome([ok], job) == (ApprovalState.CANCELLED, None)
+    assert _outcome([ok], job) == (RunState.CANCELLED, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.approvals import (
+from bot.runs.approvals import (
     ApprovalError,
     approvers_text,
     is_eligible,
@@ -14,7 +14,7 @@ from bot.approvals import (
     request_hash,
     votes_needed,
 )
-from bot.store.base import ApprovalState, Vote
+from bot.store.base import RunState, Vote
 from tests.store.support import START, make_record
 
 NOW = START + 10
@@ -76,10 +76,10 @@ def test_an_approver_counts_once() -> None:
 def test_expired_or_decided_requests_take_no_votes() -> None:
     with pytest.raises(ApprovalError, match="expired at 11:21 UTC"):
         judge_vote(make_record(), "U0BOB", (), START + 900)
-    denied = make_record(state=ApprovalState.DENIED, decided_by="U0CAROL")
+    denied = make_record(state=RunState.DENIED, decided_by="U0CAROL")
     with pytest.raises(ApprovalError, match="was denied by <@U0CAROL>"):
         judge_vote(denied, "U0BOB", (), NOW)
-    running = make_record(state=ApprovalState.RUNNING, decided_by="U0CAROL")
+    running = make_record(state=RunState.RUNNING, decided_by="U0CAROL")
     with pytest.raises(ApprovalError, match="already approved by <@U0CAROL>"):
         judge_vote(running, "U0BOB", (), NOW)
 
@@ -98,10 +98,10 @@ def test_cancel_rules() -> None:
     with pytest.raises(ApprovalError, match="Only the requester"):
         judge_cancel(make_record(), "U0BOB")
     judge_cancel(make_record(), "U0ALICE")
-    judge_cancel(make_record(state=ApprovalState.APPROVED), "U0ALICE")
-    judge_cancel(make_record(state=ApprovalState.RUNNING), "U0ALICE")  # its owner interrupts it
+    judge_cancel(make_record(state=RunState.APPROVED), "U0ALICE")
+    judge_cancel(make_record(state=RunState.RUNNING), "U0ALICE")  # its owner interrupts it
     with pytest.raises(ApprovalError, match="already ran"):
-        judge_cancel(make_record(state=ApprovalState.FINISHED), "U0ALICE")
+        judge_cancel(make_record(state=RunState.FINISHED), "U0ALICE")
 
 
 def test_approvers_text_without_approvers() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.approvals import ApprovalError
-from bot.store.base import ApprovalState, AuditEvent, AuditQuery, Store
+from bot.runs.approvals import ApprovalError
+from bot.store.base import AuditEvent, AuditQuery, RunState, Store
 from bot.store.sqlite import SqliteStore
 from tests.approvals.support import Approvers, Notes, kinds, open_request, service
 from tests.store.support import FakeClock
@@ -22,16 +22,16 @@ async def test_one_approval_runs_once_and_leaves_a_full_trail(store: Store, cloc
     await open_request(svc)
     result = await svc.approve("req-1", "U0BOB")
     assert result.approved and result.needed == 0 and not result.break_glass
-    assert result.record.state is ApprovalState.APPROVED and result.record.decided_by == "U0BOB"
+    assert result.record.state is RunState.APPROVED and result.record.decided_by == "U0BOB"
     running = await svc.start("req-1", run_timeout_s=30)
     assert running is not None and running.owner == "replica-a"
     assert await svc.start("req-1", run_timeout_s=30) is None  # a second start loses
     ended = await svc.finish(
         running,
-        ApprovalState.FINISHED,
+        RunState.FINISHED,
         {"exit_code": 0, "duration_s": 1.4, "bytes": 812, "sha256": "ab" * 32},
     )
-    assert ended is not None and ended.state is ApprovalState.FINISHED
+    assert ended is not None and ended.state is RunState.FINISHED
     assert kinds(store) == ["approval_requested", "approved", "finished"]
     (finished,) = store.query_audit(AuditQuery(request_id="req-1", limit=1))
     assert finished.details["approved_by"] == "U0BOB" and finished.details["sha256"] == "ab" * 32
@@ -46,7 +46,7 @@ async def test_self_approval_is_refused_and_audited(store: Store, clock: FakeClo
     await open_request(svc, approvers=_approvers("U0ALICE", "U0BOB"))
     with pytest.raises(ApprovalError, match="cannot approve your own request"):
         await svc.approve("req-1", "U0ALICE")
-    assert (await svc.get("req-1")).state is ApprovalState.PENDING
+    assert (await svc.get("req-1")).state is RunState.PENDING
     assert kinds(store) == ["approval_requested", "click_refused"]
 
 
@@ -94,7 +94,7 @@ async def test_an_expired_request_cannot_be_approved(store: Store, clock: FakeCl
     with pytest.raises(ApprovalError, match="expired"):
         await svc.approve("req-1", "U0BOB")
     record = await svc.get("req-1")
-    assert record.state is ApprovalState.EXPIRED and record.votes == ()
+    assert record.state is RunState.EXPIRED and record.votes == ()
     assert kinds(store) == ["approval_requested", "expired", "click_refused"]
     assert notes.lines[0].startswith(":hourglass: expired unapproved: <@U0ALICE>")
 
@@ -106,7 +106,7 @@ async def test_an_approved_request_that_expires_cannot_run(store: Store, clock: 
     clock.advance(901)
     with pytest.raises(ApprovalError, match="expired"):
         await svc.start("req-1", run_timeout_s=30)
-    assert (await svc.get("req-1")).state is ApprovalState.EXPIRED
+    assert (await svc.get("req-1")).state is RunState.EXPIRED
 
 
 async def test_deny_and_cancel(store: Store, clock: FakeClock) -> None:
@@ -115,14 +115,14 @@ async def test_deny_and_cancel(store: Store, clock: FakeClock) -> None:
     await open_request(svc, "req-2")
     denied = await svc.deny("req-1", "U0CAROL", reason="not during the freeze")
     assert (denied.state, denied.decided_by, denied.state_reason) == (
-        ApprovalState.DENIED, "U0CAROL", "not during the freeze"
+        RunState.DENIED, "U0CAROL", "not during the freeze"
     )  # fmt: skip
     with pytest.raises(ApprovalError, match="was denied by <@U0CAROL>"):
         await svc.approve("req-1", "U0BOB")
     with pytest.raises(ApprovalError, match="Only the requester"):
         await svc.cancel("req-2", "U0BOB")
     cancelled = await svc.cancel("req-2", "U0ALICE")
-    assert cancelled.state is ApprovalState.CANCELLED
+    assert cancelled.state is RunState.CANCELLED
     with pytest.raises(ApprovalError, match="was cancelled by <@U0ALICE>"):
         await svc.approve("req-2", "U0BOB")
     assert kinds(store, "req-1") == ["approval_requested", "denied", "click_refused"]
@@ -143,10 +143,10 @@ async def test_cancelling_a_running_command_reaches_its_owner(
     assert running is not None
     clock.advance(1)  # (two replicas' events in one clock tick have no defined order)
     cancelled = await other.cancel("req-1", "U0ALICE")  # the click lands on another replica
-    assert cancelled.state is ApprovalState.CANCELLED and cancelled.decided_by == "U0ALICE"
+    assert cancelled.state is RunState.CANCELLED and cancelled.decided_by == "U0ALICE"
     assert notes.lines == []  # the owner reports the outcome, once
     clock.advance(1)
-    assert await owner.finish(running, ApprovalState.CANCELLED, {"exit_code": 130, "bytes": 10}) is None
+    assert await owner.finish(running, RunState.CANCELLED, {"exit_code": 130, "bytes": 10}) is None
     assert kinds(stores[0]) == ["approval_requested", "approved", "cancel_requested", "cancelled"]
     assert len(notes.lines) == 1 and notes.lines[0].startswith(":stop_sign:")
     with pytest.raises(ApprovalError, match="was cancelled by <@U0ALICE>"):
@@ -168,7 +168,7 @@ async def test_a_tampered_record_is_not_run(store: Store, clock: FakeClock) -> N
     # Same id, other command: e.g. a hand-edited row. The hash no longer matches, so it must not run.
     record = await svc.get("req-1")
     tampered = record.__class__(**{**record.__dict__, "request_id": "req-x", "command": "rm -rf /"})
-    store.create_approval(tampered)
+    store.create_run(tampered)
     with pytest.raises(ApprovalError, match="does not match"):
         await svc.start("req-x", run_timeout_s=30)
 
@@ -189,7 +189,7 @@ async def test_twenty_concurrent_approvals_on_two_replicas_start_once(
 
     started = await asyncio.gather(*(click(i) for i in range(20)))
     assert started.count(True) == 1
-    assert (await a.get("req-1")).state is ApprovalState.RUNNING
+    assert (await a.get("req-1")).state is RunState.RUNNING
     assert kinds(stores[0]).count("approved") == 1
 
 
@@ -212,7 +212,7 @@ async def test_expire_due_sweeps_pending_and_unstarted(store: Store, clock: Fake
     await open_request(svc, "req-3")
     clock.advance(850)
     assert sorted(r.request_id for r in await svc.expire_due()) == ["req-1", "req-2"]
-    assert (await svc.get("req-3")).state is ApprovalState.PENDING
+    assert (await svc.get("req-3")).state is RunState.PENDING
     assert await svc.expire_due() == []
 
 
@@ -233,12 +233,12 @@ async def test_watchdog_fails_runs_past_deadline_or_of_dead_replicas(
     by_id = {r.request_id: r for r in recovered}
     assert "deadline" in (by_id["req-1"].state_reason or "")
     assert "replica-b" in (by_id["req-2"].state_reason or "")
-    assert (await a.get("req-3")).state is ApprovalState.RUNNING
+    assert (await a.get("req-3")).state is RunState.RUNNING
     assert kinds(stores[0], "req-2")[-1] == "failed"
     # The dead replica's late result does not resurrect the record, but the outcome is still audited.
     clock.advance(1)
-    late = await b.finish(by_id["req-2"], ApprovalState.FINISHED, {"exit_code": 0})
-    assert late is None and (await a.get("req-2")).state is ApprovalState.FAILED
+    late = await b.finish(by_id["req-2"], RunState.FINISHED, {"exit_code": 0})
+    assert late is None and (await a.get("req-2")).state is RunState.FAILED
     assert kinds(stores[0], "req-2")[-1] == "finished"
 
 
@@ -258,8 +258,8 @@ def _approvers(*users: str) -> Approvers:
 async def test_daily_retention_runs_on_one_replica(stores: tuple[Store, Store], clock: FakeClock) -> None:
     from types import SimpleNamespace
 
-    from bot.approvals import ApprovalService
     from bot.audit import Auditor
+    from bot.runs.approvals import ApprovalService
     from handlers.actions import ApprovalFlow
 
     def flow(store: Store, name: str) -> ApprovalFlow:

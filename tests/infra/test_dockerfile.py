@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 
-from bot.server.http import HEALTH_PATH
+from handlers.server.http import HEALTH_PATH
 from tests.infra import dockerfile as df
 from tests.infra.terraform import REPO
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from bot.commands import RESERVED_SERVICE_NAMES
-from bot.server.http import EVENTS_PATH
+from handlers.server.http import EVENTS_PATH
 from tests.infra.terraform import INFRA
 
 SCOPES = {"commands", "chat:write", "chat:write.public", "files:write", "users:read", "usergroups:read"}

@@ -16,14 +16,14 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import AwsExecBackend, Services, SlackSettings
 from bot.audit import Auditor
 from bot.aws import AwsClientFactory
-from bot.limits import RunLimiter, RunLimits
 from bot.output.redact import Redactor
-from bot.server.runtime import RunningBot, ServeOptions, serve
+from bot.runs.limits import RunLimiter, RunLimits
 from bot.store.sqlite import SqliteStore
-from bot.usergroups import UserGroupCache
+from handlers.app import AwsExecBackend, Services, SlackSettings
+from handlers.server.runtime import RunningBot, ServeOptions, serve
+from handlers.usergroups import UserGroupCache
 from tests.reliability.support import make_config
 from tests.support.slack_app import SIGNING_SECRET
 

@@ -70,7 +70,7 @@ build_services = wired_services  # the shared wiring, with this suite's store an
 async def serve_bot(
     fake: FakeSlack, config: BotConfig, aws: LocalAws, store: Store | Path, **kwargs: Any
 ) -> AsyncIterator[BotHarness]:
-    """The real bot (`bot.server.runtime.serve`, aiohttp listener on 127.0.0.1:0) over ``store``."""
+    """The real bot (`handlers.server.runtime.serve`, aiohttp listener on 127.0.0.1:0) over ``store``."""
     the_store = SqliteStore(store) if isinstance(store, Path) else store
     async with running_bot(fake, lambda client, _info: build_services(config, aws, the_store, client, **kwargs)) as h:
         yield h

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import BotConfig
-from bot.store.base import ApprovalRecord, ApprovalState
+from bot.store.base import RunRecord, RunState
 from bot.store.sqlite import SqliteStore
 from standins.ecs import SANDBOX
 from tests.reliability.support import audit_kinds, execute_command_calls, serve_bot, wait_audit
@@ -39,8 +39,8 @@ async def test_a_plain_run_is_recorded_and_ends_finished(
         await bot.command("web echo recorded")
         [finished] = await wait_audit(store, "finished")
         await fake.await_for("chat.update")
-    record = store.get_approval(finished.request_id)
-    assert record is not None and record.state is ApprovalState.FINISHED and record.owner == "replica-a"
+    record = store.get_run(finished.request_id)
+    assert record is not None and record.state is RunState.FINISHED and record.owner == "replica-a"
     assert record.message_ts == next(iter(fake.messages)) and record.run_deadline is not None
     assert record.approver_users == () and record.params["kind"] == "plain-run"
 
@@ -71,8 +71,8 @@ async def test_cancel_of_a_plain_run_clicked_on_another_replica_stops_it(
         await until(lambda: "cancelled by <@U0ALICE>" in message_text(fake, ts))
     assert len(execute_command_calls()) == 1
     assert audit_kinds(store, started.request_id) == ["requested", "started", "cancel_requested", "cancelled"]
-    record = store.get_approval(started.request_id)
-    assert record is not None and record.state is ApprovalState.CANCELLED and record.decided_by == "U0ALICE"
+    record = store.get_run(started.request_id)
+    assert record is not None and record.state is RunState.CANCELLED and record.decided_by == "U0ALICE"
 
 
 async def test_cancel_of_a_plain_run_whose_replica_died_leaves_it_to_the_watchdog(
@@ -82,11 +82,11 @@ async def test_cancel_of_a_plain_run_whose_replica_died_leaves_it_to_the_watchdo
         await asyncio.sleep(1.0)  # past the start-up watchdog round (the next one is 10 s later)
         now = time.time()
         store = SqliteStore(tmp_path / "bot.db")
-        store.create_approval(ApprovalRecord(
+        store.create_run(RunRecord(
             request_id="req-dead", requester="U0ALICE", channel="C0INCIDENT", service="web", environment="prod",
             command="sleep 30", request_hash="0" * 64, reason="", rule="oncall", approver_users=(), approver_groups=(),
             min_approvals=0, allow_self_approval=False, created_at=now, expires_at=now + 300,
-            state=ApprovalState.RUNNING, owner="replica-dead", run_deadline=now + 300, message_ts="1.000001",
+            state=RunState.RUNNING, owner="replica-dead", run_deadline=now + 300, message_ts="1.000001",
             params={"kind": "plain-run", "target": "{}"},
         ))  # fmt: skip
         button = {"action_id": "ecs_exec_cancel", "value": "req-dead"}
@@ -94,5 +94,5 @@ async def test_cancel_of_a_plain_run_whose_replica_died_leaves_it_to_the_watchdo
         assert ack.status == 200
         await fake.await_for("/response/d")
     assert "stopped" in responses(fake, "d")[0]["text"]
-    record = store.get_approval("req-dead")
-    assert record is not None and record.state is not ApprovalState.CANCELLED  # the watchdog's to fail
+    record = store.get_run("req-dead")
+    assert record is not None and record.state is not RunState.CANCELLED  # the watchdog's to fail

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import BotConfig
-from bot.store.base import ApprovalState
+from bot.store.base import RunState
 from bot.store.sqlite import SqliteStore
 from standins.ecs import SANDBOX
 from tests.approvals.slack_harness import click_payload, request_id_of
@@ -70,9 +70,9 @@ async def click(sender: SlackSender, fake: FakeSlack, user: str, message: dict[s
     assert ack.status == 200, ack.body
 
 
-async def wait_state(store: SqliteStore, request_id: str, state: ApprovalState, within: float = 30) -> None:
+async def wait_state(store: SqliteStore, request_id: str, state: RunState, within: float = 30) -> None:
     deadline = time.monotonic() + within
-    while (record := await asyncio.to_thread(store.get_approval, request_id)) is None or record.state != state:
+    while (record := await asyncio.to_thread(store.get_run, request_id)) is None or record.state != state:
         assert time.monotonic() < deadline, f"{request_id} is {record.state if record else None}, wanted {state}"
         await asyncio.sleep(0.05)
 
@@ -80,7 +80,7 @@ async def wait_state(store: SqliteStore, request_id: str, state: ApprovalState, 
 async def wait_message_ts(store: SqliteStore, request_id: str, within: float = 15) -> None:
     """Until the bot stored its approval message's ts (it does so right after posting it)."""
     deadline = time.monotonic() + within
-    while (record := await asyncio.to_thread(store.get_approval, request_id)) is None or not record.message_ts:
+    while (record := await asyncio.to_thread(store.get_run, request_id)) is None or not record.message_ts:
         assert time.monotonic() < deadline, f"no message ts stored for {request_id}"
         await asyncio.sleep(0.05)
 
@@ -104,7 +104,7 @@ async def test_a_pending_approval_survives_a_crash_and_runs_once_on_the_next_ins
         proc.kill()  # crash while the request waits for its approver
     async with serve_bot(fake, config, local_aws, SqliteStore(db)) as bot:  # the bot closes its store
         await click(bot.sender, fake, "U0BOB", message)
-        await wait_state(store, request_id, ApprovalState.FINISHED)
+        await wait_state(store, request_id, RunState.FINISHED)
         await wait_audit(store, "finished")
     final = fake.messages[message["ts"]]
     assert "approved-after-restart" in str(final) and APPROVE not in str(final)
@@ -138,7 +138,7 @@ async def test_a_command_running_when_the_process_died_is_marked_failed_by_the_n
     # The next instance starts a minute later (the dead replica's 30 s heartbeat has lapsed).
     store = SqliteStore(db)
     async with serve_bot(fake, config, local_aws, SqliteStore(db, clock=later(60)), replica_id="replica-b"):
-        await wait_state(store, request_id, ApprovalState.FAILED)
+        await wait_state(store, request_id, RunState.FAILED)
         await fake.await_for("chat.update", updates_before + 1)
     final = str(fake.messages[message["ts"]])
     assert "Running" not in final and "running" not in final.replace("running it", ""), final
@@ -155,7 +155,7 @@ async def test_with_the_default_replica_id_a_restart_still_recovers_the_running_
     message = await crash_while_running(fake, local_aws, db, tmp_path, "api sleep 8", None)
     store = SqliteStore(db)
     async with serve_bot(fake, config, local_aws, SqliteStore(db, clock=later(60))):
-        await wait_state(store, request_id_of(message), ApprovalState.FAILED, within=3)
+        await wait_state(store, request_id_of(message), RunState.FAILED, within=3)
 
 
 async def test_a_plain_command_running_when_the_process_died_is_not_left_running(

@@ -1,4 +1,4 @@
-"""Findings in the approvals flow (bot/approvals.py, handlers/actions.py; read-only for this review).
+"""Findings in the approvals flow (bot/runs/approvals.py, handlers/actions.py; read-only for this review).
 
 The approval request posted in the channel once showed the command and the reason unredacted; every other
 message went through the redactor. This pins the fix.
@@ -9,16 +9,16 @@ from __future__ import annotations
 import json
 import time
 
-from bot.approvals import request_hash
-from bot.store.base import ApprovalRecord
+from bot.runs.approvals import request_hash
+from bot.store.base import RunRecord
 from handlers.actions import approval_message
 
 TOKEN = "ghp_" + "A1b2C3d4E5" * 3 + "XyZ123"
 
 
-def _record(command: str, reason: str = "") -> ApprovalRecord:
+def _record(command: str, reason: str = "") -> RunRecord:
     target = {"cluster": "prod", "service": "web", "container": "app", "task": None, "all_tasks": False}
-    return ApprovalRecord(
+    return RunRecord(
         request_id="req1", requester="U0ALICE", channel="C0INCIDENT", service="web", environment="prod",
         command=command, request_hash=request_hash("prod", "web", command, target), reason=reason,
         rule="r", approver_users=("U0BOB",), approver_groups=(), min_approvals=1, allow_self_approval=False,

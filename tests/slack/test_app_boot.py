@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.app import SlackSettings, build_web_client, check_token_shapes, verify_bot_token
 from bot.errors import ConfigError
+from handlers.app import SlackSettings, build_web_client, check_token_shapes, verify_bot_token
 from tests.support.fake_slack import FakeSlack
 
 

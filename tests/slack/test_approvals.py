@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from bot.store.base import ApprovalState
+from bot.store.base import RunState
 from standins.ecs import SANDBOX, DemoCluster
 from tests.approvals.slack_harness import (
     SRE,
@@ -64,7 +64,7 @@ async def test_twenty_approve_clicks_on_two_replicas_run_once(
     keys = await asyncio.gather(
         *((a, b)[i % 2].click("ecs_exec_approve", u, message, fake) for i, u in enumerate(approvers))
     )
-    record = await wait_state(a.services.store, request_id, ApprovalState.FINISHED)  # type: ignore[arg-type]
+    record = await wait_state(a.services.store, request_id, RunState.FINISHED)  # type: ignore[arg-type]
 
     assert len(SANDBOX.requests) == 1  # exactly one ExecuteCommand
     assert SANDBOX.requests[0]["container"] == "nginx" and "approved-hello" in SANDBOX.requests[0]["command"]
@@ -107,7 +107,7 @@ async def test_self_approval_is_refused_then_deny_ends_it(
     [reply] = await wait_replies(fake, key)
     assert "You are not an approver for rule prod-needs-approval" in reply["text"]
     await a.click("ecs_exec_deny", "U0SRE03", message, fake)
-    await wait_state(a.services.store, request_id, ApprovalState.DENIED)  # type: ignore[arg-type]
+    await wait_state(a.services.store, request_id, RunState.DENIED)  # type: ignore[arg-type]
     await fake.await_for("chat.update")
     final = blocks_text(fake.messages[message["ts"]])
     assert "Denied by <@U0SRE03>" in final and '"actions"' not in final
@@ -124,14 +124,14 @@ async def test_requester_cancels_a_running_command_from_the_other_replica(
     message = await request(fake, a, "web sleep 20")
     request_id = request_id_of(message)
     await a.click("ecs_exec_approve", "U0BOB", message, fake)
-    await wait_state(a.services.store, request_id, ApprovalState.RUNNING)  # type: ignore[arg-type]
+    await wait_state(a.services.store, request_id, RunState.RUNNING)  # type: ignore[arg-type]
     await _until(lambda: "started" in audit_kinds(a.services.store, request_id))  # type: ignore[arg-type]
     # It runs on the replica that got the approving click (a); the requester presses the Cancel button of
     # the "running…" message (the same message, updated) and the click lands on the other replica.
     running = await approval_message(fake)
     assert "ecs_exec_cancel" in blocks_text(running)
     await b.click("ecs_exec_cancel", "U0ALICE", running, fake)
-    await wait_state(a.services.store, request_id, ApprovalState.CANCELLED)  # type: ignore[arg-type]
+    await wait_state(a.services.store, request_id, RunState.CANCELLED)  # type: ignore[arg-type]
     await _until(lambda: "cancelled" in audit_kinds(a.services.store, request_id))  # type: ignore[arg-type]
     assert len(SANDBOX.requests) == 1
     kinds = audit_kinds(a.services.store, request_id)  # type: ignore[arg-type]
@@ -185,7 +185,7 @@ async def wait_replies(fake: FakeSlack, key: str) -> list[dict]:
 
 
 def _client(fake: FakeSlack):  # type: ignore[no-untyped-def]
-    from bot.app import build_web_client
+    from handlers.app import build_web_client
 
     return build_web_client(fake.bot_token, fake.api_url)
 
@@ -212,8 +212,8 @@ async def test_a_request_the_policy_no_longer_grants_cannot_be_approved(
     key = await b.click("ecs_exec_approve", "U0BOB", message, fake)
     [reply] = await wait_replies(fake, key)
     assert "The policy no longer allows this request" in reply["text"]
-    record = await asyncio.to_thread(a.services.store.get_approval, request_id)
-    assert record is not None and record.state is ApprovalState.PENDING and record.votes == ()
+    record = await asyncio.to_thread(a.services.store.get_run, request_id)
+    assert record is not None and record.state is RunState.PENDING and record.votes == ()
     assert SANDBOX.requests == []
 
 

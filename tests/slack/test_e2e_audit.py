@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_services, build_web_client
 from bot.audit import AuditKind
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.store.base import AuditEvent, AuditQuery
+from handlers.app import build_services, build_web_client
 from tests.slack.conftest import CONFIG
 from tests.support.fake_slack import FakeSlack
 from tests.support.slack_app import BotHarness

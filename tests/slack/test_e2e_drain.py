@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from bot.config import BotConfig
-from bot.server.runtime import ServeOptions
+from handlers.server.runtime import ServeOptions
 from tests.slack.conftest import build_services, execute_command_calls
 from tests.slack.e2e_helpers import message_text
 from tests.support.fake_slack import FakeSlack

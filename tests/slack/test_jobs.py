@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.server.jobs import BotRestarting, Job, JobTracker
+from bot.runs.jobs import BotRestarting, Job, JobTracker
 
 
 async def test_a_finished_job_leaves_the_tracker() -> None:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from bot.app import REPLICA_ID_ENV, Services, replica_id
+from handlers.app import REPLICA_ID_ENV, Services, replica_id
 
 
 def test_every_services_gets_its_own_replica_id(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,9 +17,9 @@ import pytest
 from slack_bolt.app.async_app import AsyncApp
 from websockets.asyncio.server import ServerConnection, serve
 
-from bot.app import build_web_client
-from bot.server.http import HttpListener, build_web_app
-from bot.server.socket_mode import SocketModeListener
+from handlers.app import build_web_client
+from handlers.server.http import HttpListener, build_web_app
+from handlers.server.socket_mode import SocketModeListener
 from tests.support.fake_slack import FakeSlack
 from tests.support.slack_requests import SlackSender, command_body, sign
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.app import build_web_client
-from bot.usergroups import UserGroupCache
+from handlers.app import build_web_client
+from handlers.usergroups import UserGroupCache
 from tests.support.fake_slack import FakeSlack, Reply
 
 

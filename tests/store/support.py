@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from bot.store.base import ApprovalRecord, Store
+from bot.store.base import RunRecord, Store
 from bot.store.dynamodb import DynamoStore, create_table
 from bot.store.sqlite import SqliteStore
 
@@ -111,7 +111,7 @@ def store_pair(kind: str, tmp_path: Path, clock: FakeClock, endpoint: str | None
     )
 
 
-def make_record(request_id: str = "req-1", **overrides: Any) -> ApprovalRecord:
+def make_record(request_id: str = "req-1", **overrides: Any) -> RunRecord:
     fields: dict[str, Any] = dict(
         request_id=request_id,
         requester="U0ALICE",
@@ -130,4 +130,4 @@ def make_record(request_id: str = "req-1", **overrides: Any) -> ApprovalRecord:
         expires_at=START + 900,
     )
     fields.update(overrides)
-    return ApprovalRecord(**fields)
+    return RunRecord(**fields)

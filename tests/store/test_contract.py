@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.store.base import ApprovalState, AuditEvent, AuditQuery, Store, Transition, Vote
+from bot.store.base import AuditEvent, AuditQuery, RunState, Store, Transition, Vote
 from tests.store.support import START, FakeClock, make_record
 
-P, A, R = ApprovalState.PENDING, ApprovalState.APPROVED, ApprovalState.RUNNING
+P, A, R = RunState.PENDING, RunState.APPROVED, RunState.RUNNING
 
 
 def test_claim_is_won_once_until_its_ttl_passes(stores: tuple[Store, Store], clock: FakeClock) -> None:
@@ -28,27 +28,27 @@ def test_approval_round_trips_every_field(store: Store) -> None:
         allow_self_approval=True,
         min_approvals=2,
     )
-    assert store.create_approval(record) is True
-    assert store.create_approval(record) is False  # ids are unique
-    loaded = store.get_approval("req-1")
+    assert store.create_run(record) is True
+    assert store.create_run(record) is False  # ids are unique
+    loaded = store.get_run("req-1")
     assert loaded is not None
     assert loaded.updated_at > 0
     assert loaded == record.__class__(**{**record.__dict__, "updated_at": loaded.updated_at})
-    assert store.get_approval("nope") is None
+    assert store.get_run("nope") is None
 
 
 def test_message_ts_is_set_later(stores: tuple[Store, Store]) -> None:
     a, b = stores
-    a.create_approval(make_record())
+    a.create_run(make_record())
     a.set_message_ts("req-1", "1795000000.000200")
-    assert (rec := b.get_approval("req-1")) is not None and rec.message_ts == "1795000000.000200"
+    assert (rec := b.get_run("req-1")) is not None and rec.message_ts == "1795000000.000200"
 
 
 def test_votes_are_distinct_and_only_while_pending_and_unexpired(
     stores: tuple[Store, Store], clock: FakeClock
 ) -> None:
     a, b = stores
-    a.create_approval(make_record(min_approvals=2))
+    a.create_run(make_record(min_approvals=2))
     first = a.add_vote("req-1", Vote("U0BOB", clock()))
     assert first is not None and first.approvers_so_far == ("U0BOB",)
     assert b.add_vote("req-1", Vote("U0BOB", clock() + 1)) is None  # same approver twice: no second vote
@@ -58,56 +58,56 @@ def test_votes_are_distinct_and_only_while_pending_and_unexpired(
     assert second.votes[1].break_glass is True
     assert a.add_vote("missing", Vote("U0BOB", clock())) is None
 
-    a.create_approval(make_record("req-2"))
-    assert a.transition("req-2", P, ApprovalState.DENIED, Transition(decided_by="U0BOB")) is not None
+    a.create_run(make_record("req-2"))
+    assert a.transition("req-2", P, RunState.DENIED, Transition(decided_by="U0BOB")) is not None
     assert a.add_vote("req-2", Vote("U0CAROL", clock())) is None  # not pending any more
 
-    a.create_approval(make_record("req-3"))
+    a.create_run(make_record("req-3"))
     clock.now = START + 900  # expires_at is exclusive
     assert a.add_vote("req-3", Vote("U0BOB", clock())) is None
 
 
 def test_transition_is_compare_and_set(stores: tuple[Store, Store], clock: FakeClock) -> None:
     a, b = stores
-    a.create_approval(make_record())
+    a.create_run(make_record())
     won = a.transition("req-1", P, A, Transition(decided_by="U0BOB"), require_unexpired=True)
     assert won is not None and won.state is A and won.decided_by == "U0BOB"
     assert b.transition("req-1", P, A, Transition(decided_by="U0CAROL")) is None  # already moved
     running = b.transition("req-1", A, R, Transition(owner="replica-b", run_deadline=START + 60))
     assert running is not None and (running.owner, running.run_deadline) == ("replica-b", START + 60)
     assert running.decided_by == "U0BOB"  # fields not in the Transition are kept
-    assert a.transition("req-1", R, ApprovalState.FAILED, expected_owner="replica-a") is None
-    done = a.transition("req-1", R, ApprovalState.FINISHED, expected_owner="replica-b")
-    assert done is not None and done.state is ApprovalState.FINISHED
+    assert a.transition("req-1", R, RunState.FAILED, expected_owner="replica-a") is None
+    done = a.transition("req-1", R, RunState.FINISHED, expected_owner="replica-b")
+    assert done is not None and done.state is RunState.FINISHED
     assert a.transition("nope", P, A) is None
 
 
 def test_transition_refuses_edges_outside_the_state_machine(store: Store) -> None:
-    store.create_approval(make_record())
+    store.create_run(make_record())
     with pytest.raises(ValueError, match="cannot go from pending to running"):
         store.transition("req-1", P, R)
     with pytest.raises(ValueError):
-        store.transition("req-1", ApprovalState.FINISHED, R)
+        store.transition("req-1", RunState.FINISHED, R)
 
 
 def test_an_expired_request_cannot_be_approved_or_started(store: Store, clock: FakeClock) -> None:
-    store.create_approval(make_record())
-    store.create_approval(make_record("req-2"))
+    store.create_run(make_record())
+    store.create_run(make_record("req-2"))
     assert store.transition("req-2", P, A, require_unexpired=True) is not None
     clock.advance(901)
     assert store.transition("req-1", P, A, require_unexpired=True) is None
     assert store.transition("req-2", A, R, require_unexpired=True) is None
-    assert store.transition("req-1", P, ApprovalState.EXPIRED, Transition(state_reason="ttl")) is not None
+    assert store.transition("req-1", P, RunState.EXPIRED, Transition(state_reason="ttl")) is not None
 
 
 def test_list_approvals_by_state_oldest_first(store: Store) -> None:
     for i in (3, 1, 2):
-        store.create_approval(make_record(f"req-{i}", created_at=START + i))
+        store.create_run(make_record(f"req-{i}", created_at=START + i))
     store.transition("req-2", P, A)
-    assert [r.request_id for r in store.list_approvals(P)] == ["req-1", "req-3"]
-    assert [r.request_id for r in store.list_approvals(A)] == ["req-2"]
-    assert [r.request_id for r in store.list_approvals(P, limit=1)] == ["req-1"]
-    assert store.list_approvals(R) == []
+    assert [r.request_id for r in store.list_runs(P)] == ["req-1", "req-3"]
+    assert [r.request_id for r in store.list_runs(A)] == ["req-2"]
+    assert [r.request_id for r in store.list_runs(P, limit=1)] == ["req-1"]
+    assert store.list_runs(R) == []
 
 
 def test_slots_hold_a_limit_and_lapse_after_their_ttl(stores: tuple[Store, Store], clock: FakeClock) -> None:

@@ -28,7 +28,7 @@ def test_items_carry_ttl_for_native_expiry(dynamodb_endpoint: str) -> None:
     name = new_table(dynamodb_endpoint)
     store = DynamoStore(name, client, clock=FakeClock())
     store.claim("k", 60)
-    store.create_approval(make_record())
+    store.create_run(make_record())
     store.append_audit(AuditEvent("ev-1", "req-1", "requested", START), retain_seconds=90 * 86400)
     store.append_audit(AuditEvent("ev-2", "req-1", "requested", START))
     items = {i["pk"]["S"] + "|" + i["sk"]["S"]: i for i in client.scan(TableName=name)["Items"]}
@@ -41,7 +41,7 @@ def test_items_carry_ttl_for_native_expiry(dynamodb_endpoint: str) -> None:
 def test_missing_table_is_a_store_error_with_the_fix(dynamodb_endpoint: str) -> None:
     store = DynamoStore("no-such-table", dynamodb_client(dynamodb_endpoint))
     with pytest.raises(StoreError, match="The DynamoDB table no-such-table cannot be used") as info:
-        store.get_approval("x")
+        store.get_run("x")
     assert info.value.fix and "docs/store.md" in info.value.fix
 
 
@@ -83,25 +83,25 @@ class LostResponseClient:
 
 
 def test_a_retried_winning_write_is_still_a_win(dynamodb_endpoint: str) -> None:
-    from bot.store.base import ApprovalState, Transition, Vote
+    from bot.store.base import RunState, Transition, Vote
 
     table = new_table(dynamodb_endpoint)
     store = DynamoStore(table, LostResponseClient(dynamodb_client(dynamodb_endpoint)), clock=FakeClock())
     assert store.claim("k", 60) is True
     assert store.claim("k", 60) is False  # a genuine second claim still loses
-    assert store.create_approval(make_record()) is True
-    assert store.create_approval(make_record()) is False
+    assert store.create_run(make_record()) is True
+    assert store.create_run(make_record()) is False
     voted = store.add_vote("req-1", Vote("U0BOB", START))
     assert voted is not None and voted.approvers_so_far == ("U0BOB",)
     assert store.add_vote("req-1", Vote("U0BOB", START)) is None
     won = store.transition(
-        "req-1", ApprovalState.PENDING, ApprovalState.APPROVED, Transition(decided_by="U0BOB")
+        "req-1", RunState.PENDING, RunState.APPROVED, Transition(decided_by="U0BOB")
     )
-    assert won is not None and won.state is ApprovalState.APPROVED and won.decided_by == "U0BOB"
-    assert store.transition("req-1", ApprovalState.PENDING, ApprovalState.APPROVED) is None
-    running = store.transition("req-1", ApprovalState.APPROVED, ApprovalState.RUNNING, Transition(owner="r1"))
+    assert won is not None and won.state is RunState.APPROVED and won.decided_by == "U0BOB"
+    assert store.transition("req-1", RunState.PENDING, RunState.APPROVED) is None
+    running = store.transition("req-1", RunState.APPROVED, RunState.RUNNING, Transition(owner="r1"))
     assert running is not None and running.owner == "r1"
     assert (
-        store.transition("req-1", ApprovalState.APPROVED, ApprovalState.RUNNING, Transition(owner="r2"))
+        store.transition("req-1", RunState.APPROVED, RunState.RUNNING, Transition(owner="r2"))
         is None
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.limits import LimitExceeded, RunLimiter, RunLimits, user_rate_scope
+from bot.runs.limits import LimitExceeded, RunLimiter, RunLimits, user_rate_scope
 from bot.store.base import Store
 from tests.store.support import FakeClock
 

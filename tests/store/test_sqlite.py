@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import StoreError
-from bot.store.base import ApprovalState, Vote
+from bot.store.base import RunState, Vote
 from bot.store.sqlite import MIGRATIONS, SqliteStore
 from tests.store.support import START, FakeClock, make_record
 
@@ -31,13 +31,13 @@ def test_new_file_is_migrated_in_wal_mode(tmp_path: Path) -> None:
 def test_pending_approval_survives_a_restart(tmp_path: Path) -> None:
     clock = FakeClock()
     first = SqliteStore(tmp_path / "bot.db", clock=clock)
-    first.create_approval(make_record(min_approvals=2))
+    first.create_run(make_record(min_approvals=2))
     first.add_vote("req-1", Vote("U0BOB", START + 1))
     first.close()
 
     second = SqliteStore(tmp_path / "bot.db", clock=clock)
-    record = second.get_approval("req-1")
-    assert record is not None and record.state is ApprovalState.PENDING
+    record = second.get_run("req-1")
+    assert record is not None and record.state is RunState.PENDING
     assert record.approvers_so_far == ("U0BOB",)
     assert second.add_vote("req-1", Vote("U0CAROL", START + 2)) is not None
 

@@ -1,6 +1,6 @@
 """The real bot served on loopback for end-to-end tests: `running_bot(...)` → a `BotHarness`.
 
-It goes through `bot.server.runtime.serve` (auth.test at boot, the aiohttp listener on 127.0.0.1:0,
+It goes through `handlers.server.runtime.serve` (auth.test at boot, the aiohttp listener on 127.0.0.1:0,
 SIGTERM-style drain on ``harness.shutdown()``) with Slack pointed at a `FakeSlack`. Tests choose the
 collaborators (store, backend, config) so the approvals tests can share one store between two bots.
 """
@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import AwsExecBackend, Services, SlackSettings
 from bot.audit import Auditor
-from bot.limits import RunLimiter, RunLimits
 from bot.output.redact import Redactor
-from bot.server.jobs import DrainReport
-from bot.server.runtime import RunningBot, ServeOptions, serve
-from bot.usergroups import UserGroupCache
+from bot.runs.jobs import DrainReport
+from bot.runs.limits import RunLimiter, RunLimits
+from handlers.app import AwsExecBackend, Services, SlackSettings
+from handlers.server.runtime import RunningBot, ServeOptions, serve
+from handlers.usergroups import UserGroupCache
 from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws
 from tests.support.slack_requests import AckResponse, SlackSender
@@ -39,7 +39,7 @@ def wired_services(
     config: BotConfig, aws: LocalAws, store: Store, client: AsyncWebClient, *, runner: ExecRunner | None = None,
     **overrides: Any,
 ) -> Services:
-    """The production wiring (`bot.app.build_services`) with the test's store, local AWS and optional runner;
+    """The production wiring (`handlers.app.build_services`) with the test's store, local AWS and optional runner;
     a generous per-minute limit so table-driven tests are not throttled."""
     redactor = Redactor(config.policy.redact)
     services = Services(

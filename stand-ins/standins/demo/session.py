@@ -1,11 +1,11 @@
 """One running demo: the real bot served on 127.0.0.1 against the stand-ins, driven like Slack drives it.
 
-`DemoSession.running_demo()` starts the stand-ins and the bot (`bot.server.runtime.serve`, the production
+`DemoSession.running_demo()` starts the stand-ins and the bot (`handlers.server.runtime.serve`, the production
 HTTP listener with Bolt's signature check) and stops both on exit, even on Ctrl-C. `command()` and
 `click()` post signed requests as a given user, wait until the bot has finished everything the request
 started (its tracked jobs), and return what the channel saw as `standins.demo.channel` events.
 
-The bot is wired by the production `bot.app.build_services` (config file, SQLite store, auditor,
+The bot is wired by the production `handlers.app.build_services` (config file, SQLite store, auditor,
 limits, redaction, approvals); only its AWS backend is pointed at the stand-ins.
 """
 
@@ -30,7 +30,7 @@ from standins.demo.stand_ins import CONFIG_PATH, HOST, REGION, DemoError, StandI
 from standins.demo.transcript import Names
 
 if TYPE_CHECKING:
-    from bot.server.runtime import RunningBot
+    from handlers.server.runtime import RunningBot
 
 __all__ = ["APPROVE", "CANCEL", "CHANNEL", "DENY", "USERS", "DemoSession", "OpenRequest"]
 
@@ -210,11 +210,11 @@ class DemoSession:
 
 @asynccontextmanager
 async def _served_bot(stand_ins: StandIns, secret: str) -> AsyncIterator[RunningBot]:
-    """`bot.server.runtime.serve` on 127.0.0.1:0 with Slack pointed at the stand-in; drained on exit."""
-    from bot.app import AwsExecBackend, SlackSettings, build_services
+    """`handlers.server.runtime.serve` on 127.0.0.1:0 with Slack pointed at the stand-in; drained on exit."""
     from bot.aws import AwsClientFactory
     from bot.config import Settings
-    from bot.server.runtime import ServeOptions, serve
+    from handlers.app import AwsExecBackend, SlackSettings, build_services
+    from handlers.server.runtime import ServeOptions, serve
 
     fake = stand_ins.slack
     slack = SlackSettings(bot_token=fake.bot_token, signing_secret=secret, app_token=None, api_url=fake.api_url)

@@ -23,17 +23,17 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ConfigError
-from bot.server.jobs import JobTracker
-from bot.usergroups import UserGroupCache
+from bot.runs.jobs import JobTracker
+from handlers.usergroups import UserGroupCache
 
 if TYPE_CHECKING:
     from bot.audit import Auditor
     from bot.aws import AwsClientFactory
     from bot.config import BotConfig, Settings
     from bot.doctor import DoctorReport
-    from bot.limits import RunLimiter
     from bot.output.redact import Redactor
     from bot.runner import ExecResult, ExecRunner
+    from bot.runs.limits import RunLimiter
     from bot.store.base import Store
     from bot.targets import ServiceRef, Target
 
@@ -167,7 +167,7 @@ async def verify_bot_token(client: AsyncWebClient) -> dict[str, Any]:
 class ExecBackend(Protocol):
     """What the handlers need from AWS: resolve a catalogue service to targets and run on one target.
 
-    `bot.app.AwsExecBackend` implements it with `bot.targets` + `bot.runner`; unit tests may fake it.
+    `handlers.app.AwsExecBackend` implements it with `bot.targets` + `bot.runner`; unit tests may fake it.
     """
 
     async def resolve(
@@ -200,9 +200,9 @@ class Services:
     auditor: Auditor | None = None
     limiter: RunLimiter | None = None
     redactor: Redactor | None = None  # applied to every text that leaves the process
-    # Approvals (bot/approvals.py + handlers/actions.py) plug in here; None = refuse "needs approval".
+    # Approvals (bot/runs/approvals.py + handlers/actions.py) plug in here; None = refuse "needs approval".
     on_needs_approval: Callable[..., Awaitable[None]] | None = None
-    # Set by handlers/actions.py; `bot.server.runtime.serve` runs its ``maintenance_loop(client, stop)``
+    # Set by handlers/actions.py; `handlers.server.runtime.serve` runs its ``maintenance_loop(client, stop)``
     # (expire overdue approvals, fail runs stuck on a dead replica, heartbeat) while serving.
     approval_flow: Any = None
     bot_user_id: str | None = None
@@ -291,8 +291,8 @@ async def build_services(settings: Settings, client: AsyncWebClient, bot_info: d
     from bot.audit import Auditor
     from bot.aws import AwsClientFactory
     from bot.config import load_config
-    from bot.limits import RunLimiter
     from bot.output.redact import Redactor
+    from bot.runs.limits import RunLimiter
     from bot.store import open_store
 
     if settings.config_file is None:

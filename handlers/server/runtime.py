@@ -19,7 +19,8 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import (
+from bot.runs.jobs import DrainReport
+from handlers.app import (
     Services,
     SlackSettings,
     build_web_client,
@@ -27,9 +28,8 @@ from bot.app import (
     keep_alive_session,
     verify_bot_token,
 )
-from bot.server.http import HttpListener, build_web_app
-from bot.server.jobs import DrainReport
-from bot.server.socket_mode import SocketModeListener
+from handlers.server.http import HttpListener, build_web_app
+from handlers.server.socket_mode import SocketModeListener
 
 log = logging.getLogger("ecs_exec_bot.serve")
 

@@ -27,7 +27,7 @@ from typing import Protocol, TypeVar
 
 from bot.audit import AuditKind, Auditor
 from bot.errors import BotError
-from bot.store.base import ApprovalRecord, ApprovalState, DetailValue, Store, Transition, Vote
+from bot.store.base import DetailValue, RunRecord, RunState, Store, Transition, Vote
 
 # Extra time a `running` record gets beyond its command timeout before the watchdog calls it stuck:
 # session start-up, output upload and message updates happen outside the command's own timeout.
@@ -78,21 +78,21 @@ def request_hash(environment: str, service: str, command: str, target: Mapping[s
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def record_hash_ok(record: ApprovalRecord) -> bool:
+def record_hash_ok(record: RunRecord) -> bool:
     """The stored fields still hash to the stored hash (nothing edited the command or target since)."""
     target = record.params.get("target")
     target_map = json.loads(target) if isinstance(target, str) else {}
     return request_hash(record.environment, record.service, record.command, target_map) == record.request_hash
 
 
-def named_approvers(record: ApprovalRecord) -> tuple[str, ...]:
+def named_approvers(record: RunRecord) -> tuple[str, ...]:
     """The rule's approver users who can act on this request: never the requester, unless break-glass."""
     if record.allow_self_approval:
         return tuple(record.approver_users)
     return tuple(u for u in record.approver_users if u != record.requester)
 
 
-def approvers_text(record: ApprovalRecord) -> str:
+def approvers_text(record: RunRecord) -> str:
     """Who may approve, in Slack mention syntax."""
     people = [f"<@{u}>" for u in named_approvers(record)]
     groups = [f"<!subteam^{g}>" for g in record.approver_groups]
@@ -100,11 +100,11 @@ def approvers_text(record: ApprovalRecord) -> str:
     return " or ".join(parts) if parts else "nobody (the rule lists no approvers)"
 
 
-def is_eligible(record: ApprovalRecord, user: str, user_groups: Collection[str]) -> bool:
+def is_eligible(record: RunRecord, user: str, user_groups: Collection[str]) -> bool:
     return user in record.approver_users or bool(set(user_groups) & set(record.approver_groups))
 
 
-def votes_needed(record: ApprovalRecord) -> int:
+def votes_needed(record: RunRecord) -> int:
     return max(record.min_approvals - len(record.votes), 0)
 
 
@@ -112,32 +112,32 @@ def _clock_text(at: float) -> str:
     return time.strftime("%H:%M UTC", time.gmtime(at))
 
 
-def state_refusal(record: ApprovalRecord) -> ApprovalError:
+def state_refusal(record: RunRecord) -> ApprovalError:
     """Why a record that is not pending (or has expired) cannot take a vote or a denial."""
     by = f" by <@{record.decided_by}>" if record.decided_by else ""
     again = "Ask the requester to run the command again if it is still needed."
     match record.state:
-        case ApprovalState.PENDING:
+        case RunState.PENDING:
             return ApprovalError(f"This request expired at {_clock_text(record.expires_at)}.", fix=again)
-        case ApprovalState.APPROVED | ApprovalState.RUNNING:
+        case RunState.APPROVED | RunState.RUNNING:
             return ApprovalError(f"This request was already approved{by}.", fix="Nothing else to do.")
-        case ApprovalState.FINISHED | ApprovalState.FAILED:
+        case RunState.FINISHED | RunState.FAILED:
             return ApprovalError(f"This request already ran ({record.state}).", fix=again)
-        case ApprovalState.DENIED:
+        case RunState.DENIED:
             return ApprovalError(f"This request was denied{by}.", fix=again)
-        case ApprovalState.EXPIRED:
+        case RunState.EXPIRED:
             return ApprovalError(f"This request expired at {_clock_text(record.expires_at)}.", fix=again)
-        case ApprovalState.CANCELLED:
+        case RunState.CANCELLED:
             return ApprovalError(f"This request was cancelled{by}.", fix=again)
-    raise AssertionError(record.state)  # pragma: no cover - exhaustive over ApprovalState
+    raise AssertionError(record.state)  # pragma: no cover - exhaustive over RunState
 
 
-def _require_open(record: ApprovalRecord, now: float) -> None:
-    if record.state is not ApprovalState.PENDING or now >= record.expires_at:
+def _require_open(record: RunRecord, now: float) -> None:
+    if record.state is not RunState.PENDING or now >= record.expires_at:
         raise state_refusal(record)
 
 
-def judge_vote(record: ApprovalRecord, approver: str, approver_groups: Collection[str], now: float) -> bool:
+def judge_vote(record: RunRecord, approver: str, approver_groups: Collection[str], now: float) -> bool:
     """Check one approve click; returns whether it is a break-glass self-approval, raises if refused."""
     _require_open(record, now)
     if not is_eligible(record, approver, approver_groups):
@@ -155,7 +155,7 @@ def judge_vote(record: ApprovalRecord, approver: str, approver_groups: Collectio
     return break_glass
 
 
-def judge_deny(record: ApprovalRecord, user: str, user_groups: Collection[str], now: float) -> None:
+def judge_deny(record: RunRecord, user: str, user_groups: Collection[str], now: float) -> None:
     _require_open(record, now)
     if user == record.requester:
         raise ApprovalError("You cannot deny your own request.", fix="Use Cancel to withdraw it.")
@@ -166,14 +166,14 @@ def judge_deny(record: ApprovalRecord, user: str, user_groups: Collection[str], 
         )
 
 
-def judge_cancel(record: ApprovalRecord, user: str) -> None:
+def judge_cancel(record: RunRecord, user: str) -> None:
     """The requester may withdraw a request until it ends, including while it runs (the owner replica
     sees ``cancelled`` and interrupts the command)."""
     if user != record.requester:
         raise ApprovalError(
             "Only the requester can cancel this request.", fix="Approvers can Deny it instead."
         )
-    if record.state not in (ApprovalState.PENDING, ApprovalState.APPROVED, ApprovalState.RUNNING):
+    if record.state not in (RunState.PENDING, RunState.APPROVED, RunState.RUNNING):
         raise state_refusal(record)
 
 
@@ -182,7 +182,7 @@ def judge_cancel(record: ApprovalRecord, user: str) -> None:
 
 @dataclass(frozen=True)
 class VoteResult:
-    record: ApprovalRecord
+    record: RunRecord
     approved: bool  # this vote completed the quorum and won pending → approved: the caller should start it
     needed: int  # approvals still missing (0 once approved)
     break_glass: bool
@@ -211,8 +211,8 @@ class ApprovalService:
     def now(self) -> float:
         return self._clock()
 
-    async def get(self, request_id: str) -> ApprovalRecord:
-        record = await asyncio.to_thread(self._store.get_approval, request_id)
+    async def get(self, request_id: str) -> RunRecord:
+        record = await asyncio.to_thread(self._store.get_run, request_id)
         if record is None:
             raise ApprovalError(
                 "This approval request no longer exists.", fix="Ask the requester to run the command again."
@@ -233,10 +233,10 @@ class ApprovalService:
         rule: ApprovalRuleLike,
         target: Mapping[str, DetailValue],
         params: Mapping[str, DetailValue] | None = None,
-    ) -> ApprovalRecord:
+    ) -> RunRecord:
         """Store a new pending request bound to ``target`` + ``command`` and audit it."""
         now = self._clock()
-        record = ApprovalRecord(
+        record = RunRecord(
             request_id=request_id,
             requester=requester,
             channel=channel,
@@ -255,7 +255,7 @@ class ApprovalService:
             updated_at=now,
             params={**(params or {}), "target": json.dumps(dict(target), sort_keys=True)},
         )
-        if not await asyncio.to_thread(self._store.create_approval, record):
+        if not await asyncio.to_thread(self._store.create_run, record):
             raise ApprovalError(
                 "This request was already submitted.", fix="Use the approval message already posted."
             )
@@ -309,8 +309,8 @@ class ApprovalService:
             won = await asyncio.to_thread(
                 self._store.transition,
                 request_id,
-                ApprovalState.PENDING,
-                ApprovalState.APPROVED,
+                RunState.PENDING,
+                RunState.APPROVED,
                 Transition(decided_by=approver),
                 require_unexpired=True,
             )
@@ -325,7 +325,7 @@ class ApprovalService:
 
     async def deny(
         self, request_id: str, approver: str, approver_groups: Collection[str] = (), reason: str = ""
-    ) -> ApprovalRecord:
+    ) -> RunRecord:
         record = await self._open_record(request_id, None)
         await self._judged(
             record, approver, "deny", lambda: judge_deny(record, approver, approver_groups, self._clock())
@@ -333,8 +333,8 @@ class ApprovalService:
         denied = await asyncio.to_thread(
             self._store.transition,
             request_id,
-            ApprovalState.PENDING,
-            ApprovalState.DENIED,
+            RunState.PENDING,
+            RunState.DENIED,
             Transition(decided_by=approver, state_reason=reason or None),
             require_unexpired=True,
         )
@@ -343,7 +343,7 @@ class ApprovalService:
         await self._audit.record_for(denied, AuditKind.DENIED, user=approver, details={"reason": reason})
         return denied
 
-    async def cancel(self, request_id: str, user: str) -> ApprovalRecord:
+    async def cancel(self, request_id: str, user: str) -> RunRecord:
         record = await self.get(request_id)
         await self._judged(record, user, "cancel", lambda: judge_cancel(record, user))
         for _ in range(3):  # it may move (approved → running) between the read and the CAS: follow it
@@ -351,7 +351,7 @@ class ApprovalService:
                 self._store.transition,
                 request_id,
                 record.state,
-                ApprovalState.CANCELLED,
+                RunState.CANCELLED,
                 Transition(decided_by=user, state_reason="cancelled by the requester"),
             )
             if cancelled is not None:
@@ -362,11 +362,11 @@ class ApprovalService:
             raise state_refusal(record)
         # A running command is still being interrupted by its owner, whose `finish` writes the outcome
         # (and the one audit-channel line); here we only record who asked.
-        kind = AuditKind.CANCEL_REQUESTED if record.state is ApprovalState.RUNNING else AuditKind.CANCELLED
+        kind = AuditKind.CANCEL_REQUESTED if record.state is RunState.RUNNING else AuditKind.CANCELLED
         await self._audit.record_for(cancelled, kind, user=user, details={"was": record.state.value})
         return cancelled
 
-    async def start(self, request_id: str, *, run_timeout_s: float) -> ApprovalRecord | None:
+    async def start(self, request_id: str, *, run_timeout_s: float) -> RunRecord | None:
         """Claim ``approved → running`` for this replica. Returns the record only for the one caller that
         may execute it; None if another caller already did. Raises if it expired or was tampered with."""
         record = await self.get(request_id)
@@ -380,40 +380,40 @@ class ApprovalService:
         running = await asyncio.to_thread(
             self._store.transition,
             request_id,
-            ApprovalState.APPROVED,
-            ApprovalState.RUNNING,
+            RunState.APPROVED,
+            RunState.RUNNING,
             Transition(owner=self.replica_id, run_deadline=now + run_timeout_s + self._run_grace_s),
             require_unexpired=True,
         )
         if running is not None:
             return running
         latest = await self.get(request_id)
-        if latest.state is ApprovalState.APPROVED and self._clock() >= latest.expires_at:
+        if latest.state is RunState.APPROVED and self._clock() >= latest.expires_at:
             await self._expire(latest, "approved but not started before the approval expired")
             raise state_refusal(await self.get(request_id))
         return None
 
     async def finish(
         self,
-        record: ApprovalRecord,
-        outcome: ApprovalState,
+        record: RunRecord,
+        outcome: RunState,
         details: Mapping[str, DetailValue] | None = None,
         *,
         audit: bool = True,
-    ) -> ApprovalRecord | None:
+    ) -> RunRecord | None:
         """Record how a run this replica owns ended (finished / failed / cancelled) and audit it.
         Returns None if the record already left ``running`` (cancelled by the requester, or failed by the
         watchdog); the audit event (unless ``audit=False``) is written either way."""
         kind = {
-            ApprovalState.FINISHED: AuditKind.FINISHED,
-            ApprovalState.FAILED: AuditKind.FAILED,
-            ApprovalState.CANCELLED: AuditKind.CANCELLED,
+            RunState.FINISHED: AuditKind.FINISHED,
+            RunState.FAILED: AuditKind.FAILED,
+            RunState.CANCELLED: AuditKind.CANCELLED,
         }[outcome]
         error = (details or {}).get("error")
         ended = await asyncio.to_thread(
             self._store.transition,
             record.request_id,
-            ApprovalState.RUNNING,
+            RunState.RUNNING,
             outcome,
             Transition(state_reason=str(error) if error else None),
             expected_owner=self.replica_id,
@@ -427,30 +427,30 @@ class ApprovalService:
     async def heartbeat(self) -> None:
         await asyncio.to_thread(self._store.heartbeat, self.replica_id, self._heartbeat_ttl_s)
 
-    async def expire_due(self) -> list[ApprovalRecord]:
+    async def expire_due(self) -> list[RunRecord]:
         """Move pending/approved records past their TTL to ``expired``; returns those this call expired
         (so the app can update their messages)."""
         now = self._clock()
-        expired: list[ApprovalRecord] = []
+        expired: list[RunRecord] = []
         for state, why in (
-            (ApprovalState.PENDING, "not enough approvals before the approval expired"),
-            (ApprovalState.APPROVED, "approved but not started before the approval expired"),
+            (RunState.PENDING, "not enough approvals before the approval expired"),
+            (RunState.APPROVED, "approved but not started before the approval expired"),
         ):
-            for record in await asyncio.to_thread(self._store.list_approvals, state, 1000):
+            for record in await asyncio.to_thread(self._store.list_runs, state, 1000):
                 if record.expires_at <= now and (done := await self._expire(record, why)) is not None:
                     expired.append(done)
         return expired
 
-    async def recover_stuck(self) -> list[ApprovalRecord]:
+    async def recover_stuck(self) -> list[RunRecord]:
         """Fail ``running`` records past their run deadline or owned by a replica that stopped
         heartbeating; returns them so the app can update their messages (e.g. on start-up)."""
         now = self._clock()
         # List first, then read the heartbeats: an owner heartbeats before it claims a run (`start`), so
         # any run in this list has an owner whose heartbeat is already written; read the other way round,
         # a replica that first beat and claimed in between would look dead.
-        running = await asyncio.to_thread(self._store.list_approvals, ApprovalState.RUNNING, 1000)
+        running = await asyncio.to_thread(self._store.list_runs, RunState.RUNNING, 1000)
         live = await asyncio.to_thread(self._store.live_replicas) if running else set()
-        recovered: list[ApprovalRecord] = []
+        recovered: list[RunRecord] = []
         for record in running:
             if record.run_deadline is not None and record.run_deadline <= now:
                 why = "it was still marked running after its deadline; its result is unknown"
@@ -461,8 +461,8 @@ class ApprovalService:
             failed = await asyncio.to_thread(
                 self._store.transition,
                 record.request_id,
-                ApprovalState.RUNNING,
-                ApprovalState.FAILED,
+                RunState.RUNNING,
+                RunState.FAILED,
                 Transition(state_reason=why),
                 expected_owner=record.owner,
             )
@@ -473,7 +473,7 @@ class ApprovalService:
                 recovered.append(failed)
         return recovered
 
-    async def _judged(self, record: ApprovalRecord, user: str, action: str, judge: Callable[[], T]) -> T:
+    async def _judged(self, record: RunRecord, user: str, action: str, judge: Callable[[], T]) -> T:
         """Apply a pure rule; a refused click is audited (``click_refused``) before the error propagates,
         so attempted self-approvals and clicks by non-approvers leave a trace."""
         try:
@@ -484,7 +484,7 @@ class ApprovalService:
             )
             raise
 
-    async def _open_record(self, request_id: str, expected_hash: str | None) -> ApprovalRecord:
+    async def _open_record(self, request_id: str, expected_hash: str | None) -> RunRecord:
         """Load a record for a vote/deny, expiring it first if its TTL passed while nobody looked."""
         record = await self.get(request_id)
         if expected_hash is not None and expected_hash != record.request_hash:
@@ -492,16 +492,16 @@ class ApprovalService:
                 "This button belongs to a different request than the one stored under its id.",
                 fix="Ask the requester to run the command again.",
             )
-        if record.state is ApprovalState.PENDING and self._clock() >= record.expires_at:
+        if record.state is RunState.PENDING and self._clock() >= record.expires_at:
             await self._expire(record, "not enough approvals before the approval expired")
         return record
 
-    async def _expire(self, record: ApprovalRecord, why: str) -> ApprovalRecord | None:
+    async def _expire(self, record: RunRecord, why: str) -> RunRecord | None:
         expired = await asyncio.to_thread(
             self._store.transition,
             record.request_id,
             record.state,
-            ApprovalState.EXPIRED,
+            RunState.EXPIRED,
             Transition(state_reason=why),
         )
         if expired is not None:
