@@ -105,6 +105,9 @@ class RunRecord:
     owner: str | None = None  # replica id that claimed approved → running
     run_deadline: float | None = None  # after this a `running` record is stuck (watchdog)
     updated_at: float = 0.0
+    # SSM session ids of the run, recorded as each target starts: the watchdog ends them when it fails a
+    # run whose owner stopped, so a killed replica leaves no command running unobserved.
+    sessions: tuple[str, ...] = ()
     # Opaque request parameters the app needs to run it later (task, container, timeout, ...).
     params: Mapping[str, DetailValue] = field(default_factory=dict)
 
@@ -170,6 +173,10 @@ class Store(Protocol):
 
     def set_message_ts(self, request_id: str, message_ts: str) -> None:
         """Remember the Slack message that shows this request, so any replica can update it."""
+        ...
+
+    def add_session(self, request_id: str, session_id: str) -> None:
+        """Append one SSM session id to the run (no-op if the record does not exist)."""
         ...
 
     def add_vote(self, request_id: str, vote: Vote) -> RunRecord | None:

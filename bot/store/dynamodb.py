@@ -211,6 +211,7 @@ class DynamoStore:
             "state": _s(record.state.value),
             "updated_at": _n(record.updated_at or now),
             "params": _s(json.dumps(dict(record.params))),
+            "sessions": {"L": [_s(s) for s in record.sessions]},
             "votes": {"M": {v.approver: _vote_value(v) for v in record.votes}},
             TTL_ATTRIBUTE: _n(int(record.expires_at + APPROVAL_ITEM_RETENTION_S)),
             "write_id": _s(nonce := uuid.uuid4().hex),
@@ -247,6 +248,17 @@ class DynamoStore:
             UpdateExpression="SET message_ts = :ts, updated_at = :now",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":ts": _s(message_ts), ":now": _n(self._clock())},
+        )
+
+    def add_session(self, request_id: str, session_id: str) -> None:
+        # list_append is not idempotent, but a retried append only repeats an id: TerminateSession twice
+        # on one session is harmless (the second answers "already over").
+        self._conditional(
+            "update_item",
+            Key={"pk": _s(f"APPROVAL#{request_id}"), "sk": _s("-")},
+            UpdateExpression="SET sessions = list_append(if_not_exists(sessions, :empty), :s), updated_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":s": {"L": [_s(session_id)]}, ":empty": {"L": []}, ":now": _n(self._clock())},
         )
 
     def add_vote(self, request_id: str, vote: Vote) -> RunRecord | None:
@@ -599,6 +611,7 @@ def _approval_from_item(item: Mapping[str, Any]) -> RunRecord:
         run_deadline=float(item["run_deadline"]["N"]) if "run_deadline" in item else None,
         updated_at=float(item["updated_at"]["N"]),
         params=json.loads(item["params"]["S"]),
+        sessions=tuple(s["S"] for s in item.get("sessions", {}).get("L", [])),
     )
 
 

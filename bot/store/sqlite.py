@@ -67,6 +67,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX audit_by_service ON audit (service, at);
     CREATE INDEX audit_by_request ON audit (request_id, at);
     """,
+    # 2: the run's SSM session ids (JSON list), for the watchdog's TerminateSession.
+    "ALTER TABLE approvals ADD COLUMN sessions TEXT NOT NULL DEFAULT '[]'",
 )
 
 # The WAL is checkpointed by `_write` every this many write transactions (automatic checkpoints are off:
@@ -76,7 +78,7 @@ CHECKPOINT_EVERY_WRITES = 200
 _APPROVAL_COLUMNS = (
     "request_id, requester, channel, service, environment, command, request_hash, reason, rule, "
     "approver_users, approver_groups, min_approvals, allow_self_approval, created_at, expires_at, state, "
-    "message_ts, decided_by, state_reason, owner, run_deadline, updated_at, params"
+    "message_ts, decided_by, state_reason, owner, run_deadline, updated_at, params, sessions"
 )
 _AUDIT_COLUMNS = (
     "event_id, request_id, kind, at, user, requester, channel, service, environment, command, details"
@@ -240,7 +242,7 @@ class SqliteStore:
         with self._write() as db:
             cur = db.execute(
                 f"INSERT OR IGNORE INTO approvals ({_APPROVAL_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.request_id, record.requester, record.channel, record.service,
                     record.environment, record.command, record.request_hash, record.reason, record.rule,
@@ -248,7 +250,7 @@ class SqliteStore:
                     record.min_approvals, int(record.allow_self_approval), record.created_at,
                     record.expires_at, record.state.value, record.message_ts, record.decided_by,
                     record.state_reason, record.owner, record.run_deadline, record.updated_at or now,
-                    json.dumps(dict(record.params)),
+                    json.dumps(dict(record.params)), json.dumps(list(record.sessions)),
                 ),
             )  # fmt: skip
             if cur.rowcount != 1:
@@ -268,6 +270,17 @@ class SqliteStore:
             db.execute(
                 "UPDATE approvals SET message_ts = ?, updated_at = ? WHERE request_id = ?",
                 (message_ts, self._clock(), request_id),
+            )
+
+    def add_session(self, request_id: str, session_id: str) -> None:
+        with self._write() as db:
+            row = db.execute("SELECT sessions FROM approvals WHERE request_id = ?", (request_id,)).fetchone()
+            if row is None:
+                return
+            sessions = [*json.loads(row["sessions"]), session_id]
+            db.execute(
+                "UPDATE approvals SET sessions = ?, updated_at = ? WHERE request_id = ?",
+                (json.dumps(sessions), self._clock(), request_id),
             )
 
     def add_vote(self, request_id: str, vote: Vote) -> RunRecord | None:
@@ -378,6 +391,7 @@ class SqliteStore:
             run_deadline=row["run_deadline"],
             updated_at=row["updated_at"],
             params=json.loads(row["params"]),
+            sessions=tuple(json.loads(row["sessions"])),
         )
 
     # -- run slots -------------------------------------------------------------------------------

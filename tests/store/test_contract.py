@@ -44,6 +44,17 @@ def test_message_ts_is_set_later(stores: tuple[Store, Store]) -> None:
     assert (rec := b.get_run("req-1")) is not None and rec.message_ts == "1795000000.000200"
 
 
+def test_session_ids_are_appended_and_seen_by_every_replica(stores: tuple[Store, Store]) -> None:
+    a, b = stores
+    a.create_run(make_record(sessions=("ecs-execute-command-0a",)))
+    a.add_session("req-1", "ecs-execute-command-1b")
+    b.add_session("req-1", "ecs-execute-command-2c")
+    b.add_session("missing", "ecs-execute-command-3d")  # no record: nothing to do, no error
+    assert (rec := a.get_run("req-1")) is not None
+    assert rec.sessions == ("ecs-execute-command-0a", "ecs-execute-command-1b", "ecs-execute-command-2c")
+    assert b.get_run("missing") is None
+
+
 def test_votes_are_distinct_and_only_while_pending_and_unexpired(
     stores: tuple[Store, Store], clock: FakeClock
 ) -> None:
