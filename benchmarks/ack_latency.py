@@ -116,6 +116,9 @@ class FastBackend:
         return ExecResult(target, command, 0, "ok", 0.001, CapturedOutput.from_bytes(output), "bench-session",
                           head_text=output.decode().replace("\r", ""))
 
+    async def terminate_session(self, environment: str, session_id: str, *, requester: str) -> None:
+        return None  # sessions here end on their own
+
     async def doctor(self, service_alias: str, *, task: str | None, requester: str) -> Any:
         raise NotImplementedError("not measured")
 
@@ -173,12 +176,11 @@ class Level:
 async def bench(levels: list[Level], time_limit: float, fake_url: str, workdir: Path) -> list[dict[str, Any]]:
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.audit import Auditor
     from bot.config import parse_config
-    from bot.output.redact import Redactor
     from bot.runs.limits import RunLimiter, RunLimits
+    from bot.services import Services, build_services
     from bot.store.sqlite import SqliteStore
-    from handlers.app import Services, SlackSettings
+    from handlers.app import SlackSettings
     from handlers.server.runtime import RunningBot, ServeOptions, serve
     from handlers.usergroups import UserGroupCache
 
@@ -188,11 +190,9 @@ async def bench(levels: list[Level], time_limit: float, fake_url: str, workdir: 
 
     async def services(client: AsyncWebClient, info: dict[str, Any]) -> Services:
         store = SqliteStore(workdir / "bench.db")
-        redactor = Redactor(config.policy.redact)
-        return Services(
-            config=config, store=store, backend=FastBackend(), groups=UserGroupCache(client),
-            auditor=Auditor(store, redact=redactor.redact), limiter=RunLimiter(store, limits),
-            redactor=redactor, bot_user_id=str(info.get("user_id")),
+        return build_services(
+            config, store, FastBackend(), UserGroupCache(client), limiter=RunLimiter(store, limits),
+            bot_user_id=str(info.get("user_id")),
         )
 
     slack = SlackSettings(bot_token="xoxb-test-token", signing_secret=SIGNING_SECRET, app_token=None,

@@ -17,6 +17,7 @@ a request that has already been recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -24,6 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from enum import StrEnum
+from typing import Any
 
 from bot.store.base import AuditEvent, DetailValue, RunRecord, Store
 
@@ -125,6 +127,7 @@ class Auditor:
         self._retention_days = retention_days
         self._clock = clock
         self._last_at = 0.0
+        self._pruned_day: str | None = None
 
     def _now(self) -> float:
         # Strictly increasing per Auditor, so one replica's events on one request keep their order even
@@ -199,6 +202,13 @@ class Auditor:
                 self._log.warning("audit channel notify failed for %s", event.event_id, exc_info=True)
         return event
 
+    async def record_quietly(self, kind: AuditKind, **fields: Any) -> None:
+        """`record`, where an audit failure must not become the request's failure: it is logged."""
+        try:
+            await self.record(kind, **fields)
+        except Exception:
+            self._log.exception("audit %s failed for request %s", kind, fields.get("request_id"))
+
     def log_event(self, event: AuditEvent) -> None:
         """The event's JSON line on the audit logger (``kind`` repeats ``event`` for log pipelines)."""
         self._log.log(
@@ -226,6 +236,29 @@ class Auditor:
             command=record.command,
             details=details,
         )
+
+    async def prune_once_a_day(self) -> int | None:
+        """Apply retention at most once per UTC day across every replica (a store claim picks the one
+        that does it); returns how many events were deleted, or None when it was not this one's turn."""
+        day = time.strftime("%Y-%m-%d", time.gmtime(self._clock()))
+        if self._retention_days is None or day == self._pruned_day:
+            return None
+        self._pruned_day = day
+        if not await asyncio.to_thread(self._store.claim, f"audit-prune:{day}", 2 * 86400):
+            return None
+        deleted = await self.prune()
+        self._log.info("audit retention: deleted %d record(s)", deleted)
+        return deleted
+
+    async def retention_loop(self, stop: asyncio.Event, interval_s: float = 3600.0) -> None:
+        """Retention on its own schedule (hourly checks, one prune a day), apart from run maintenance."""
+        while not stop.is_set():
+            try:
+                await self.prune_once_a_day()
+            except Exception:  # a store hiccup must not end the loop; the next round retries
+                self._log.exception("audit retention failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
 
     async def prune(self) -> int:
         """Delete events older than the retention period; returns how many were deleted."""

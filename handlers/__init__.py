@@ -1,31 +1,27 @@
-"""Slack listeners: the only code besides `handlers/app.py` that knows Slack payloads.
+"""The Slack adapter: the only package that knows Slack payloads, in the shape of Bolt's starter template.
 
-`register(app, services)` wires every listener; each module has one kind of payload (``commands``: the
-slash command; ``actions``: approval / cancel buttons, when present).
+- listeners: ``commands`` (the slash command), ``actions`` (Approve / Deny / Cancel buttons) — each turns a
+  payload into one call to the core (`bot.runs`) and a reply;
+- ``delivery``: posts, updates and uploads from the core's run events (`bot.runs.executor.RunSink`);
+- ``replies``: every message, built through `bot.output.render`;
+- ``app`` (the Bolt app and the composition root), ``server`` (HTTP / Socket Mode listener, drain),
+  ``slack_calls`` (Web API calls with one error sentence each), ``usergroups`` (cached memberships).
+
+`register(app, services)` wires every listener.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from slack_bolt.app.async_app import AsyncApp
 
-    from handlers.app import Services
+    from bot.services import Services
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    from handlers import cancel, commands
+    from handlers import actions, commands
 
     commands.register(app, services)
-    cancel.register(app, services)  # Cancel on a plain run; approval buttons fall through to actions
-    # Buttons (approve / deny / cancel) live in handlers/actions.py, owned by the approvals work; it is
-    # optional so this package works before and without it.
-    try:
-        actions = importlib.import_module("handlers.actions")
-    except ModuleNotFoundError as exc:
-        if exc.name != "handlers.actions":
-            raise
-    else:
-        actions.register(app, services)
+    actions.register(app, services)

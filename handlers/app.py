@@ -1,7 +1,8 @@
-"""Composition root: settings + clients + store → a Bolt ``AsyncApp`` with our handlers registered.
+"""The Slack side's composition root: settings → Web API client → `Services` → a Bolt ``AsyncApp``.
 
-Only this module and ``handlers/`` know Slack. Everything is passed in (no module-level clients), so
-tests build the same app against FakeSlack, moto and the local agent.
+Everything is passed in (no module-level clients), so tests build the same app against FakeSlack, moto and
+the local agent. The core (`bot.services.build_services`) knows nothing of Slack; this module gives it
+Slack's pieces: the group directory, the audit channel and the bot's user id.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -23,19 +24,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ConfigError
-from bot.runs.jobs import JobTracker
 from handlers.usergroups import UserGroupCache
 
 if TYPE_CHECKING:
-    from bot.audit import Auditor
-    from bot.aws import AwsClientFactory
-    from bot.config import BotConfig, Settings
-    from bot.doctor import DoctorReport
-    from bot.output.redact import Redactor
-    from bot.runner import ExecResult, ExecRunner
-    from bot.runs.limits import RunLimiter
-    from bot.store.base import Store
-    from bot.targets import ServiceRef, Target
+    from bot.config import Settings
+    from bot.services import Services
 
 log = logging.getLogger("ecs_exec_bot.app")
 
@@ -164,63 +157,6 @@ async def verify_bot_token(client: AsyncWebClient) -> dict[str, Any]:
     return dict(resp.data) if isinstance(resp.data, dict) else {}
 
 
-class ExecBackend(Protocol):
-    """What the handlers need from AWS: resolve a catalogue service to targets and run on one target.
-
-    `handlers.app.AwsExecBackend` implements it with `bot.targets` + `bot.runner`; unit tests may fake it.
-    """
-
-    async def resolve(
-        self, service: ServiceRef, *, task: str | None, container: str | None, all_tasks: bool, requester: str
-    ) -> list[Target]: ...
-
-    async def run(
-        self,
-        target: Target,
-        command: str,
-        *,
-        timeout: float,  # noqa: ASYNC109 - the runner contract's name (docs/architecture.md)
-        requester: str,
-        cancel: asyncio.Event | None,
-        on_started: Callable[[str], Any] | None,
-    ) -> ExecResult: ...
-
-    async def doctor(self, service_alias: str, *, task: str | None, requester: str) -> DoctorReport: ...
-
-
-@dataclass
-class Services:
-    """Everything the handlers use, built once by `build_services` (or by a test)."""
-
-    config: Any  # bot.config.BotConfig: services catalogue + policy
-    store: Store
-    backend: ExecBackend
-    groups: UserGroupCache
-    jobs: JobTracker = field(default_factory=JobTracker)
-    auditor: Auditor | None = None
-    limiter: RunLimiter | None = None
-    redactor: Redactor | None = None  # applied to every text that leaves the process
-    # Approvals (bot/runs/approvals.py + handlers/actions.py) plug in here; None = refuse "needs approval".
-    on_needs_approval: Callable[..., Awaitable[None]] | None = None
-    # Set by handlers/actions.py; `handlers.server.runtime.serve` runs its ``maintenance_loop(client, stop)``
-    # (expire overdue approvals, fail runs stuck on a dead replica, heartbeat) while serving.
-    approval_flow: Any = None
-    bot_user_id: str | None = None
-    # Unique per process (see `replica_id`): the watchdog tells a dead replica's runs from a live one's by it.
-    replica_id: str = field(default_factory=lambda: replica_id())
-    # time.monotonic() of this replica's last heartbeat written by a plain run (handlers/execution.py).
-    heartbeat_at: float = float("-inf")
-    # How long the ack path may wait for a group-membership lookup before acking "checking…" and
-    # deciding after the ack (Slack's limit is 3 s for the whole round trip).
-    ack_lookup_timeout: float = 1.0
-    # Bound on each store call before the ack (the dedupe claim): past it the request is refused as "the
-    # store is busy" and nothing runs. SQLite's busy timeout (5 s) alone would miss Slack's 3 s.
-    ack_store_timeout: float = 1.5
-    # Replays are possible for 5 minutes (Bolt accepts a signed request that long); keep claims longer.
-    claim_ttl: float = 900.0
-    fanout_concurrency: int = 4
-
-
 def create_app(services: Services, client: AsyncWebClient, slack: SlackSettings) -> AsyncApp:
     """A Bolt app with our handlers. ``process_before_response=True``: the handler acks itself within its
     own bounded pre-ack work and starts tracked jobs, so the HTTP answer never waits on AWS."""
@@ -238,61 +174,16 @@ def create_app(services: Services, client: AsyncWebClient, slack: SlackSettings)
     return app
 
 
-class AwsExecBackend:
-    """`ExecBackend` over `bot.targets` + `bot.runner`, with clients per environment (role assumed with
-    the requester as SourceIdentity, see `bot.aws.AwsClientFactory`)."""
-
-    def __init__(
-        self, config: BotConfig, factory: AwsClientFactory, runner: ExecRunner | None = None
-    ) -> None:
-        from bot.runner import ExecRunner
-
-        self._config = config
-        self._factory = factory
-        self._runner = runner or ExecRunner(factory.for_environment)
-
-    async def resolve(
-        self, service: ServiceRef, *, task: str | None, container: str | None, all_tasks: bool, requester: str
-    ) -> list[Target]:
-        from bot.targets import resolve_targets
-
-        clients = await asyncio.to_thread(self._factory.for_environment, service.environment, requester)
-        return await resolve_targets(
-            clients,
-            service,
-            task=task,
-            container=container,
-            all_tasks=all_tasks,
-            cap=self._config.fanout.max_tasks,
-        )
-
-    async def run(
-        self,
-        target: Target,
-        command: str,
-        *,
-        timeout: float,  # noqa: ASYNC109 - the runner contract's name
-        requester: str,
-        cancel: asyncio.Event | None,
-        on_started: Callable[[str], Any] | None,
-    ) -> ExecResult:
-        return await self._runner.run(
-            target, command, timeout=timeout, requester=requester, cancel=cancel, on_started=on_started
-        )
-
-    async def doctor(self, service_alias: str, *, task: str | None, requester: str) -> DoctorReport:
-        from bot.doctor import run_doctor
-
-        return await run_doctor(self._config, self._factory, service_alias, task=task, requester=requester)
-
-
-async def build_services(settings: Settings, client: AsyncWebClient, bot_info: dict[str, Any]) -> Services:
-    """Production wiring: config file, store, AWS, auditor (with the audit channel), limits, redaction."""
-    from bot.audit import Auditor
+async def build_slack_services(
+    settings: Settings, client: AsyncWebClient, bot_info: dict[str, Any], *,
+    session_factory: Callable[..., Any] | None = None,
+) -> Services:
+    """Production wiring: config file, store, AWS, the audit channel and Slack's user groups.
+    ``session_factory`` makes the boto3 sessions (the demo points them at its local stand-ins)."""
     from bot.aws import AwsClientFactory
     from bot.config import load_config
-    from bot.output.redact import Redactor
-    from bot.runs.limits import RunLimiter
+    from bot.runs.backend import AwsExecBackend
+    from bot.services import build_services
     from bot.store import open_store
 
     if settings.config_file is None:
@@ -302,7 +193,6 @@ async def build_services(settings: Settings, client: AsyncWebClient, bot_info: d
         )
     config = load_config(settings.config_file)
     store = await asyncio.to_thread(open_store, settings)
-    redactor = Redactor(getattr(config.policy, "redact", ()) or ())
     notify = None
     if settings.audit_channel:
         channel = settings.audit_channel
@@ -310,38 +200,11 @@ async def build_services(settings: Settings, client: AsyncWebClient, bot_info: d
         async def notify(line: str) -> None:
             await client.chat_postMessage(channel=channel, text=line, unfurl_links=False)
 
-    auditor = Auditor(store, notify=notify, redact=redactor.redact,
-                      retention_days=settings.audit_retention_days or None)
-    factory = AwsClientFactory(config.environments, default_region=settings.aws_region)
-    return Services(
-        config=config,
-        store=store,
-        backend=AwsExecBackend(config, factory),
-        groups=UserGroupCache(client),
-        auditor=auditor,
-        limiter=RunLimiter(store, config.limits),
-        redactor=redactor,
-        bot_user_id=str(bot_info.get("user_id") or "") or None,
-        replica_id=replica_id(),
-        fanout_concurrency=config.fanout.concurrency,
+    factory = AwsClientFactory(
+        config.environments, default_region=settings.aws_region,
+        **({"session_factory": session_factory} if session_factory is not None else {}),
     )
-
-
-REPLICA_ID_ENV = "ECS_EXEC_BOT_REPLICA_ID"
-
-
-def replica_id() -> str:
-    """Unique per process: the approvals watchdog tells a dead replica's runs from a live one's by it.
-
-    ``<hostname>-<pid>-<random>``: the random part keeps a restarted process that reuses a pid (PID 1 in a
-    container, on every restart) from inheriting its predecessor's runs. ``ECS_EXEC_BOT_REPLICA_ID``
-    overrides it; it must then differ between replicas *and* between restarts, or a restarted replica
-    would not recover its predecessor's runs until their deadline."""
-    import os
-    import socket
-    import uuid
-
-    override = os.environ.get(REPLICA_ID_ENV, "").strip()
-    if override:
-        return override
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    return build_services(
+        config, store, AwsExecBackend(config, factory), UserGroupCache(client), notify=notify,
+        retention_days=settings.audit_retention_days, bot_user_id=str(bot_info.get("user_id") or "") or None,
+    )

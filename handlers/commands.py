@@ -23,24 +23,26 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.audit import AuditKind
 from bot.commands import DoctorRequest, ExecRequest, HelpRequest, ListRequest, parse_command_text
-from bot.errors import BotError, StoreError, TargetError
-from bot.policy import Decision, allowed_summary, evaluate
+from bot.errors import BotError, StoreError
+from bot.policy import Decision, allowed_summary
+from bot.runs.approvals import ApprovalError
+from bot.runs.intake import build_order, decide, policy_groups, require_some_rule
 from bot.runs.jobs import BotRestarting, Job
+from bot.runs.order import Origin, RunOrder
 from bot.targets import ServiceRef, resolve_service_ref
 from handlers import replies
-from handlers.execution import ExecOrder, audit, run_order
+from handlers.delivery import SlackRun, post_approval_card
 from handlers.slack_calls import Responder
 
 if TYPE_CHECKING:
     from slack_bolt.app.async_app import AsyncApp
     from slack_bolt.request.async_request import AsyncBoltRequest
 
-    from handlers.app import Services
+    from bot.services import Services
 
 log = logging.getLogger("ecs_exec_bot.handlers")
 
 COMMAND = "/ecs-exec"
-STORE_BUSY = "The bot's state store is busy; try again in a moment."
 # A job waits at most this long for its own ack before working anyway (the ack failed to send).
 ACK_WAIT_S = 3.0
 Ack = Callable[..., Awaitable[None]]
@@ -85,15 +87,6 @@ def dedupe_key(body: Mapping[str, Any], raw_body: str, timestamp: str | None) ->
     return f"slack-body:{digest}"
 
 
-def policy_groups(policy: Any) -> frozenset[str]:
-    """Every user group the policy mentions: only those memberships matter, so only those are fetched."""
-    groups: set[str] = set()
-    for rule in getattr(policy, "rules", ()) or ():
-        groups.update(rule.groups)
-        if rule.approval is not None:
-            groups.update(rule.approval.approvers.groups)
-    return frozenset(groups)
-
 
 async def handle_slash_command(
     services: Services, client: AsyncWebClient, ack: Ack, body: dict[str, Any], request: AsyncBoltRequest
@@ -115,7 +108,7 @@ async def handle_slash_command(
         timestamp = (request.headers.get("x-slack-request-timestamp") or [None])[0]
         key = dedupe_key(body, request.raw_body, timestamp)
         try:
-            claimed = await _claim(services, key)
+            claimed = await services.runs.claim_within(key, services.ack.claim_ttl_s, services.ack.store_s)
         except StoreError as exc:
             # Without the store the bot cannot promise "exactly once": refuse, and leave an audit trace.
             await reply(*replies.refusal(exc))
@@ -153,36 +146,13 @@ async def handle_slash_command(
             await reply(*replies.internal_error(request_id))
 
 
-async def _claim(services: Services, key: str) -> bool:
-    """The dedupe claim, at once on the loop when the store can do it without waiting (SQLite), else in a
-    thread, bounded so the ack stays within Slack's 3 s even when the store hangs (a SQLite
-    file locked by another process waits its busy timeout; a silent DynamoDB endpoint its connect
-    timeout). On timeout the request is refused and nothing runs: the claim thread may still finish
-    later and record the key, but no work was started for it, so a late win runs nothing (a retry by the
-    user is a new request with its own trigger id)."""
-    try_now = getattr(services.store, "try_claim_now", None)  # SqliteStore: no thread hop when it can
-    if try_now is not None:
-        won = try_now(key, services.claim_ttl)
-        if won is not None:
-            return bool(won)
-    try:
-        return await asyncio.wait_for(
-            asyncio.to_thread(services.store.claim, key, services.claim_ttl), services.ack_store_timeout
-        )
-    except TimeoutError:
-        log.warning("store claim for %s did not answer within %.1f s", key, services.ack_store_timeout)
-        raise StoreError(STORE_BUSY) from None
-
 
 def _audit_store_refusal(services: Services, request_id: str, cmd: SlashCommand, exc: BotError) -> None:
     """Audit a request refused for lack of store, after the ack (the JSON log line is written at once;
     the store write is attempted and its failure only logged)."""
-    auditor = services.auditor
-    if auditor is None:
-        return
 
     async def record(job: Job) -> None:
-        await auditor.record(
+        await services.auditor.record(
             AuditKind.REFUSED, request_id=request_id, user=cmd.user_id, requester=cmd.user_id,
             channel=cmd.channel_id, command=cmd.text, details={"reason": exc.user_text()}, best_effort=True,
         )  # fmt: skip
@@ -197,21 +167,23 @@ async def _groups(services: Services, user_id: str) -> frozenset[str] | None:
     wanted = policy_groups(services.config.policy)
     if not wanted:
         return frozenset()
-    return await services.groups.groups_of_within(user_id, wanted, services.ack_lookup_timeout)
+    return await services.groups.groups_of_within(user_id, wanted, services.ack.lookup_s)
+
+
+async def _all_groups(services: Services, user_id: str) -> frozenset[str]:
+    return await services.groups.groups_of(user_id, policy_groups(services.config.policy))
 
 
 async def _list(services: Services, cmd: SlashCommand) -> Plan:
+    policy = services.config.policy
     groups = await _groups(services, cmd.user_id)
     if groups is not None:
-        return replies.allowed_list(
-            allowed_summary(services.config.policy, cmd.user_id, groups, cmd.channel_id)
-        ), None
+        return replies.allowed_list(allowed_summary(policy, cmd.user_id, groups, cmd.channel_id)), None
 
     async def later(job: Job) -> None:
-        respond = Responder(cmd.response_url)
-        full = await services.groups.groups_of(cmd.user_id, policy_groups(services.config.policy))
-        await respond(
-            *replies.allowed_list(allowed_summary(services.config.policy, cmd.user_id, full, cmd.channel_id))
+        full = await _all_groups(services, cmd.user_id)
+        await Responder(cmd.response_url)(
+            *replies.allowed_list(allowed_summary(policy, cmd.user_id, full, cmd.channel_id))
         )
 
     return replies.checking(), later
@@ -221,43 +193,19 @@ async def _doctor(services: Services, cmd: SlashCommand, req: DoctorRequest) -> 
     ref = resolve_service_ref(services.config, req.service)
     groups = await _groups(services, cmd.user_id)
     if groups is not None:
-        _require_some_rule(services, cmd, ref, groups)
+        require_some_rule(services.config, cmd.user_id, groups, ref)
 
     async def work(job: Job) -> None:
-        respond = Responder(cmd.response_url)
         if groups is None:
-            full = await services.groups.groups_of(cmd.user_id, policy_groups(services.config.policy))
-            try:
-                _require_some_rule(services, cmd, ref, full)
-            except BotError as exc:
-                await respond(*replies.refusal(exc))
-                return
+            require_some_rule(services.config, cmd.user_id, await _all_groups(services, cmd.user_id), ref)
         report = await services.backend.doctor(ref.name, task=None, requester=cmd.user_id)
-        await respond(*replies.doctor_report(report))
+        await Responder(cmd.response_url)(*replies.doctor_report(report))
 
     return replies.doctor_started(ref.name), work
 
 
-def _require_some_rule(
-    services: Services, cmd: SlashCommand, ref: ServiceRef, groups: frozenset[str]
-) -> None:
-    """`doctor` reveals how a service is set up: only for people some rule lets run commands there."""
-    rules = getattr(services.config.policy, "rules", ()) or ()
-    if not any(
-        r.includes_user(cmd.user_id, groups) and r.includes_service(ref.name, ref.environment) for r in rules
-    ):
-        raise TargetError(
-            f"No policy rule lets you run commands on `{ref.name}`, so you cannot run doctor on it.",
-            fix="Run `/ecs-exec list` to see what you may run, and where.",
-        )
-
-
 async def _exec(
-    services: Services,
-    client: AsyncWebClient,
-    cmd: SlashCommand,
-    req: ExecRequest,
-    request_id: str,
+    services: Services, client: AsyncWebClient, cmd: SlashCommand, req: ExecRequest, request_id: str
 ) -> Plan:
     ref = resolve_service_ref(services.config, req.service)
     groups = await _groups(services, cmd.user_id)
@@ -265,7 +213,7 @@ async def _exec(
         # Slack's group API is slow right now: ack, then decide once the lookup finishes.
 
         async def decide_later(job: Job) -> None:
-            full = await services.groups.groups_of(cmd.user_id, policy_groups(services.config.policy))
+            full = await _all_groups(services, cmd.user_id)
             decision = _decide(services, cmd, req, ref, full)
             await _after_decision(services, client, cmd, req, ref, decision, request_id, job, acked=False)
 
@@ -275,19 +223,7 @@ async def _exec(
     if decision.allowed:
         message = replies.running(ref.name, req.command, services.redactor)
     elif decision.needs_approval:
-        if services.on_needs_approval is None:
-            decision = Decision(
-                False,
-                False,
-                decision.rule,
-                "This command needs approval, which this bot is not set up for.",
-                None,
-                None,
-                fix="Ask the bot's admins to enable approvals, or to change the rule.",
-            )
-            message = replies.refusal(decision.to_error())
-        else:
-            message = replies.approval_pending(ref.name, req.command, services.redactor)
+        message = replies.approval_pending(ref.name, req.command, services.redactor)
     else:
         message = replies.refusal(decision.to_error())
 
@@ -300,18 +236,7 @@ async def _exec(
 def _decide(
     services: Services, cmd: SlashCommand, req: ExecRequest, ref: ServiceRef, groups: frozenset[str]
 ) -> Decision:
-    return evaluate(
-        services.config.policy,
-        user_id=cmd.user_id,
-        user_groups=groups,
-        channel_id=cmd.channel_id,
-        service_alias=ref.name,
-        environment=ref.environment,
-        command=req.command,
-        requested_timeout=req.timeout,
-        # Without a shell the agent splits the text itself: a `|` would reach the program as an argument.
-        shell_available=ref.shell,
-    )
+    return decide(services.config, user=cmd.user_id, groups=groups, channel=cmd.channel_id, ref=ref, req=req)
 
 
 async def _after_decision(
@@ -326,57 +251,45 @@ async def _after_decision(
     *,
     acked: bool,
 ) -> None:
-    """Post-ack: audit the request and its decision, then run it or hand it to approvals."""
-    fields = dict(
-        request_id=request_id,
-        user=cmd.user_id,
-        requester=cmd.user_id,
-        channel=cmd.channel_id,
-        service=ref.name,
-        environment=ref.environment,
-        command=req.command,
+    """Post-ack: audit the request and its decision, then run it or ask for its approval."""
+    order = build_order(
+        request_id=request_id, user=cmd.user_id, channel=cmd.channel_id,
+        origin=Origin(reply_url=cmd.response_url), ref=ref, req=req, decision=decision,
     )
-    await audit(
-        services, "requested", **fields, details={"reason": req.reason or "", "rule": decision.rule or ""}
-    )
+    audit = services.auditor.record_quietly
+    fields = order.audit_fields()
+    await audit(AuditKind.REQUESTED, **fields, user=cmd.user_id,
+                details={"reason": req.reason or "", "rule": decision.rule or ""})  # fmt: skip
     respond = Responder(cmd.response_url)
     if not decision.allowed and not decision.needs_approval:
-        await audit(services, "refused", **fields, details={"reason": decision.reason})
+        await audit(AuditKind.REFUSED, **fields, user=cmd.user_id, details={"reason": decision.reason})
         if not acked:
             await respond(*replies.refusal(decision.to_error()))
         return
-    order = ExecOrder(
-        request_id=request_id,
-        requester=cmd.user_id,
-        channel_id=cmd.channel_id,
-        response_url=cmd.response_url,
-        service=ref,
-        command=req.command,
-        task=req.task,
-        container=req.container,
-        all_tasks=req.all_tasks,
-        timeout=float(decision.timeout or ref.timeout),
-        reason=req.reason,
-        rule=decision.rule,
-        record_run=not decision.needs_approval,  # approved runs have their approval record
-    )
     if decision.needs_approval:
-        if services.on_needs_approval is None:
-            await audit(services, "refused", **fields, details={"reason": "approval is not enabled"})
-            if not acked:
-                await respond(
-                    *replies.refusal(
-                        BotError("This command needs approval, which this bot is not set up for.")
-                    )
-                )
-            return
         if not acked:
             await respond(*replies.approval_pending(ref.name, req.command, services.redactor))
-        await services.on_needs_approval(services, client, order, decision)
+        await _request_approval(services, client, order, decision)
         return
     if not acked:
         await respond(*replies.running(ref.name, req.command, services.redactor))
-    await run_order(services, client, order, job)
+    await services.executor.execute(order, job, SlackRun(client, services.redactor))
+
+
+async def _request_approval(
+    services: Services, client: AsyncWebClient, order: RunOrder, decision: Decision
+) -> None:
+    """Store the request, then post its card; nobody can approve a card nobody sees, so a failed post
+    withdraws the request before the requester is told."""
+    if decision.approval is None:  # a policy bug; refuse rather than run unapproved
+        raise ApprovalError("This rule needs approval but names no approvers.", fix="Ask the bot's admins to fix the rule.")
+    record = await services.runs.open_approval(order, decision.rule or "", decision.approval)
+    try:
+        ts = await post_approval_card(client, services.redactor, record)
+    except BotError:
+        await services.runs.cancel(record.request_id, record.requester)
+        raise
+    await services.runs.set_message_ts(record.request_id, ts)
 
 
 def _start(
@@ -400,4 +313,4 @@ def _start(
             log.exception("request %s failed (reference %s)", request_id, request_id)
             await respond(*replies.internal_error(request_id))
 
-    services.jobs.start(request_id, guarded, requester=cmd.user_id)
+    services.jobs.start(request_id, guarded, requester=cmd.user_id, request_id=request_id)

@@ -14,12 +14,14 @@ from bot.errors import BotError
 from bot.output.clean import clean_terminal_output
 from bot.output.redact import builtin_redactor
 from bot.output.render import (
+    ApprovalView,
     OutputView,
     RunView,
     TaskResultView,
     escape,
     fanout_cuts,
     gap_line,
+    render_approval,
     render_doctor,
     render_error,
     render_help,
@@ -35,8 +37,9 @@ if TYPE_CHECKING:
     from bot.doctor import DoctorReport
     from bot.output.redact import Redactor
     from bot.runner import ExecResult
+    from bot.runs.order import RunOrder
+    from bot.store.base import RunRecord
     from bot.targets import Target
-    from handlers.execution import ExecOrder
 
 Message = tuple[str, list[dict[str, Any]]]
 
@@ -118,7 +121,7 @@ def approval_pending(service: str, command: str, redactor: Redactor | None = Non
 # -- channel messages --------------------------------------------------------------------------------------
 
 
-def run_view(order: ExecOrder, redactor: Redactor | None) -> RunView:
+def run_view(order: RunOrder, redactor: Redactor | None) -> RunView:
     return RunView(
         service=order.service.name,
         environment=order.service.environment,
@@ -129,14 +132,10 @@ def run_view(order: ExecOrder, redactor: Redactor | None) -> RunView:
     )
 
 
-def running_message(order: ExecOrder, targets: list[Target], redactor: Redactor | None) -> Message:
-    """The "running…" message; its Cancel button carries the request id (the job id on this replica)."""
+def running_message(order: RunOrder, targets: list[Target], redactor: Redactor | None) -> Message:
+    """The "running…" message; its Cancel button carries the request id (any replica can act on it)."""
     return tuple(
-        render_running(
-            run_view(order, redactor),
-            [t.task_id for t in targets],
-            run_id=order.cancel_value or order.request_id,
-        )
+        render_running(run_view(order, redactor), [t.task_id for t in targets], run_id=order.request_id)
     )  # type: ignore[return-value]
 
 
@@ -179,7 +178,7 @@ def result_note(result: ExecResult) -> str | None:
 
 
 def result_message(
-    order: ExecOrder, results: list[ExecResult], *, cancel_reason: str | None, redactor: Redactor | None
+    order: RunOrder, results: list[ExecResult], *, cancel_reason: str | None, redactor: Redactor | None
 ) -> Message:
     views = [task_view(r, redactor) for r in results]
     text, blocks = render_result(run_view(order, redactor), views)
@@ -190,7 +189,7 @@ def result_message(
     return text, blocks
 
 
-def error_message(order: ExecOrder, sentence: str, redactor: Redactor | None = None) -> Message:
+def error_message(order: RunOrder, sentence: str, redactor: Redactor | None = None) -> Message:
     """The channel message when the run failed as a whole (it already said "running…")."""
     text = f"⚠️ {order.service.name} ({order.service.environment}): {_redact(redactor, sentence)}"
     command = _redact(redactor, order.command)
@@ -204,6 +203,53 @@ def error_message(order: ExecOrder, sentence: str, redactor: Redactor | None = N
     return text[:300], blocks
 
 
+RESTARTED = "The bot restarted while this command was in progress; it may have completed — check the task."
+
+
+def recovered_run_message(record: RunRecord, redactor: Redactor | None = None) -> Message:
+    """The channel message of a run the watchdog failed (its replica stopped mid-run)."""
+    from bot.runs.order import order_from_record
+
+    return error_message(order_from_record(record), RESTARTED, redactor)
+
+
+def approval_view(record: RunRecord, redactor: Redactor | None = None) -> ApprovalView:
+    """The record as render's view of an approval request, with its free texts redacted."""
+    import json
+
+    from bot.runs.approvals import named_approvers
+
+    target = json.loads(str(record.params.get("target") or "{}"))
+    decided = {"denied": (record.decided_by,), "cancelled": (record.decided_by,)}.get(
+        record.state.value, record.approvers_so_far
+    )
+    return ApprovalView(
+        request_id=record.request_id,
+        requester=record.requester,
+        service=record.service,
+        environment=record.environment,
+        command=_redact(redactor, record.command),
+        expires_at=int(record.expires_at),
+        approver_users=named_approvers(record),
+        approver_groups=record.approver_groups,
+        min_approvals=record.min_approvals,
+        reason=_redact(redactor, record.reason) if record.reason else None,
+        task=target.get("task"),
+        all_tasks=bool(target.get("all_tasks")),
+        state=record.state.value,  # type: ignore[arg-type]  # same names as render's ApprovalState
+        decided_by=tuple(u for u in decided if u),
+        votes=len(record.votes),
+        button_value=f"{record.request_id}|{record.request_hash}",
+        cancel=True,
+        break_glass=any(v.break_glass for v in record.votes),
+        state_reason=_redact(redactor, record.state_reason) if record.state_reason else None,
+    )
+
+
+def approval_message(record: RunRecord, redactor: Redactor | None = None) -> Message:
+    return tuple(render_approval(approval_view(record, redactor)))  # type: ignore[return-value]
+
+
 def files_needed(results: list[ExecResult], redactor: Redactor | None) -> list[bool]:
     """Per result: did the message leave part of its output out (so the full output goes in the thread)?"""
     views = [task_view(r, redactor) for r in results]
@@ -212,7 +258,7 @@ def files_needed(results: list[ExecResult], redactor: Redactor | None) -> list[b
     return fanout_cuts(views)
 
 
-def output_file(order: ExecOrder, result: ExecResult, redactor: Redactor | None) -> tuple[str, str, bytes]:
+def output_file(order: RunOrder, result: ExecResult, redactor: Redactor | None) -> tuple[str, str, bytes]:
     """The full (bounded) output, cleaned and redacted as one text: ``(filename, title, content)``."""
     out = result.output
     text = clean_terminal_output(out.file_head)

@@ -82,7 +82,7 @@ def configure_logging(level: str) -> RedactingLogFilter:
 
 def run(args: argparse.Namespace) -> int:
     from bot.config import load_settings
-    from handlers.app import SlackSettings, build_services
+    from handlers.app import SlackSettings, build_slack_services
     from handlers.server.runtime import ServeOptions, serve
 
     settings = load_settings()
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     async def factory(client: Any, info: dict[str, Any]) -> Any:
-        services = await build_services(settings, client, info)
+        services = await build_slack_services(settings, client, info)
         if services.redactor is not None:
             log_filter.use(services.redactor)  # logs now also hide the policy file's own secret shapes
         return services

@@ -88,6 +88,13 @@ class JobTracker:
         job.request_cancel(reason)
         return True
 
+    def cancel_request(self, request_id: str, reason: str) -> bool:
+        """Ask every job working on ``request_id`` here to stop (its ``request_id`` label). False if none."""
+        jobs = [j for j in self._jobs.values() if j.labels.get("request_id") == request_id]
+        for job in jobs:
+            job.request_cancel(reason)
+        return bool(jobs)
+
     async def _run(self, job: Job, work: Callable[[Job], Awaitable[None]]) -> None:
         try:
             await work(job)

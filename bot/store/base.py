@@ -76,7 +76,8 @@ class Vote:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """A request waiting for (or past) approval, bound to one exact target and command.
+    """One run, plain or approved, bound to one exact target and command. A plain run is recorded straight
+    into ``running`` (no approvers); a request that needs approval starts ``pending``.
 
     ``request_hash`` is the SHA-256 of (environment, service, target selector, command) computed by
     `bot.runs.approvals.request_hash`; the runner re-checks it so an approval cannot be reused for another command.
@@ -110,6 +111,11 @@ class RunRecord:
     sessions: tuple[str, ...] = ()
     # Opaque request parameters the app needs to run it later (task, container, timeout, ...).
     params: Mapping[str, DetailValue] = field(default_factory=dict)
+
+    @property
+    def needs_approval(self) -> bool:
+        """False for a plain run, recorded straight into ``running`` with no approvers."""
+        return self.min_approvals > 0
 
     @property
     def approvers_so_far(self) -> tuple[str, ...]:

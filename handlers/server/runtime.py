@@ -20,14 +20,15 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runs.jobs import DrainReport
+from bot.services import Services
 from handlers.app import (
-    Services,
     SlackSettings,
     build_web_client,
     create_app,
     keep_alive_session,
     verify_bot_token,
 )
+from handlers.delivery import MAINTENANCE_STOP_S, maintenance_loop
 from handlers.server.http import HttpListener, build_web_app
 from handlers.server.socket_mode import SocketModeListener
 
@@ -118,7 +119,12 @@ async def _serve(
     if install_signal_handlers:
         _on_signals(stop)
     maintenance_stop = asyncio.Event()
-    maintenance = _start_maintenance(services, client, maintenance_stop)
+    # Run maintenance (its first round at start-up, so records left behind by a replica that died are
+    # failed, their sessions ended and their messages updated before new work arrives) and audit retention.
+    background = [
+        asyncio.create_task(maintenance_loop(services, client, maintenance_stop), name="run-maintenance"),
+        asyncio.create_task(services.auditor.retention_loop(maintenance_stop), name="audit-retention"),
+    ]
     if on_ready is not None:
         on_ready(RunningBot(services=services, http=http, socket=socket, stop=stop))
     try:
@@ -127,26 +133,14 @@ async def _serve(
         report = await services.jobs.drain(options.drain_grace, options.cancel_grace)
     finally:
         maintenance_stop.set()
-        if maintenance is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(maintenance, 10)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*background), MAINTENANCE_STOP_S)
         if socket is not None:
             await socket.stop()
         await http.stop()
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(services.store.close)
+            await services.runs.close()
     return report
-
-
-def _start_maintenance(
-    services: Services, client: AsyncWebClient, stop: asyncio.Event
-) -> asyncio.Task[None] | None:
-    """The approvals flow's periodic work (its first round runs at start-up, so records left behind by a
-    replica that died are failed and their messages updated before new work arrives)."""
-    loop = getattr(services.approval_flow, "maintenance_loop", None)
-    if loop is None:
-        return None
-    return asyncio.create_task(loop(client, stop), name="approval-maintenance")
 
 
 def _on_signals(stop: asyncio.Event) -> None:

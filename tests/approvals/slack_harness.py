@@ -13,16 +13,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.audit import Auditor
 from bot.config import parse_config
-from bot.runs.approvals import ApprovalService
+from bot.policy import parse_policy
+from bot.runs.backend import AwsExecBackend
 from bot.runs.limits import RunLimiter, RunLimits
+from bot.services import Services, build_services
 from bot.store.base import AuditQuery, RunRecord, RunState
 from bot.store.dynamodb import DynamoStore
-from handlers.actions import ApprovalFlow
-from handlers.app import AwsExecBackend, Services
 from handlers.usergroups import UserGroupCache
 from tests.store.support import FakeClock, dynamodb_client
 from tests.support.fake_slack import FakeSlack
@@ -52,7 +52,6 @@ _clicks = itertools.count(1)
 @dataclass
 class Replica:
     harness: BotHarness
-    flow: ApprovalFlow
 
     @property
     def services(self) -> Services:
@@ -101,30 +100,25 @@ async def replica(
     *,
     min_approvals: int = 1,
     clock: FakeClock | None = None,
+    policy: str | None = None,
 ) -> AsyncIterator[Replica]:
-    """One bot process (the real `serve()` runtime) on loopback, with its own DynamoDB client."""
+    """One bot process (the real `serve()` runtime) on loopback, with its own DynamoDB client. ``policy``
+    replaces the config's policy section (a replica restarted with another policy)."""
     clock_fn = clock or time.time
     config = parse_config(CONFIG % {"min": min_approvals})
+    if policy is not None:
+        config = config.model_copy(update={"policy": parse_policy(yaml.safe_load(policy))})
 
     def build(client: AsyncWebClient, _info: dict[str, Any]) -> Services:
         store = DynamoStore(table, dynamodb_client(endpoint), clock=clock_fn)
-        return Services(
-            config=config,
-            store=store,
-            backend=AwsExecBackend(config, local_aws.factory(dict(config.environments))),
-            groups=UserGroupCache(client),
-            auditor=Auditor(store, clock=clock_fn),
-            limiter=RunLimiter(store, RunLimits()),
-            replica_id=name,
+        backend = AwsExecBackend(config, local_aws.factory(dict(config.environments)))
+        return build_services(
+            config, store, backend, UserGroupCache(client), limiter=RunLimiter(store, RunLimits()),
+            replica=name, clock=clock_fn,
         )
 
     async with running_bot(fake, build) as harness:
-        flow: ApprovalFlow = harness.services.approval_flow  # type: ignore[attr-defined]
-        if clock is not None:  # expiry tests move time by hand
-            services = harness.services
-            assert services.auditor is not None
-            flow.approvals = ApprovalService(services.store, services.auditor, replica_id=name, clock=clock)
-        yield Replica(harness, flow)
+        yield Replica(harness)
 
 
 async def approval_message(fake: FakeSlack) -> dict[str, Any]:

@@ -3,11 +3,14 @@ service pair over two store instances (two replicas)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from bot.audit import Auditor
-from bot.runs.approvals import ApprovalService
+from bot.runs.ledger import RunLedger, VoteResult
+from bot.runs.order import RunOrder
 from bot.store.base import AuditQuery, RunRecord, Store
+from bot.targets import ServiceRef
 from tests.store.support import FakeClock
 
 
@@ -36,24 +39,39 @@ class Notes:
         self.lines.append(text)
 
 
-def service(store: Store, clock: FakeClock, replica: str, notes: Notes | None = None) -> ApprovalService:
-    return ApprovalService(store, Auditor(store, notify=notes, clock=clock), replica_id=replica, clock=clock)
+def service(store: Store, clock: FakeClock, replica: str, notes: Notes | None = None) -> RunLedger:
+    return RunLedger(store, Auditor(store, notify=notes, clock=clock), replica_id=replica, clock=clock)
 
 
-async def open_request(svc: ApprovalService, request_id: str = "req-1", **rule: object) -> RunRecord:
-    return await svc.open(
+def order(request_id: str = "req-1") -> RunOrder:
+    return RunOrder(
         request_id=request_id,
         requester="U0ALICE",
-        channel="C0INCIDENT",
-        service="web",
-        environment="prod",
+        channel_id="C0INCIDENT",
+        service=ServiceRef("web", "prod", "prod", "web-nginx", container="nginx", timeout=30),
         command="cat /var/log/nginx/access.log",
+        timeout=30,
         reason="incident 42",
-        rule_name="oncall-logs",
-        rule=Rule(**rule),  # type: ignore[arg-type]
-        target={"task": None, "container": "nginx", "all_tasks": False},
-        params={"timeout": 30},
     )
+
+
+async def open_request(svc: RunLedger, request_id: str = "req-1", **rule: object) -> RunRecord:
+    return await svc.open_approval(order(request_id), "oncall-logs", Rule(**rule))  # type: ignore[arg-type]
+
+
+# The ledger acts on the record a click just read; these read it first, as the click handler does.
+async def approve(
+    svc: RunLedger, request_id: str, user: str, groups: Collection[str] = (), **kwargs: str
+) -> VoteResult:
+    return await svc.approve(await svc.get(request_id), user, groups, **kwargs)
+
+
+async def deny(svc: RunLedger, request_id: str, user: str, reason: str = "") -> RunRecord:
+    return await svc.deny(await svc.get(request_id), user, reason=reason)
+
+
+async def start(svc: RunLedger, request_id: str, run_timeout_s: float) -> RunRecord | None:
+    return await svc.start(await svc.get(request_id), run_timeout_s=run_timeout_s)
 
 
 def kinds(store: Store, request_id: str = "req-1") -> list[str]:

@@ -7,22 +7,17 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 from bot.runs.approvals import request_hash
-from bot.runs.jobs import Job
+from bot.runs.executor import run_outcome
+from bot.runs.order import Origin, RunOrder, order_from_record
 from bot.store.base import RunState, Vote
 from bot.targets import ServiceRef
-from handlers.actions import (
-    APPROVE,
-    CANCEL,
-    DENY,
-    Click,
-    _outcome,
-    approval_message,
-    button_value,
-    order_from_record,
-    target_of,
-)
-from handlers.execution import ExecOrder
+from handlers.actions import APPROVE, CANCEL, DENY, Click
+from handlers.replies import approval_message
 from tests.store.support import START, make_record
+
+
+def button_value(record) -> str:  # type: ignore[no-untyped-def]
+    return f"{record.request_id}|{record.request_hash}"
 
 
 def _buttons(blocks: list[dict]) -> list[str]:
@@ -93,40 +88,32 @@ def test_click_parsing_and_dedupe_key() -> None:
 
 def test_an_order_is_rebuilt_from_what_was_approved() -> None:
     ref = ServiceRef("web", "prod", "prod", "web-nginx", container="nginx", shell=True, timeout=60)
-    order = ExecOrder(request_id="req-1", requester="U0ALICE", channel_id="C0INCIDENT", response_url="http://r",
-                      service=ref, command="echo hi", timeout=30.0, task="3f2a", reason="why", rule="r")  # fmt: skip
-    target = target_of(order)
+    order = RunOrder(request_id="req-1", requester="U0ALICE", channel_id="C0INCIDENT",
+                     origin=Origin(reply_url="http://r", thread_ts="1795000000.000001"), service=ref,
+                     command="echo hi", timeout=30.0, task="3f2a", reason="why", rule="r")  # fmt: skip
+    target = order.target_selector()
     record = make_record(
         command="echo hi",
         reason="why",
         rule="r",
         request_hash=request_hash("prod", "web", "echo hi", target),
-        params={
-            "target": json.dumps(target, sort_keys=True),
-            "timeout": 30.0,
-            "response_url": "http://r",
-            "service_container": "nginx",
-            "shell": True,
-            "service_timeout": 60,
-        },  # fmt: skip
+        params=order.record_params(),
         votes=(Vote("U0BOB", START),),
         message_ts="1795000000.000100",
     )
     rebuilt = order_from_record(record)
     assert rebuilt.service == ref and rebuilt.task == "3f2a" and rebuilt.container == "nginx"
-    assert (rebuilt.timeout, rebuilt.response_url, rebuilt.approved_by) == (30.0, "http://r", ("U0BOB",))
-    assert rebuilt.message_ts == "1795000000.000100" and rebuilt.audit_outcome
-    assert rebuilt.cancel_value == f"req-1|{record.request_hash}"
-    assert replace(rebuilt, approved_by=(), message_ts=None, cancel_value=None) == replace(
-        order, container="nginx", rule="r", reason="why"
+    assert (rebuilt.timeout, rebuilt.origin.reply_url, rebuilt.approved_by) == (30.0, "http://r", ("U0BOB",))
+    assert rebuilt.origin.message_ts == "1795000000.000100"
+    assert replace(rebuilt, approved_by=()) == replace(
+        order.with_message("1795000000.000100"), container="nginx"
     )
+    assert json.loads(str(record.params["target"])) == target
 
 
-def test_outcome_of_a_run() -> None:
-    job = Job("j")
+def test_outcome_of_a_run_keeps_the_cancel_reason() -> None:
     ok, nonzero = SimpleNamespace(status="ok"), SimpleNamespace(status="failed")
-    assert _outcome([ok, nonzero], job) == (RunState.FINISHED, None)
-    assert _outcome([ok, SimpleNamespace(status="timeout")], job) == (RunState.FAILED, "timeout")
-    assert _outcome(None, job)[0] is RunState.FAILED
-    job.request_cancel("cancelled by <@U0ALICE>")
-    assert _outcome([ok], job) == (RunState.CANCELLED, None)
+    assert run_outcome([ok, nonzero], None) == (RunState.FINISHED, None)  # type: ignore[list-item]
+    assert run_outcome([ok, SimpleNamespace(status="timeout")], None) == (RunState.FAILED, "timeout")  # type: ignore[list-item]
+    assert run_outcome([ok], "cancelled by <@U0ALICE>") == (RunState.CANCELLED, "cancelled by <@U0ALICE>")  # type: ignore[list-item]
+    assert run_outcome([SimpleNamespace(status="cancelled")], None) == (RunState.CANCELLED, "cancelled")  # type: ignore[list-item]

@@ -95,7 +95,7 @@ def test_deny_rules() -> None:
 
 
 def test_cancel_rules() -> None:
-    with pytest.raises(ApprovalError, match="Only the requester"):
+    with pytest.raises(ApprovalError, match="Only <@U0ALICE>, who made this request"):
         judge_cancel(make_record(), "U0BOB")
     judge_cancel(make_record(), "U0ALICE")
     judge_cancel(make_record(state=RunState.APPROVED), "U0ALICE")

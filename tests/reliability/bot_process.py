@@ -16,12 +16,12 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.audit import Auditor
 from bot.aws import AwsClientFactory
-from bot.output.redact import Redactor
+from bot.runs.backend import AwsExecBackend
 from bot.runs.limits import RunLimiter, RunLimits
+from bot.services import Services, build_services
 from bot.store.sqlite import SqliteStore
-from handlers.app import AwsExecBackend, Services, SlackSettings
+from handlers.app import SlackSettings
 from handlers.server.runtime import RunningBot, ServeOptions, serve
 from handlers.usergroups import UserGroupCache
 from tests.reliability.support import make_config
@@ -33,16 +33,11 @@ async def main_async(args: argparse.Namespace) -> None:
 
     async def services(client: AsyncWebClient, info: dict[str, Any]) -> Services:
         store = SqliteStore(args.store)
-        redactor = Redactor(config.policy.redact)
-        built = Services(
-            config=config, store=store,
-            backend=AwsExecBackend(config, AwsClientFactory(config.environments, default_region="us-east-1")),
-            groups=UserGroupCache(client), auditor=Auditor(store, redact=redactor.redact),
-            limiter=RunLimiter(store, RunLimits()), redactor=redactor,
+        backend = AwsExecBackend(config, AwsClientFactory(config.environments, default_region="us-east-1"))
+        return build_services(
+            config, store, backend, UserGroupCache(client), limiter=RunLimiter(store, RunLimits()),
+            replica=args.replica_id,
         )
-        if args.replica_id:
-            built.replica_id = args.replica_id
-        return built
 
     slack = SlackSettings(bot_token="xoxb-test-token", signing_secret=SIGNING_SECRET, app_token=None,
                           api_url=args.slack_api)

@@ -41,12 +41,12 @@ async def test_a_throttling_burst_is_retried_and_the_command_runs_once(
 ) -> None:
     throttling.throttle = {"ListTasks": 3, "ExecuteCommand": 3}
     await bot.command("web echo after-the-burst")
-    await wait_audit(bot.services.store, "finished")
+    await wait_audit(bot.services.runs.store, "finished")
     update = (await fake.await_for("chat.update"))[-1]
     assert "after-the-burst" in message_text(fake, str(update.params["ts"]))
     assert throttling.throttled == {"ListTasks": 3, "ExecuteCommand": 3}
     assert len(execute_command_calls()) == 1  # the throttled calls never reached ECS; one run
-    assert audit_kinds(bot.services.store) == ["requested", "started", "finished"]
+    assert audit_kinds(bot.services.runs.store) == ["requested", "started", "finished"]
 
 
 async def test_throttling_beyond_the_retry_budget_is_one_clear_sentence_and_nothing_runs(
@@ -54,7 +54,7 @@ async def test_throttling_beyond_the_retry_budget_is_one_clear_sentence_and_noth
 ) -> None:
     throttling.throttle = {"ExecuteCommand": 10_000}
     await bot.command("web echo never", response_url=fake.response_url("thr"))
-    await wait_audit(bot.services.store, "failed")
+    await wait_audit(bot.services.runs.store, "failed")
     update = (await fake.await_for("chat.update"))[-1]
     text = message_text(fake, str(update.params["ts"]))
     assert "AWS kept throttling ecs:ExecuteCommand after several retries" in text, text
@@ -62,9 +62,9 @@ async def test_throttling_beyond_the_retry_budget_is_one_clear_sentence_and_noth
     assert execute_command_calls() == []
     # Bounded: botocore's `total_max_attempts: 2` (2 calls) under aws_call's 3 attempts (it was 6 × 4).
     assert throttling.throttled["ExecuteCommand"] == 2 * 3
-    [failed] = [e for e in audit_events(bot.services.store) if e.kind == "failed"]
+    [failed] = [e for e in audit_events(bot.services.runs.store) if e.kind == "failed"]
     assert "throttling" in str(failed.details["error"])
-    assert audit_kinds(bot.services.store) == ["requested", "failed"]
+    assert audit_kinds(bot.services.runs.store) == ["requested", "failed"]
 
 
 async def test_throttled_target_lookup_beyond_the_budget_is_an_ephemeral_sentence(
@@ -77,5 +77,5 @@ async def test_throttled_target_lookup_beyond_the_budget_is_an_ephemeral_sentenc
     assert "AWS kept throttling ecs:DescribeServices after several retries" in reply["text"], reply
     assert reply["response_type"] == "ephemeral"
     assert fake.calls("chat.postMessage") == [] and execute_command_calls() == []
-    await wait_audit(bot.services.store, "failed")
-    assert audit_kinds(bot.services.store) == ["requested", "failed"]
+    await wait_audit(bot.services.runs.store, "failed")
+    assert audit_kinds(bot.services.runs.store) == ["requested", "failed"]

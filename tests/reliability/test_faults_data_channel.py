@@ -39,16 +39,16 @@ async def test_agent_drops_mid_stream_the_session_resumes_and_nothing_is_lost(
     with SANDBOX.lock:
         SANDBOX.session_options["faults"] = {"close_after": 20}  # abrupt close after 20 output messages
     await bot.command("web seq 1 30000")
-    await wait_audit(bot.services.store, "finished")
+    await wait_audit(bot.services.runs.store, "finished")
     text = await result_text(fake)
     assert "exit 0" in text and "internal error" not in text, text
     upload = (await fake.await_for("files.completeUploadExternal"))[0]
     lines = next(iter(fake.uploads.values())).decode().splitlines()
     assert lines[0] == "1" and lines[-1] == "30000" and len(lines) == 30000, upload.params
-    stats = local_aws.agent.stats(session_id_of(bot.services.store))
+    stats = local_aws.agent.stats(session_id_of(bot.services.runs.store))
     assert "abrupt_close" in stats.events and stats.connections == 2
     assert len(execute_command_calls()) == 1
-    assert audit_kinds(bot.services.store) == ["requested", "started", "finished"]
+    assert audit_kinds(bot.services.runs.store) == ["requested", "started", "finished"]
 
 
 async def test_a_network_reset_mid_stream_is_resumed_byte_exact(local_aws: LocalAws) -> None:
@@ -78,11 +78,11 @@ async def test_no_channel_closed_ends_in_terminate_session_and_a_clear_sentence(
     with SANDBOX.lock:
         SANDBOX.session_options["faults"] = {"no_channel_closed": True}
     await bot.command("web --timeout 2 echo before-the-silence")
-    await wait_audit(bot.services.store, "failed")
+    await wait_audit(bot.services.runs.store, "failed")
     text = await result_text(fake)
     assert "before-the-silence" in text  # what did arrive is shown
     assert "timed out" in text, text  # and why it ended: the deadline, not a hang
-    stats = local_aws.agent.stats(session_id_of(bot.services.store))
+    stats = local_aws.agent.stats(session_id_of(bot.services.runs.store))
     assert "terminated" in stats.events  # ssm:TerminateSession reached the service
     assert len(execute_command_calls()) == 1
-    assert audit_kinds(bot.services.store) == ["requested", "started", "failed"]
+    assert audit_kinds(bot.services.runs.store) == ["requested", "started", "failed"]

@@ -27,7 +27,7 @@ def server_errors(fake: FakeSlack, method: str, times: int, status: int = 503) -
 
 
 async def finished(bot: BotHarness, fake: FakeSlack) -> str:
-    await wait_audit(bot.services.store, "finished")
+    await wait_audit(bot.services.runs.store, "finished")
     update = (await fake.await_for("chat.update"))[-1]
     return message_text(fake, str(update.params["ts"]))
 
@@ -38,7 +38,7 @@ async def test_a_429_burst_on_post_message_is_retried_and_runs_once(bot: BotHarn
     assert "after-429s" in await finished(bot, fake)
     assert len(fake.calls("chat.postMessage")) == 4 and len(fake.messages) == 1
     assert len(execute_command_calls()) == 1
-    assert audit_kinds(bot.services.store) == ["requested", "started", "finished"]
+    assert audit_kinds(bot.services.runs.store) == ["requested", "started", "finished"]
 
 
 async def test_5xx_on_post_message_are_retried_and_run_once(bot: BotHarness, fake: FakeSlack) -> None:
@@ -52,13 +52,13 @@ async def test_5xx_on_post_message_are_retried_and_run_once(bot: BotHarness, fak
 async def test_slack_failing_for_good_runs_nothing_and_tells_the_requester(bot: BotHarness, fake: FakeSlack) -> None:
     server_errors(fake, "chat.postMessage", times=1000, status=500)
     await bot.command("web echo never-posted", response_url=fake.response_url("down"))
-    await wait_audit(bot.services.store, "failed")
+    await wait_audit(bot.services.runs.store, "failed")
     await fake.await_for("/response/down")
     [told] = responses(fake, "down")
     assert "chat.postMessage" in told["text"] and told["response_type"] == "ephemeral", told
     assert fake.messages == {}
     assert execute_command_calls() == []  # the message comes before ExecuteCommand: nothing ran
-    assert audit_kinds(bot.services.store) == ["requested", "failed"]
+    assert audit_kinds(bot.services.runs.store) == ["requested", "failed"]
 
 
 async def test_a_rate_limit_that_outlasts_the_retries_runs_nothing_and_tells_the_requester(
@@ -70,4 +70,4 @@ async def test_a_rate_limit_that_outlasts_the_retries_runs_nothing_and_tells_the
     [told] = responses(fake, "rl")
     assert "ratelimited" in told["text"] or "rate" in told["text"].lower(), told
     assert execute_command_calls() == []
-    await wait_audit(bot.services.store, "failed")
+    await wait_audit(bot.services.runs.store, "failed")

@@ -23,6 +23,7 @@ import pytest
 from botocore.config import Config
 
 from bot.config import BotConfig
+from bot.services import AckBudget
 from bot.store.base import Store
 from bot.store.dynamodb import DynamoStore
 from bot.store.sqlite import SqliteStore
@@ -127,7 +128,7 @@ async def test_a_store_that_hangs_is_bounded_in_the_ack_and_a_late_claim_runs_no
     and the claim completes late, nothing runs for it."""
     caplog.set_level(logging.INFO, logger="ecs_exec_bot.audit")
     store = SqliteStore(sqlite_path, busy_timeout_ms=2000)
-    async with serve_bot(fake, config, local_aws, store, ack_store_timeout=0.3) as bot:
+    async with serve_bot(fake, config, local_aws, store, ack=AckBudget(store_s=0.3)) as bot:
         with write_lock_held_elsewhere(sqlite_path):
             started = asyncio.get_running_loop().time()
             ack = await bot.command("web echo must-not-run", response_url=fake.response_url("busy"))

@@ -35,14 +35,14 @@ async def test_a_plain_run_is_recorded_and_ends_finished(
 ) -> None:
     SANDBOX.reset()
     store = SqliteStore(tmp_path / "bot.db")
-    async with serve_bot(fake, config, local_aws, tmp_path / "bot.db", replica_id="replica-a") as bot:
+    async with serve_bot(fake, config, local_aws, tmp_path / "bot.db", replica="replica-a") as bot:
         await bot.command("web echo recorded")
         [finished] = await wait_audit(store, "finished")
         await fake.await_for("chat.update")
     record = store.get_run(finished.request_id)
     assert record is not None and record.state is RunState.FINISHED and record.owner == "replica-a"
     assert record.message_ts == next(iter(fake.messages)) and record.run_deadline is not None
-    assert record.approver_users == () and record.params["kind"] == "plain-run"
+    assert record.approver_users == () and not record.needs_approval
 
 
 async def test_cancel_of_a_plain_run_clicked_on_another_replica_stops_it(
@@ -52,8 +52,8 @@ async def test_cancel_of_a_plain_run_clicked_on_another_replica_stops_it(
     db = tmp_path / "bot.db"
     store = SqliteStore(db)
     async with (
-        serve_bot(fake, config, local_aws, db, replica_id="replica-a") as a,
-        serve_bot(fake, config, local_aws, db, replica_id="replica-b") as b,
+        serve_bot(fake, config, local_aws, db, replica="replica-a") as a,
+        serve_bot(fake, config, local_aws, db, replica="replica-b") as b,
     ):
         await a.command("web sleep 30")
         [started] = await wait_audit(store, "started")
@@ -70,7 +70,10 @@ async def test_cancel_of_a_plain_run_clicked_on_another_replica_stops_it(
         await wait_audit(store, "cancelled", within=15)
         await until(lambda: "cancelled by <@U0ALICE>" in message_text(fake, ts))
     assert len(execute_command_calls()) == 1
-    assert audit_kinds(store, started.request_id) == ["requested", "started", "cancel_requested", "cancelled"]
+    # The stranger's click leaves a trace too (click_refused), as on approval cards.
+    assert audit_kinds(store, started.request_id) == [
+        "requested", "started", "click_refused", "cancel_requested", "cancelled"
+    ]  # fmt: skip
     record = store.get_run(started.request_id)
     assert record is not None and record.state is RunState.CANCELLED and record.decided_by == "U0ALICE"
 
@@ -78,7 +81,7 @@ async def test_cancel_of_a_plain_run_clicked_on_another_replica_stops_it(
 async def test_cancel_of_a_plain_run_whose_replica_died_leaves_it_to_the_watchdog(
     fake: FakeSlack, config: BotConfig, local_aws: LocalAws, demo_cluster: Any, tmp_path: Path
 ) -> None:
-    async with serve_bot(fake, config, local_aws, tmp_path / "bot.db", replica_id="replica-b") as bot:
+    async with serve_bot(fake, config, local_aws, tmp_path / "bot.db", replica="replica-b") as bot:
         await asyncio.sleep(1.0)  # past the start-up watchdog round (the next one is 10 s later)
         now = time.time()
         store = SqliteStore(tmp_path / "bot.db")

@@ -137,7 +137,7 @@ async def test_a_command_running_when_the_process_died_is_marked_failed_by_the_n
     updates_before = len(fake.calls("chat.update"))
     # The next instance starts a minute later (the dead replica's 30 s heartbeat has lapsed).
     store = SqliteStore(db)
-    async with serve_bot(fake, config, local_aws, SqliteStore(db, clock=later(60)), replica_id="replica-b"):
+    async with serve_bot(fake, config, local_aws, SqliteStore(db, clock=later(60)), replica="replica-b"):
         await wait_state(store, request_id, RunState.FAILED)
         await fake.await_for("chat.update", updates_before + 1)
     final = str(fake.messages[message["ts"]])
@@ -165,6 +165,6 @@ async def test_a_plain_command_running_when_the_process_died_is_not_left_running
     db = tmp_path / "bot.db"
     message = await crash_while_running(fake, local_aws, db, tmp_path, "web sleep 8", "replica-a")
     updates_before = len(fake.calls("chat.update"))
-    async with serve_bot(fake, config, local_aws, SqliteStore(db, clock=later(60)), replica_id="replica-b"):
+    async with serve_bot(fake, config, local_aws, SqliteStore(db, clock=later(60)), replica="replica-b"):
         await fake.await_for("chat.update", updates_before + 1, within=3)
     assert "running" not in str(fake.messages[message["ts"]]).lower()

@@ -74,7 +74,7 @@ async def test_the_policy_hostile_corpus_never_reaches_ecs(permissive_bot: BotHa
     # The same bot and rules do run an ordinary command: the refusals above are the hostile parts'.
     ack = await permissive_bot.command("web " + slack_escaped(ORDINARY[0]), user_id="U0BOB")
     assert "Running" in ack.message, ack.message
-    await wait_audit(permissive_bot.services.store, "finished")
+    await wait_audit(permissive_bot.services.runs.store, "finished")
     assert len(execute_command_calls()) == 1
 
 
@@ -102,7 +102,7 @@ async def test_forged_tampered_and_replayed_requests_run_nothing_twice(bot: BotH
     replays = await asyncio.gather(*(bot.sender.post(good) for _ in range(5)))  # also concurrent
     assert "Running" in first.message
     assert all(r.status == 200 and "Already received" in r.message for r in replays)
-    await wait_audit(bot.services.store, "finished")
+    await wait_audit(bot.services.runs.store, "finished")
     await asyncio.sleep(0.3)
     assert len(execute_command_calls()) == 1 and len(fake.calls("chat.postMessage")) == 1
 
@@ -128,7 +128,7 @@ async def test_every_kind_of_secret_is_redacted_in_messages_file_and_audit(
     (tmp_path / "leaky.env").write_text(f"{body}\n{filler}\n{body}\n")
     await bot.command(f"web cat {tmp_path}/leaky.env")
     await fake.await_for("files.completeUploadExternal")
-    await wait_audit(bot.services.store, "finished")
+    await wait_audit(bot.services.runs.store, "finished")
     # 2. In the command itself (people paste secrets into commands): ack, messages and audit.
     acks = []
     single_line = [text for text, _ in kinds.values() if "\n" not in text]
@@ -136,7 +136,7 @@ async def test_every_kind_of_secret_is_redacted_in_messages_file_and_audit(
         words = " ".join("'" + t.replace("'", "") + "'" for t in single_line[i:i + 8])
         acks.append((await bot.command(f"web echo {slack_escaped(words)}")).message)
         # One at a time: the per-user run limit would refuse a burst.
-        await wait_audit(bot.services.store, "finished", count=1 + len(acks))
+        await wait_audit(bot.services.runs.store, "finished", count=1 + len(acks))
 
     file_text = "\n".join(data.decode() for data in fake.uploads.values())
     assert "ordinary line 2999" in file_text and file_text.count("[redacted:") >= len(kinds)

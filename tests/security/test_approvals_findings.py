@@ -1,4 +1,4 @@
-"""Findings in the approvals flow (bot/runs/approvals.py, handlers/actions.py; read-only for this review).
+"""Findings in the approvals flow (bot/runs/approvals.py, handlers/replies.py).
 
 The approval request posted in the channel once showed the command and the reason unredacted; every other
 message went through the redactor. This pins the fix.
@@ -11,7 +11,7 @@ import time
 
 from bot.runs.approvals import request_hash
 from bot.store.base import RunRecord
-from handlers.actions import approval_message
+from handlers.replies import approval_message
 
 TOKEN = "ghp_" + "A1b2C3d4E5" * 3 + "XyZ123"
 

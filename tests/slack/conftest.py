@@ -11,8 +11,8 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import BotConfig, parse_config
+from bot.services import Services
 from bot.store.sqlite import SqliteStore
-from handlers.app import Services
 from standins.agent import AgentThread
 from standins.ecs import SANDBOX, LocalEcsServer
 from tests.support import local_aws as _local_aws

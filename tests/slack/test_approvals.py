@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from bot.store.base import RunState
+from handlers.delivery import maintain
 from standins.ecs import SANDBOX, DemoCluster
 from tests.approvals.slack_harness import (
     SRE,
@@ -64,7 +65,7 @@ async def test_twenty_approve_clicks_on_two_replicas_run_once(
     keys = await asyncio.gather(
         *((a, b)[i % 2].click("ecs_exec_approve", u, message, fake) for i, u in enumerate(approvers))
     )
-    record = await wait_state(a.services.store, request_id, RunState.FINISHED)  # type: ignore[arg-type]
+    record = await wait_state(a.services.runs.store, request_id, RunState.FINISHED)  # type: ignore[arg-type]
 
     assert len(SANDBOX.requests) == 1  # exactly one ExecuteCommand
     assert SANDBOX.requests[0]["container"] == "nginx" and "approved-hello" in SANDBOX.requests[0]["command"]
@@ -86,7 +87,7 @@ async def test_twenty_approve_clicks_on_two_replicas_run_once(
     counted = sum("another approver completed it" in r["text"] for r in replies)
     assert (late, counted) == (len(approvers) - len(voters), len(voters) - 1)
     assert all(r["response_type"] == "ephemeral" and r["replace_original"] is False for r in replies)
-    kinds = audit_kinds(a.services.store, request_id)  # type: ignore[arg-type]
+    kinds = audit_kinds(a.services.runs.store, request_id)  # type: ignore[arg-type]
     assert kinds.count("approval_vote") == len(voters) - 1
     assert kinds.count("click_refused") == len(approvers) - len(voters)
     chain = [k for k in kinds if k not in ("click_refused", "approval_vote")]
@@ -107,12 +108,12 @@ async def test_self_approval_is_refused_then_deny_ends_it(
     [reply] = await wait_replies(fake, key)
     assert "You are not an approver for rule prod-needs-approval" in reply["text"]
     await a.click("ecs_exec_deny", "U0SRE03", message, fake)
-    await wait_state(a.services.store, request_id, RunState.DENIED)  # type: ignore[arg-type]
+    await wait_state(a.services.runs.store, request_id, RunState.DENIED)  # type: ignore[arg-type]
     await fake.await_for("chat.update")
     final = blocks_text(fake.messages[message["ts"]])
     assert "Denied by <@U0SRE03>" in final and '"actions"' not in final
     assert SANDBOX.requests == []
-    assert audit_kinds(a.services.store, request_id) == [  # type: ignore[arg-type]
+    assert audit_kinds(a.services.runs.store, request_id) == [  # type: ignore[arg-type]
         "requested", "approval_requested", "click_refused", "click_refused", "denied"
     ]  # fmt: skip
 
@@ -124,17 +125,17 @@ async def test_requester_cancels_a_running_command_from_the_other_replica(
     message = await request(fake, a, "web sleep 20")
     request_id = request_id_of(message)
     await a.click("ecs_exec_approve", "U0BOB", message, fake)
-    await wait_state(a.services.store, request_id, RunState.RUNNING)  # type: ignore[arg-type]
-    await _until(lambda: "started" in audit_kinds(a.services.store, request_id))  # type: ignore[arg-type]
+    await wait_state(a.services.runs.store, request_id, RunState.RUNNING)  # type: ignore[arg-type]
+    await _until(lambda: "started" in audit_kinds(a.services.runs.store, request_id))  # type: ignore[arg-type]
     # It runs on the replica that got the approving click (a); the requester presses the Cancel button of
     # the "running…" message (the same message, updated) and the click lands on the other replica.
     running = await approval_message(fake)
     assert "ecs_exec_cancel" in blocks_text(running)
     await b.click("ecs_exec_cancel", "U0ALICE", running, fake)
-    await wait_state(a.services.store, request_id, RunState.CANCELLED)  # type: ignore[arg-type]
-    await _until(lambda: "cancelled" in audit_kinds(a.services.store, request_id))  # type: ignore[arg-type]
+    await wait_state(a.services.runs.store, request_id, RunState.CANCELLED)  # type: ignore[arg-type]
+    await _until(lambda: "cancelled" in audit_kinds(a.services.runs.store, request_id))  # type: ignore[arg-type]
     assert len(SANDBOX.requests) == 1
-    kinds = audit_kinds(a.services.store, request_id)  # type: ignore[arg-type]
+    kinds = audit_kinds(a.services.runs.store, request_id)  # type: ignore[arg-type]
     assert kinds == [
         "requested",
         "approval_requested",
@@ -161,7 +162,7 @@ async def test_an_unapproved_request_expires_and_its_message_says_so(
         await a.click("ecs_exec_approve", "U0BOB", message, fake)
         await _until(lambda: "1 more approval" in blocks_text(fake.messages[message["ts"]]))
         clock.advance(901)
-        expired = await a.flow.maintain(_client(fake))
+        expired = await maintain(a.services, _client(fake))
         assert [r.request_id for r in expired] == [request_id]
         final = blocks_text(fake.messages[message["ts"]])
         assert "Expired at" in final and '"actions"' not in final
@@ -169,7 +170,7 @@ async def test_an_unapproved_request_expires_and_its_message_says_so(
         [reply] = await wait_replies(fake, key)
         assert "This request expired at" in reply["text"]
     assert SANDBOX.requests == []
-    assert audit_kinds(a.services.store, request_id) == [  # type: ignore[arg-type]
+    assert audit_kinds(a.services.runs.store, request_id) == [  # type: ignore[arg-type]
         "requested", "approval_requested", "approval_vote", "expired", "click_refused"
     ]  # fmt: skip
 
@@ -200,20 +201,21 @@ async def _until(predicate, within: float = 20.0) -> None:  # type: ignore[no-un
 
 
 async def test_a_request_the_policy_no_longer_grants_cannot_be_approved(
-    fake: FakeSlack, replicas: tuple[Replica, Replica]
+    fake: FakeSlack, local_aws: LocalAws, demo_cluster: DemoCluster, dynamodb_endpoint: str
 ) -> None:
-    from bot.policy import parse_policy
-
-    a, b = replicas
-    message = await request(fake, a, "web echo still-allowed")
-    request_id = request_id_of(message)
-    # Replica b restarted with a policy that dropped the rule: approving must not bypass that.
-    b.services.config = b.services.config.model_copy(update={"policy": parse_policy({"rules": []})})
-    key = await b.click("ecs_exec_approve", "U0BOB", message, fake)
-    [reply] = await wait_replies(fake, key)
-    assert "The policy no longer allows this request" in reply["text"]
-    record = await asyncio.to_thread(a.services.store.get_run, request_id)
-    assert record is not None and record.state is RunState.PENDING and record.votes == ()
+    table = new_table(dynamodb_endpoint)
+    async with (
+        replica(fake, local_aws, table, dynamodb_endpoint, "replica-a") as a,
+        # Replica b restarted with a policy that dropped the rule: approving must not bypass that.
+        replica(fake, local_aws, table, dynamodb_endpoint, "replica-b", policy="rules: []") as b,
+    ):
+        message = await request(fake, a, "web echo still-allowed")
+        request_id = request_id_of(message)
+        key = await b.click("ecs_exec_approve", "U0BOB", message, fake)
+        [reply] = await wait_replies(fake, key)
+        assert "The policy no longer allows this request" in reply["text"]
+        record = await asyncio.to_thread(a.services.runs.store.get_run, request_id)
+        assert record is not None and record.state is RunState.PENDING and record.votes == ()
     assert SANDBOX.requests == []
 
 

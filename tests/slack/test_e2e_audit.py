@@ -13,7 +13,8 @@ from bot.audit import AuditKind
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.store.base import AuditEvent, AuditQuery
-from handlers.app import build_services, build_web_client
+from handlers.app import build_slack_services as build_services
+from handlers.app import build_web_client
 from tests.slack.conftest import CONFIG
 from tests.support.fake_slack import FakeSlack
 from tests.support.slack_app import BotHarness
@@ -23,7 +24,7 @@ async def audit_by_request(bot: BotHarness, expect: int) -> dict[str, list[Audit
     """Poll until ``expect`` requests have a closing event (refused/finished/failed)."""
     closing = {"refused", "finished", "failed", "cancelled"}
     for _ in range(200):
-        events = await asyncio.to_thread(bot.services.store.query_audit, AuditQuery(limit=1000))
+        events = await asyncio.to_thread(bot.services.runs.store.query_audit, AuditQuery(limit=1000))
         grouped: dict[str, list[AuditEvent]] = defaultdict(list)
         for e in sorted(events, key=lambda e: e.at):
             grouped[e.request_id].append(e)
@@ -70,7 +71,7 @@ async def test_production_wiring_posts_audit_summaries_to_the_audit_channel(tmp_
         client = build_web_client(fake.bot_token, fake.api_url)
         services = await build_services(settings, client, {"user_id": "U0BOT"})
         try:
-            assert services.bot_user_id == "U0BOT" and services.limiter is not None
+            assert services.bot_user_id == "U0BOT"
             assert services.replica_id != "local" and str(os.getpid()) in services.replica_id
             assert services.redactor is not None and "[redacted:" in services.redactor.redact(
                 "itk_" + "a1" * 16
@@ -87,7 +88,7 @@ async def test_production_wiring_posts_audit_summaries_to_the_audit_channel(tmp_
             posted = await fake.await_for("chat.postMessage")
             assert posted[0].params["channel"] == "C0AUDIT" and "refused" in posted[0].params["text"]
         finally:
-            services.store.close()
+            services.runs.store.close()
 
 
 async def test_production_wiring_needs_a_config_file(tmp_path: Path) -> None:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import pytest
 
+from bot.config import BotConfig
+from bot.services import AckBudget
 from bot.store.base import AuditQuery
-from tests.slack.conftest import execute_command_calls
+from tests.slack.conftest import build_services, execute_command_calls
 from tests.slack.e2e_helpers import message_text, responses
 from tests.support.fake_slack import FakeSlack
-from tests.support.slack_app import BotHarness
+from tests.support.local_aws import LocalAws
+from tests.support.slack_app import BotHarness, running_bot
 
 
 async def test_429_then_success(bot: BotHarness, fake: FakeSlack) -> None:
@@ -45,7 +49,7 @@ async def test_other_slack_errors_are_one_sentence(bot: BotHarness, fake: FakeSl
     assert "Slack refused chat.update (invalid_blocks)." in text
     assert "\n" not in text
     # The command itself ran and finished: the audit says so, not "failed".
-    events = await asyncio.to_thread(bot.services.store.query_audit, AuditQuery(limit=100))
+    events = await asyncio.to_thread(bot.services.runs.store.query_audit, AuditQuery(limit=100))
     kinds = {e.kind for e in events}
     assert "finished" in kinds and "failed" not in kinds
 
@@ -67,7 +71,16 @@ async def test_unexpected_errors_give_a_reference(
     assert "bug in resolve" not in text
 
 
-async def test_slow_group_lookup_acks_first_then_decides(bot: BotHarness, fake: FakeSlack) -> None:
+async def test_slow_group_lookup_acks_first_then_decides(
+    fake: FakeSlack, config: BotConfig, slack_aws: LocalAws, tmp_path: Path
+) -> None:
+    async with running_bot(
+        fake, lambda c, _i: build_services(config, slack_aws, tmp_path / "bot.db", c, ack=AckBudget(lookup_s=0.1))
+    ) as bot:
+        await _slow_group_lookup(bot, fake)
+
+
+async def _slow_group_lookup(bot: BotHarness, fake: FakeSlack) -> None:
     import threading
 
     release = threading.Event()
@@ -77,7 +90,6 @@ async def test_slow_group_lookup_acks_first_then_decides(bot: BotHarness, fake: 
         return None
 
     fake.overrides["usergroups.users.list"] = slow
-    bot.services.ack_lookup_timeout = 0.1
     ack = await bot.command("web echo decided-later", user_id="U0BOB", response_url=fake.response_url("slow"))
     assert "Checking your permissions" in ack.message
     release.set()

@@ -6,10 +6,10 @@ from bot.output.capture import CapturedOutput, CaptureLimits
 from bot.output.redact import Redactor
 from bot.policy import parse_policy
 from bot.runner import ExecResult
+from bot.runs.intake import policy_groups
+from bot.runs.order import RunOrder
 from bot.targets import ServiceRef, Target
-from handlers.cancel import is_plain_run_cancel
-from handlers.commands import dedupe_key, policy_groups
-from handlers.execution import ExecOrder
+from handlers.commands import dedupe_key
 from handlers.replies import files_needed, output_file, result_message, task_view
 
 TARGET = Target(
@@ -22,11 +22,10 @@ TARGET = Target(
     "rt-1",
     True,
 )
-ORDER = ExecOrder(
+ORDER = RunOrder(
     request_id="r1",
     requester="U0ALICE",
     channel_id="C1",
-    response_url=None,
     service=ServiceRef("web", "prod", "prod", "web-nginx"),
     command="cat x",
     timeout=30,
@@ -74,16 +73,6 @@ def test_only_groups_named_by_the_policy_are_fetched() -> None:
     )
     assert policy_groups(policy) == {"S0ONE", "S0TWO"}
     assert policy_groups(None) == frozenset()
-
-
-def test_cancel_matcher_leaves_approval_buttons_to_the_approvals_flow() -> None:
-    def body(value: str, action: str = "ecs_exec_cancel") -> dict[str, object]:
-        return {"actions": [{"action_id": action, "value": value}]}
-
-    assert is_plain_run_cancel(body("r1"))
-    assert not is_plain_run_cancel(body("r1|hash"))
-    assert not is_plain_run_cancel(body("r1", "ecs_exec_approve"))
-    assert not is_plain_run_cancel({})
 
 
 def test_a_secret_cut_by_the_head_tail_gap_is_redacted_as_a_whole() -> None:

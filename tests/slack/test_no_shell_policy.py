@@ -6,18 +6,18 @@ from types import SimpleNamespace
 
 from bot.commands import parse_command_text
 from bot.policy import parse_policy
+from bot.runs.intake import decide as decide_request
 from bot.targets import ServiceRef
-from handlers.commands import SlashCommand, _decide
 
 POLICY = parse_policy({"rules": [{"name": "oncall", "users": ["U0ALICE"], "services": ["*"],
                                   "commands": [{"argv": ["cat", "**"]}, {"argv": ["grep", "**"]}]}]})
-CMD = SlashCommand(command="/ecs-exec", text="x", user_id="U0ALICE", channel_id="C0OPS")
 
 
 def decide(shell: bool, text: str):  # type: ignore[no-untyped-def]
-    services = SimpleNamespace(config=SimpleNamespace(policy=POLICY))
+    config = SimpleNamespace(policy=POLICY)
     ref = ServiceRef(name="svc", environment="prod", cluster="c", service="s", shell=shell)
-    return _decide(services, CMD, parse_command_text(f"svc {text}"), ref, frozenset())  # type: ignore[arg-type]
+    return decide_request(config, user="U0ALICE", groups=frozenset(), channel="C0OPS", ref=ref,  # type: ignore[arg-type]
+                          req=parse_command_text(f"svc {text}"))  # type: ignore[arg-type]
 
 
 def test_a_pipe_is_allowed_where_there_is_a_shell() -> None:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
-from handlers.app import REPLICA_ID_ENV, Services, replica_id
+from bot.services import REPLICA_ID_ENV, build_services, replica_id
+from bot.store.sqlite import SqliteStore
 
 
 def test_every_services_gets_its_own_replica_id(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(REPLICA_ID_ENV, raising=False)
-    a = Services(config=None, store=None, backend=None, groups=None)  # type: ignore[arg-type]
-    b = Services(config=None, store=None, backend=None, groups=None)  # type: ignore[arg-type]
+    config = SimpleNamespace(policy=SimpleNamespace(redact=()), limits=None, fanout=SimpleNamespace(concurrency=2))
+    store = SqliteStore(":memory:")
+    limiter = object()
+    a = build_services(config, store, None, None, limiter=limiter)  # type: ignore[arg-type]
+    b = build_services(config, store, None, None, limiter=limiter)  # type: ignore[arg-type]
     assert a.replica_id != b.replica_id and "local" not in (a.replica_id, b.replica_id)
     assert f"-{os.getpid()}-" in a.replica_id
 

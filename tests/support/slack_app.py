@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.audit import Auditor
-from bot.output.redact import Redactor
+from bot.runs.backend import AwsExecBackend
 from bot.runs.jobs import DrainReport
 from bot.runs.limits import RunLimiter, RunLimits
-from handlers.app import AwsExecBackend, Services, SlackSettings
+from bot.services import Services, build_services
+from handlers.app import SlackSettings
 from handlers.server.runtime import RunningBot, ServeOptions, serve
 from handlers.usergroups import UserGroupCache
 from tests.support.fake_slack import FakeSlack
@@ -37,24 +37,13 @@ TEST_OPTIONS = ServeOptions(host="127.0.0.1", port=0, drain_grace=5.0, cancel_gr
 
 def wired_services(
     config: BotConfig, aws: LocalAws, store: Store, client: AsyncWebClient, *, runner: ExecRunner | None = None,
-    **overrides: Any,
+    **options: Any,
 ) -> Services:
-    """The production wiring (`handlers.app.build_services`) with the test's store, local AWS and optional runner;
-    a generous per-minute limit so table-driven tests are not throttled."""
-    redactor = Redactor(config.policy.redact)
-    services = Services(
-        config=config,
-        store=store,
-        backend=AwsExecBackend(config, aws.factory(dict(config.environments)), runner),
-        groups=UserGroupCache(client),
-        auditor=Auditor(store, redact=redactor.redact),
-        limiter=RunLimiter(store, RunLimits(max_runs_per_minute_per_user=1000)),
-        redactor=redactor,
-        fanout_concurrency=config.fanout.concurrency,
-    )
-    for key, value in overrides.items():
-        setattr(services, key, value)
-    return services
+    """The production wiring (`bot.services.build_services`) with the test's store, local AWS and optional
+    runner; a generous per-minute limit so table-driven tests are not throttled."""
+    options.setdefault("limiter", RunLimiter(store, RunLimits(max_runs_per_minute_per_user=1000)))
+    backend = AwsExecBackend(config, aws.factory(dict(config.environments)), runner)
+    return build_services(config, store, backend, UserGroupCache(client), **options)
 
 
 @dataclass

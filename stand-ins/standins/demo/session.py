@@ -5,7 +5,7 @@ HTTP listener with Bolt's signature check) and stops both on exit, even on Ctrl-
 `click()` post signed requests as a given user, wait until the bot has finished everything the request
 started (its tracked jobs), and return what the channel saw as `standins.demo.channel` events.
 
-The bot is wired by the production `handlers.app.build_services` (config file, SQLite store, auditor,
+The bot is wired by the production `handlers.app.build_slack_services` (config file, SQLite store, auditor,
 limits, redaction, approvals); only its AWS backend is pointed at the stand-ins.
 """
 
@@ -211,9 +211,8 @@ class DemoSession:
 @asynccontextmanager
 async def _served_bot(stand_ins: StandIns, secret: str) -> AsyncIterator[RunningBot]:
     """`handlers.server.runtime.serve` on 127.0.0.1:0 with Slack pointed at the stand-in; drained on exit."""
-    from bot.aws import AwsClientFactory
     from bot.config import Settings
-    from handlers.app import AwsExecBackend, SlackSettings, build_services
+    from handlers.app import SlackSettings, build_slack_services
     from handlers.server.runtime import ServeOptions, serve
 
     fake = stand_ins.slack
@@ -232,12 +231,7 @@ async def _served_bot(stand_ins: StandIns, secret: str) -> AsyncIterator[Running
     )
 
     async def services_factory(client: Any, info: dict[str, Any]) -> Any:
-        services = await build_services(settings, client, info)
-        factory = AwsClientFactory(
-            services.config.environments, default_region=REGION, session_factory=stand_ins.session_factory()
-        )
-        services.backend = AwsExecBackend(services.config, factory)
-        return services
+        return await build_slack_services(settings, client, info, session_factory=stand_ins.session_factory())
 
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[RunningBot] = loop.create_future()

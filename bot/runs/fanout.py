@@ -1,0 +1,67 @@
+"""Fan-out: one order over its targets, with bounded concurrency, emitting an event per target.
+
+Events are how the adapters follow a run (audit, the run record's sessions, a live message) without the
+fan-out knowing any of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.runner import ExecResult
+    from bot.runs.backend import ExecBackend
+    from bot.runs.order import RunOrder
+    from bot.targets import Target
+
+
+@dataclass(frozen=True)
+class TargetStarted:
+    target: Target
+    session_id: str
+
+
+@dataclass(frozen=True)
+class TargetFinished:
+    result: ExecResult
+
+
+RunEvent = TargetStarted | TargetFinished
+Emit = Callable[[RunEvent], Awaitable[None]]
+
+
+def run_budget(timeout_s: float, targets: int, concurrency: int) -> float:
+    """How long a run may take in all: its targets run in batches of ``concurrency``."""
+    return timeout_s * math.ceil(max(1, targets) / max(1, concurrency))
+
+
+async def fan_out(
+    backend: ExecBackend,
+    order: RunOrder,
+    targets: Sequence[Target],
+    *,
+    concurrency: int,
+    cancel: asyncio.Event,
+    emit: Emit,
+) -> list[ExecResult]:
+    """Run ``order`` on every target (at most ``concurrency`` at once); results in target order."""
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(target: Target) -> ExecResult:
+        async with gate:
+
+            async def started(session_id: str) -> None:
+                await emit(TargetStarted(target, session_id))
+
+            result = await backend.run(
+                target, order.command, timeout=order.timeout, requester=order.requester,
+                cancel=cancel, on_started=started,
+            )
+            await emit(TargetFinished(result))
+            return result
+
+    return list(await asyncio.gather(*(one(t) for t in targets)))

@@ -1,0 +1,103 @@
+"""From a parsed request to a policy decision and a run order: what every adapter asks before a run.
+
+Pure, except where it looks up group membership through the `GroupDirectory` it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.errors import TargetError
+from bot.policy import Decision, evaluate
+from bot.runs.approvals import ApprovalError
+from bot.runs.order import Origin, RunOrder
+
+if TYPE_CHECKING:
+    from bot.commands import ExecRequest
+    from bot.config import BotConfig
+    from bot.store.base import RunRecord
+    from bot.targets import ServiceRef
+
+
+class _Groups(Protocol):
+    async def groups_of(self, user_id: str, group_ids: Collection[str]) -> frozenset[str]: ...
+
+
+def policy_groups(policy: Any) -> frozenset[str]:
+    """Every user group the policy mentions: only those memberships matter, so only those are fetched."""
+    groups: set[str] = set()
+    for rule in getattr(policy, "rules", ()) or ():
+        groups.update(rule.groups)
+        if rule.approval is not None:
+            groups.update(rule.approval.approvers.groups)
+    return frozenset(groups)
+
+
+def decide(
+    config: BotConfig, *, user: str, groups: frozenset[str], channel: str, ref: ServiceRef, req: ExecRequest
+) -> Decision:
+    return evaluate(
+        config.policy,
+        user_id=user,
+        user_groups=groups,
+        channel_id=channel,
+        service_alias=ref.name,
+        environment=ref.environment,
+        command=req.command,
+        requested_timeout=req.timeout,
+        # Without a shell the agent splits the text itself: a `|` would reach the program as an argument.
+        shell_available=ref.shell,
+    )
+
+
+def build_order(
+    *, request_id: str, user: str, channel: str, origin: Origin, ref: ServiceRef, req: ExecRequest,
+    decision: Decision,
+) -> RunOrder:
+    return RunOrder(
+        request_id=request_id,
+        requester=user,
+        channel_id=channel,
+        service=ref,
+        command=req.command,
+        timeout=float(decision.timeout or ref.timeout),
+        task=req.task,
+        container=req.container,
+        all_tasks=req.all_tasks,
+        reason=req.reason,
+        rule=decision.rule,
+        origin=origin,
+    )
+
+
+def require_some_rule(config: BotConfig, user: str, groups: frozenset[str], ref: ServiceRef) -> None:
+    """`doctor` reveals how a service is set up: only for people some rule lets run commands there."""
+    rules = getattr(config.policy, "rules", ()) or ()
+    if not any(r.includes_user(user, groups) and r.includes_service(ref.name, ref.environment) for r in rules):
+        raise TargetError(
+            f"No policy rule lets you run commands on `{ref.name}`, so you cannot run doctor on it.",
+            fix="Run `/ecs-exec list` to see what you may run, and where.",
+        )
+
+
+async def require_still_granted(config: BotConfig, groups: _Groups, record: RunRecord) -> None:
+    """The policy in force now must still grant the request: a rule removed (or narrowed) after the
+    request was made must not be bypassed by approving what it used to allow."""
+    policy = config.policy
+    member_of = await groups.groups_of(record.requester, policy_groups(policy))
+    decision = evaluate(
+        policy,
+        user_id=record.requester,
+        user_groups=member_of,
+        channel_id=record.channel,
+        service_alias=record.service,
+        environment=record.environment,
+        command=record.command,
+        shell_available=bool(record.params.get("shell", True)),
+    )
+    if not (decision.allowed or decision.needs_approval):
+        raise ApprovalError(
+            "The policy no longer allows this request, so it cannot be approved.",
+            fix="Ask the requester to run the command again if it is still allowed.",
+        )

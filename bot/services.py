@@ -1,0 +1,113 @@
+"""Services: everything an adapter (the Slack handlers, the demo, a test) uses, built once, frozen.
+
+`build_services` is the core's composition: ledger, executor, limits and audit over one store and one
+backend. The Slack adapter's composition root (`handlers.app.build_slack_services`) loads the settings,
+opens the store and calls it; tests call it with their own store, backend and group directory.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from bot.audit import Auditor
+from bot.output.redact import Redactor
+from bot.runs.executor import RunExecutor
+from bot.runs.jobs import JobTracker
+from bot.runs.ledger import RunLedger
+from bot.runs.limits import RunLimiter
+
+if TYPE_CHECKING:
+    from bot.config import BotConfig
+    from bot.runs.backend import ExecBackend
+    from bot.store.base import Store
+
+REPLICA_ID_ENV = "ECS_EXEC_BOT_REPLICA_ID"
+
+
+class GroupDirectory(Protocol):
+    """Who is in which user group (Slack's ``usergroups.users.list``, cached, in production)."""
+
+    async def groups_of(self, user_id: str, group_ids: Collection[str]) -> frozenset[str]: ...
+
+    async def groups_of_within(
+        self, user_id: str, group_ids: Collection[str], timeout: float  # noqa: ASYNC109 - a lookup budget
+    ) -> frozenset[str] | None: ...
+
+
+@dataclass(frozen=True)
+class AckBudget:
+    """What the request path may spend before its ack (Slack's limit is 3 s for the whole round trip)."""
+
+    # A group-membership lookup: past it, ack "checking…" and decide after the ack.
+    lookup_s: float = 1.0
+    # Each store call before the ack (the dedupe claim): past it the request is refused as "busy".
+    store_s: float = 1.5
+    # Replays are possible for 5 minutes (Bolt accepts a signed request that long); keep claims longer.
+    claim_ttl_s: float = 900.0
+
+
+@dataclass(frozen=True)
+class Services:
+    config: BotConfig
+    runs: RunLedger
+    executor: RunExecutor
+    backend: ExecBackend
+    groups: GroupDirectory
+    auditor: Auditor
+    redactor: Redactor
+    jobs: JobTracker = field(default_factory=JobTracker)
+    bot_user_id: str | None = None
+    ack: AckBudget = AckBudget()
+
+    @property
+    def replica_id(self) -> str:
+        return self.runs.replica_id
+
+
+def build_services(
+    config: BotConfig,
+    store: Store,
+    backend: ExecBackend,
+    groups: GroupDirectory,
+    *,
+    notify: Callable[[str], Awaitable[None]] | None = None,
+    retention_days: float | None = None,
+    limiter: RunLimiter | None = None,
+    replica: str | None = None,
+    bot_user_id: str | None = None,
+    ack: AckBudget = AckBudget(),
+    clock: Callable[[], float] = time.time,
+) -> Services:
+    """The core over one store and backend. ``limiter`` defaults to the config's ``limits:``; ``clock``
+    (tests) moves approval expiry and audit times."""
+    redactor = Redactor(config.policy.redact)
+    kwargs = {} if retention_days is None else {"retention_days": retention_days or None}
+    auditor = Auditor(store, notify=notify, redact=redactor.redact, clock=clock, **kwargs)
+    ledger = RunLedger(store, auditor, replica_id=replica or replica_id(), clock=clock)
+    executor = RunExecutor(
+        backend, ledger, auditor, limiter or RunLimiter(store, config.limits),
+        fanout_concurrency=config.fanout.concurrency,
+    )
+    return Services(
+        config=config, runs=ledger, executor=executor, backend=backend, groups=groups, auditor=auditor,
+        redactor=redactor, bot_user_id=bot_user_id, ack=ack,
+    )
+
+
+def replica_id() -> str:
+    """Unique per process: the watchdog tells a dead replica's runs from a live one's by it.
+
+    ``<hostname>-<pid>-<random>``: the random part keeps a restarted process that reuses a pid (PID 1 in a
+    container, on every restart) from inheriting its predecessor's runs. ``ECS_EXEC_BOT_REPLICA_ID``
+    overrides it; it must then differ between replicas *and* between restarts, or a restarted replica
+    would not recover its predecessor's runs until their deadline."""
+    override = os.environ.get(REPLICA_ID_ENV, "").strip()
+    if override:
+        return override
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"

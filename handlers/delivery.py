@@ -1,0 +1,158 @@
+"""Delivery: what a run (and an approval request) looks like in Slack, driven by the core's events.
+
+`SlackRun` is the `bot.runs.executor.RunSink` of one run: it posts (or updates) the "running…" message,
+replaces it with the result, uploads the full output into the message's thread when the message had to
+cut it, and tells the requester alone when a run could not start. Approval cards and the messages of
+records the maintenance sweep changed are posted and updated here too. Messages come from `replies`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import BotError
+from bot.store.base import RunRecord, RunState
+from handlers import replies
+from handlers.slack_calls import Responder, post_message, update_message, upload_text_file
+
+if TYPE_CHECKING:
+    from bot.output.redact import Redactor
+    from bot.runner import ExecResult
+    from bot.runs.fanout import RunEvent
+    from bot.runs.ledger import RunLedger
+    from bot.runs.order import RunOrder
+    from bot.services import Services
+    from bot.targets import Target
+
+log = logging.getLogger("ecs_exec_bot.handlers")
+# How long to wait for the maintenance loop when the bot stops.
+MAINTENANCE_STOP_S = 10.0
+
+
+class SlackRun:
+    """One run's messages. The channel message is posted by `running` (or is the approval card the run
+    was approved on) and updated from then on."""
+
+    def __init__(self, client: AsyncWebClient, redactor: Redactor) -> None:
+        self._client = client
+        self._redactor = redactor
+        self._ts: str | None = None
+
+    async def running(self, order: RunOrder, targets: Sequence[Target]) -> str | None:
+        text, blocks = replies.running_message(order, list(targets), self._redactor)
+        self._ts = order.origin.message_ts
+        if self._ts is None:
+            self._ts = await post_message(self._client, order.channel_id, text, blocks)
+        else:
+            await update_message(self._client, order.channel_id, self._ts, text, blocks)
+        return self._ts
+
+    async def event(self, order: RunOrder, event: RunEvent) -> None:
+        return None  # the message shows the result when the run ends
+
+    async def finished(self, order: RunOrder, results: Sequence[ExecResult], cancel_reason: str | None) -> None:
+        # The command ran (and is audited): a Slack failure from here on is reported, not a failed run.
+        assert self._ts is not None
+        try:
+            text, blocks = replies.result_message(
+                order, list(results), cancel_reason=cancel_reason, redactor=self._redactor
+            )
+            await update_message(self._client, order.channel_id, self._ts, text, blocks)
+            await self._upload_full_outputs(order, list(results))
+        except BotError as exc:
+            log.warning("request %s ran but its result could not be shown: %s", order.request_id, exc.user_text())
+            await Responder(order.origin.reply_url)(*replies.refusal(exc))
+
+    async def failed(self, order: RunOrder, sentence: str, error: BotError | None) -> None:
+        if error is not None:
+            await Responder(order.origin.reply_url)(*replies.refusal(error))
+        if self._ts is not None:
+            text, blocks = replies.error_message(order, sentence, self._redactor)
+            await _best_effort_update(self._client, order.channel_id, self._ts, text, blocks)
+
+    async def _upload_full_outputs(self, order: RunOrder, results: list[ExecResult]) -> None:
+        assert self._ts is not None
+        for result, needed in zip(results, replies.files_needed(results, self._redactor), strict=True):
+            if not needed:
+                continue
+            filename, title, content = replies.output_file(order, result, self._redactor)
+            try:
+                await upload_text_file(self._client, order.channel_id, self._ts, filename, title, content)
+            except BotError as exc:
+                # The message already carries head and tail; a failed upload is worth a sentence, not a failure.
+                await Responder(order.origin.reply_url)(*replies.refusal(exc))
+
+
+async def post_approval_card(client: AsyncWebClient, redactor: Redactor, record: RunRecord) -> str:
+    text, blocks = replies.approval_message(record, redactor)
+    return await post_message(client, record.channel, text, blocks)
+
+
+async def show_card(
+    client: AsyncWebClient, ledger: RunLedger, redactor: Redactor, record: RunRecord, *, reread: bool = True
+) -> None:
+    """Render ``record``'s state into its approval card. With ``reread``, read it once more after the
+    update: if another replica changed it meanwhile, render that too, so a slow update never leaves a
+    stale state."""
+    for _ in range(2):
+        if record.message_ts is None or record.state is RunState.RUNNING:
+            return  # not posted yet / the run's own messages own it now
+        text, blocks = replies.approval_message(record, redactor)
+        await update_message(client, record.channel, record.message_ts, text, blocks)
+        if not reread:
+            return
+        latest = await ledger.find(record.request_id)
+        if latest is None or (latest.state, len(latest.votes)) == (record.state, len(record.votes)):
+            return
+        record, reread = latest, False
+
+
+async def maintain(services: Services, client: AsyncWebClient) -> list[RunRecord]:
+    """Expire overdue requests and fail runs stuck on a dead replica (ending their sessions), then update
+    their messages. Run at start-up and periodically (`maintenance_loop`)."""
+    runs = services.runs
+
+    async def terminate(record: RunRecord, session_id: str) -> None:
+        await services.backend.terminate_session(record.environment, session_id, requester=record.requester)
+
+    await runs.heartbeat()
+    expired = await runs.expire_due()
+    failed = await runs.recover_stuck(terminate)
+    for record, message in [
+        *((r, replies.approval_message(r, services.redactor)) for r in expired),
+        *((r, replies.recovered_run_message(r, services.redactor)) for r in failed),
+    ]:
+        if record.message_ts is None:
+            continue
+        try:
+            await update_message(client, record.channel, record.message_ts, *message)
+        except BotError as exc:
+            log.warning("could not update message of request %s: %s", record.request_id, exc.user_text())
+    return [*expired, *failed]
+
+
+async def maintenance_loop(
+    services: Services, client: AsyncWebClient, stop: asyncio.Event, interval_s: float = 10.0
+) -> None:
+    while not stop.is_set():
+        try:
+            await maintain(services, client)
+        except Exception:  # a store hiccup must not end the loop; the next round retries
+            log.exception("run maintenance failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+
+
+async def _best_effort_update(
+    client: AsyncWebClient, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]
+) -> None:
+    try:
+        await asyncio.wait_for(update_message(client, channel, ts, text, blocks), 10)
+    except (BotError, TimeoutError, OSError) as exc:
+        log.warning("could not update message %s: %r", ts, exc)
