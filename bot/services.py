@@ -13,9 +13,10 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.audit import Auditor
+from bot.errors import ConfigError
 from bot.output.redact import Redactor
 from bot.runs.executor import RunExecutor
 from bot.runs.jobs import JobTracker
@@ -23,7 +24,7 @@ from bot.runs.ledger import RunLedger
 from bot.runs.limits import RunLimiter
 
 if TYPE_CHECKING:
-    from bot.config import BotConfig
+    from bot.config import BotConfig, Settings
     from bot.runs.backend import ExecBackend
     from bot.store.base import Store
 
@@ -97,6 +98,39 @@ def build_services(
     return Services(
         config=config, runs=ledger, executor=executor, backend=backend, groups=groups, auditor=auditor,
         redactor=redactor, bot_user_id=bot_user_id, ack=ack,
+    )
+
+
+async def open_services(
+    settings: Settings,
+    groups: GroupDirectory,
+    *,
+    notify: Callable[[str], Awaitable[None]] | None = None,
+    session_factory: Callable[..., Any] | None = None,
+    bot_user_id: str | None = None,
+) -> Services:
+    """Production wiring from the settings: the config file, the store it names, AWS per environment."""
+    import asyncio
+
+    from bot.aws import AwsClientFactory
+    from bot.config import load_config
+    from bot.runs.backend import AwsExecBackend
+    from bot.store import open_store
+
+    if settings.config_file is None:
+        raise ConfigError(
+            "ECS_EXEC_BOT_CONFIG is not set, so there is no service catalogue or policy.",
+            fix="Point it at the YAML file with environments, services and policy.",
+        )
+    config = load_config(settings.config_file)
+    store = await asyncio.to_thread(open_store, settings)
+    factory = AwsClientFactory(
+        config.environments, default_region=settings.aws_region,
+        **({"session_factory": session_factory} if session_factory is not None else {}),
+    )
+    return build_services(
+        config, store, AwsExecBackend(config, factory), groups, notify=notify,
+        retention_days=settings.audit_retention_days, bot_user_id=bot_user_id,
     )
 
 

@@ -7,7 +7,6 @@ Slack's pieces: the group directory, the audit channel and the bot's user id.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -178,21 +177,10 @@ async def build_slack_services(
     settings: Settings, client: AsyncWebClient, bot_info: dict[str, Any], *,
     session_factory: Callable[..., Any] | None = None,
 ) -> Services:
-    """Production wiring: config file, store, AWS, the audit channel and Slack's user groups.
-    ``session_factory`` makes the boto3 sessions (the demo points them at its local stand-ins)."""
-    from bot.aws import AwsClientFactory
-    from bot.config import load_config
-    from bot.runs.backend import AwsExecBackend
-    from bot.services import build_services
-    from bot.store import open_store
+    """Production wiring (`bot.services.open_services`) with Slack's pieces: user groups, the audit
+    channel, the bot's user id. ``session_factory`` makes the boto3 sessions (the demo's stand-ins)."""
+    from bot.services import open_services
 
-    if settings.config_file is None:
-        raise ConfigError(
-            "ECS_EXEC_BOT_CONFIG is not set, so there is no service catalogue or policy.",
-            fix="Point it at the YAML file with environments, services and policy.",
-        )
-    config = load_config(settings.config_file)
-    store = await asyncio.to_thread(open_store, settings)
     notify = None
     if settings.audit_channel:
         channel = settings.audit_channel
@@ -200,11 +188,7 @@ async def build_slack_services(
         async def notify(line: str) -> None:
             await client.chat_postMessage(channel=channel, text=line, unfurl_links=False)
 
-    factory = AwsClientFactory(
-        config.environments, default_region=settings.aws_region,
-        **({"session_factory": session_factory} if session_factory is not None else {}),
-    )
-    return build_services(
-        config, store, AwsExecBackend(config, factory), UserGroupCache(client), notify=notify,
-        retention_days=settings.audit_retention_days, bot_user_id=str(bot_info.get("user_id") or "") or None,
+    return await open_services(
+        settings, UserGroupCache(client), notify=notify, session_factory=session_factory,
+        bot_user_id=str(bot_info.get("user_id") or "") or None,
     )
