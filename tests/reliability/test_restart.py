@@ -22,8 +22,8 @@ from bot.config import BotConfig
 from bot.store.base import RunState
 from bot.store.sqlite import SqliteStore
 from standins.ecs import SANDBOX
-from tests.approvals.slack_harness import click_payload, request_id_of
 from tests.reliability.support import audit_events, audit_kinds, execute_command_calls, serve_bot, wait_audit
+from tests.runs.slack_harness import click_payload, request_id_of
 from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws
 from tests.support.slack_app import SIGNING_SECRET
@@ -163,8 +163,15 @@ async def test_a_plain_command_running_when_the_process_died_is_not_left_running
 ) -> None:
     SANDBOX.reset()
     db = tmp_path / "bot.db"
-    message = await crash_while_running(fake, local_aws, db, tmp_path, "web sleep 8", "replica-a")
+    message = await crash_while_running(fake, local_aws, db, tmp_path, "web sleep 30", "replica-a")
+    [started] = [e for e in audit_events(SqliteStore(db)) if e.kind == "started"]
+    session_id = str(started.details["session_id"])
+    assert "terminated" not in local_aws.agent.stats(session_id).events  # the kill left it running
     updates_before = len(fake.calls("chat.update"))
     async with serve_bot(fake, config, local_aws, SqliteStore(db, clock=later(60)), replica="replica-b"):
         await fake.await_for("chat.update", updates_before + 1, within=3)
     assert "running" not in str(fake.messages[message["ts"]]).lower()
+    # The watchdog also ended the dead replica's SSM session: the command does not run on unobserved.
+    assert "terminated" in local_aws.agent.stats(session_id).events
+    [failed] = [e for e in audit_events(SqliteStore(db)) if e.kind == "failed"]
+    assert failed.details["sessions_terminated"] == 1

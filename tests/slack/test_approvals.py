@@ -11,7 +11,7 @@ import pytest
 from bot.store.base import RunState
 from handlers.delivery import maintain
 from standins.ecs import SANDBOX, DemoCluster
-from tests.approvals.slack_harness import (
+from tests.runs.slack_harness import (
     SRE,
     Replica,
     approval_message,

@@ -1,4 +1,4 @@
-"""Store fixtures shared by tests/store, tests/approvals and tests/slack: a fake clock, a moto DynamoDB
+"""Store fixtures shared by tests/store, tests/runs and tests/slack: a fake clock, a moto DynamoDB
 server on 127.0.0.1:0, and factories for both backends (two instances on one backing store each)."""
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.runs.approvals import ApprovalError
-from bot.store.base import AuditEvent, AuditQuery, RunState, Store
+from bot.store.base import AuditEvent, AuditQuery, RunRecord, RunState, Store
 from bot.store.sqlite import SqliteStore
-from tests.approvals.support import Approvers, Notes, approve, deny, kinds, open_request, service, start
+from tests.runs.support import Approvers, Notes, approve, deny, kinds, open_request, service, start
 from tests.store.support import FakeClock
 
 
@@ -268,3 +268,54 @@ async def test_daily_retention_runs_on_one_replica(stores: tuple[Store, Store], 
     clock.advance(86400)
     assert await a.prune_once_a_day() == 1
     assert not present("old-2")  # next day, whoever comes first prunes
+
+
+async def test_a_plain_run_is_one_record_with_the_same_rules(
+    stores: tuple[Store, Store], clock: FakeClock
+) -> None:
+    from tests.runs.support import order
+
+    owner, other = service(stores[0], clock, "replica-a"), service(stores[1], clock, "replica-b")
+    record = await owner.open_plain(order("run-1"), budget_s=30)
+    assert record.state is RunState.RUNNING and not record.needs_approval and record.owner == "replica-a"
+    with pytest.raises(ApprovalError, match="Only <@U0ALICE>"):
+        await other.cancel("run-1", "U0MALLORY")
+    cancelled = await other.cancel("run-1", "U0ALICE")  # from another replica: the owner's watch stops it
+    assert cancelled.state is RunState.CANCELLED and cancelled.owner == "replica-a"
+    assert await owner.finish(record, RunState.FINISHED) is None  # the cancel stands
+    assert kinds(stores[0], "run-1") == ["click_refused", "cancel_requested"]
+
+
+async def test_a_cancel_for_a_dead_owner_is_left_to_the_watchdog(stores: tuple[Store, Store], clock: FakeClock) -> None:
+    from tests.runs.support import order
+
+    dead, live = service(stores[0], clock, "replica-dead"), service(stores[1], clock, "replica-b")
+    await dead.open_plain(order("run-1"), budget_s=3600)
+    clock.advance(60)  # the dead replica's 30 s heartbeat lapsed
+    with pytest.raises(ApprovalError, match="replica running this command stopped"):
+        await live.cancel("run-1", "U0ALICE")
+    assert (await live.get("run-1")).state is RunState.RUNNING
+
+
+async def test_the_watchdog_ends_the_sessions_of_a_dead_owner(stores: tuple[Store, Store], clock: FakeClock) -> None:
+    from tests.runs.support import order
+
+    dead, live = service(stores[0], clock, "replica-dead"), service(stores[1], clock, "replica-b")
+    await dead.open_plain(order("run-1"), budget_s=3600)
+    await dead.add_session("run-1", "ecs-execute-command-aaa")
+    await dead.add_session("run-1", "ecs-execute-command-bbb")
+    clock.advance(60)
+    ended: list[tuple[str, str]] = []
+
+    async def terminate(record: RunRecord, session_id: str) -> None:
+        ended.append((record.environment, session_id))
+        if session_id.endswith("bbb"):
+            raise OSError("network down")  # best effort: logged, the run is failed all the same
+
+    await live.heartbeat()
+    [failed] = await live.recover_stuck(terminate)
+    assert failed.state is RunState.FAILED and "replica-dead" in (failed.state_reason or "")
+    assert ended == [("prod", "ecs-execute-command-aaa"), ("prod", "ecs-execute-command-bbb")]
+    [event] = [e for e in stores[0].query_audit(AuditQuery(request_id="run-1")) if e.kind == "failed"]
+    assert event.details["sessions_terminated"] == 1 and event.details["watchdog"] is True
+    assert await live.recover_stuck(terminate) == []  # once
