@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo test bench serve lint clean
+.PHONY: run demo test bench serve lint types clean
 
 $(STAMP): pyproject.toml stand-ins/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -25,14 +25,17 @@ demo: $(STAMP)            ## the offline demo: local ECS, agent and Slack stand-
 serve: $(STAMP)           ## the real bot (needs SLACK_* settings)
 	$(VENV)/bin/ecs-exec-bot serve
 
-test: $(STAMP)            ## the whole test suite; pytest's "no tests collected" (exit 5) is a failure
+test: lint types          ## lint, types, then the whole test suite; pytest's "no tests collected" (exit 5) is a failure
 	$(PY) -m pytest -n 4
 
 bench: $(STAMP)           ## benchmarks, printing figures
 	$(PY) -m benchmarks
 
-lint: $(STAMP)
+lint: $(STAMP)            ## ruff on everything
 	$(VENV)/bin/ruff check bot handlers stand-ins tests benchmarks
+
+types: $(STAMP)           ## mypy on bot/ and handlers/ (configured in pyproject.toml)
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -164,8 +164,8 @@ class Auditor:
             # A programming error: output must be reduced to sizes and hashes before it gets here.
             raise ValueError(f"audit details must not carry output ({', '.join(sorted(leaked))})")
         for key in REDACTED_DETAILS & details.keys():
-            if isinstance(details[key], str):
-                details[key] = self._redact(details[key])
+            if isinstance(value := details[key], str):
+                details[key] = self._redact(value)
         at = self._now()
         event = AuditEvent(
             # Time-ordered prefix keeps ids sortable; the random part makes them unique across replicas.

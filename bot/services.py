@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.audit import Auditor
+from bot.audit import DEFAULT_RETENTION_DAYS, Auditor
 from bot.errors import ConfigError
 from bot.output.redact import Redactor
 from bot.runs.executor import RunExecutor
@@ -88,8 +88,11 @@ def build_services(
     """The core over one store and backend. ``limiter`` defaults to the config's ``limits:``; ``clock``
     (tests) moves approval expiry and audit times."""
     redactor = Redactor(config.policy.redact)
-    kwargs = {} if retention_days is None else {"retention_days": retention_days or None}
-    auditor = Auditor(store, notify=notify, redact=redactor.redact, clock=clock, **kwargs)
+    auditor = Auditor(
+        store, notify=notify, redact=redactor.redact, clock=clock,
+        # 0 means "keep forever"; not given, the auditor's default retention.
+        retention_days=DEFAULT_RETENTION_DAYS if retention_days is None else (retention_days or None),
+    )
     ledger = RunLedger(store, auditor, replica_id=replica or replica_id(), clock=clock)
     executor = RunExecutor(
         backend, ledger, auditor, limiter or RunLimiter(store, config.limits),

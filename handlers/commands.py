@@ -105,7 +105,8 @@ async def handle_slash_command(
         cmd = SlashCommand.model_validate(body)
         if services.jobs.draining:
             raise BotRestarting()
-        timestamp = (request.headers.get("x-slack-request-timestamp") or [None])[0]
+        stamps = request.headers.get("x-slack-request-timestamp")
+        timestamp = stamps[0] if stamps else None
         key = dedupe_key(body, request.raw_body, timestamp)
         try:
             claimed = await services.runs.claim_within(key, services.ack.claim_ttl_s, services.ack.store_s)

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from bot.store.base import RunRecord
     from bot.targets import Target
 
-Message = tuple[str, list[dict[str, Any]]]
+Message = tuple[str, list[dict[str, Any]]]  # render's SlackMessage is one
 
 # Head and tail are redacted as one text so a secret that a cut would split is still seen whole by the
 # redactor. Cleaned output has no control characters, so this line cannot occur in it.
@@ -76,46 +76,44 @@ def _drop_cut_words(head: str, tail: str, tail_starts_line: bool) -> tuple[str, 
 
 
 def already_received() -> Message:
-    return tuple(
-        render_notice("Already received: this exact request was handled once, so nothing runs twice.")
-    )  # type: ignore[return-value]
+    return render_notice("Already received: this exact request was handled once, so nothing runs twice.")
 
 
 def checking() -> Message:
-    return tuple(render_notice("⏳ Checking your permissions…"))  # type: ignore[return-value]
+    return render_notice("⏳ Checking your permissions…")
 
 
 def internal_error(request_id: str) -> Message:
-    return tuple(render_internal_error(request_id))  # type: ignore[return-value]
+    return render_internal_error(request_id)
 
 
 def refusal(exc: BotError) -> Message:
-    return tuple(render_error(exc))  # type: ignore[return-value]
+    return render_error(exc)
 
 
 def help_message() -> Message:
-    return tuple(render_help(HELP_TEXT))  # type: ignore[return-value]
+    return render_help(HELP_TEXT)
 
 
 def allowed_list(lines: list[str]) -> Message:
-    return tuple(render_list(lines))  # type: ignore[return-value]
+    return render_list(lines)
 
 
 def doctor_started(service: str) -> Message:
-    return tuple(render_notice(f"🩺 Checking ECS Exec for {service}…"))  # type: ignore[return-value]
+    return render_notice(f"🩺 Checking ECS Exec for {service}…")
 
 
 def doctor_report(report: DoctorReport) -> Message:
-    return tuple(render_doctor(report))  # type: ignore[return-value]
+    return render_doctor(report)
 
 
 def running(service: str, command: str, redactor: Redactor | None = None) -> Message:
-    return tuple(render_notice(f"⏳ Running `{_redact(redactor, command)}` on {service}…"))  # type: ignore[return-value]
+    return render_notice(f"⏳ Running `{_redact(redactor, command)}` on {service}…")
 
 
 def approval_pending(service: str, command: str, redactor: Redactor | None = None) -> Message:
     text = f"✋ `{_redact(redactor, command)}` on {service} needs approval; the request is posted in this channel."
-    return tuple(render_notice(text))  # type: ignore[return-value]
+    return render_notice(text)
 
 
 # -- channel messages --------------------------------------------------------------------------------------
@@ -134,9 +132,7 @@ def run_view(order: RunOrder, redactor: Redactor | None) -> RunView:
 
 def running_message(order: RunOrder, targets: list[Target], redactor: Redactor | None) -> Message:
     """The "running…" message; its Cancel button carries the request id (any replica can act on it)."""
-    return tuple(
-        render_running(run_view(order, redactor), [t.task_id for t in targets], run_id=order.request_id)
-    )  # type: ignore[return-value]
+    return render_running(run_view(order, redactor), [t.task_id for t in targets], run_id=order.request_id)
 
 
 def task_view(result: ExecResult, redactor: Redactor | None) -> TaskResultView:
@@ -193,7 +189,7 @@ def error_message(order: RunOrder, sentence: str, redactor: Redactor | None = No
     """The channel message when the run failed as a whole (it already said "running…")."""
     text = f"⚠️ {order.service.name} ({order.service.environment}): {_redact(redactor, sentence)}"
     command = _redact(redactor, order.command)
-    blocks = [
+    blocks: list[dict[str, Any]] = [
         {
             "type": "section",
             "text": {"type": "mrkdwn", "text": f"{escape(text)}\n`{escape(command[:1500])}`"},
@@ -236,7 +232,7 @@ def approval_view(record: RunRecord, redactor: Redactor | None = None) -> Approv
         reason=_redact(redactor, record.reason) if record.reason else None,
         task=target.get("task"),
         all_tasks=bool(target.get("all_tasks")),
-        state=record.state.value,  # type: ignore[arg-type]  # same names as render's ApprovalState
+        state=record.state.value,
         decided_by=tuple(u for u in decided if u),
         votes=len(record.votes),
         button_value=f"{record.request_id}|{record.request_hash}",
@@ -247,7 +243,7 @@ def approval_view(record: RunRecord, redactor: Redactor | None = None) -> Approv
 
 
 def approval_message(record: RunRecord, redactor: Redactor | None = None) -> Message:
-    return tuple(render_approval(approval_view(record, redactor)))  # type: ignore[return-value]
+    return render_approval(approval_view(record, redactor))
 
 
 def files_needed(results: list[ExecResult], redactor: Redactor | None) -> list[bool]:

@@ -11,6 +11,7 @@ should not lock the on-call engineer out mid-incident, and a removed member laps
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -69,8 +70,11 @@ class UserGroupCache:
         if task is None:
             task = asyncio.ensure_future(self._fetch(group_id))
             self._inflight[group_id] = task
-            task.add_done_callback(lambda _t, g=group_id: self._inflight.pop(g, None))
+            task.add_done_callback(functools.partial(self._forget, group_id))
         return await asyncio.shield(task)
+
+    def _forget(self, group_id: str, _done: asyncio.Future[frozenset[str]]) -> None:
+        self._inflight.pop(group_id, None)
 
     def invalidate(self, group_id: str | None = None) -> None:
         if group_id is None:

@@ -120,8 +120,10 @@ class _Check(Protocol):
 
 
 class _DoctorReport(Protocol):
-    title: str
-    checks: Sequence[Any]
+    @property
+    def title(self) -> str: ...
+    @property
+    def checks(self) -> Sequence[Any]: ...
 
 
 # -- text primitives -------------------------------------------------------------------------------------

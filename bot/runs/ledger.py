@@ -389,6 +389,9 @@ class RunLedger:
             recovered.append(failed)
         return recovered
 
+    async def close(self) -> None:
+        await asyncio.to_thread(self._store.close)
+
     # -- plumbing ------------------------------------------------------------------------------------
     async def _transition(
         self, record: RunRecord, new: RunState, change: Transition, *, expected: RunState | None = None,
