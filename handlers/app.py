@@ -23,6 +23,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ConfigError
+from handlers.installation import Installation, guard
 from handlers.usergroups import UserGroupCache
 
 if TYPE_CHECKING:
@@ -156,9 +157,12 @@ async def verify_bot_token(client: AsyncWebClient) -> dict[str, Any]:
     return dict(resp.data) if isinstance(resp.data, dict) else {}
 
 
-def create_app(services: Services, client: AsyncWebClient, slack: SlackSettings) -> AsyncApp:
+def create_app(
+    services: Services, client: AsyncWebClient, slack: SlackSettings, installation: Installation
+) -> AsyncApp:
     """A Bolt app with our handlers. ``process_before_response=True``: the handler acks itself within its
-    own bounded pre-ack work and starts tracked jobs, so the HTTP answer never waits on AWS."""
+    own bounded pre-ack work and starts tracked jobs, so the HTTP answer never waits on AWS. Requests from
+    any other installation are refused first (`handlers.installation`)."""
     import handlers
 
     app = AsyncApp(
@@ -169,6 +173,7 @@ def create_app(services: Services, client: AsyncWebClient, slack: SlackSettings)
         process_before_response=True,
         logger=logging.getLogger("ecs_exec_bot.bolt"),
     )
+    app.use(guard(installation))
     handlers.register(app, services)
     return app
 

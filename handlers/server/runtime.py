@@ -29,6 +29,7 @@ from handlers.app import (
     verify_bot_token,
 )
 from handlers.delivery import MAINTENANCE_STOP_S, maintenance_loop
+from handlers.installation import learn_installation
 from handlers.server.http import HttpListener, build_web_app
 from handlers.server.socket_mode import SocketModeListener
 
@@ -88,8 +89,9 @@ async def _serve(
     install_signal_handlers: bool,
 ) -> DrainReport:
     info = await verify_bot_token(client)
+    installation = await learn_installation(client, info)
     services = await services_factory(client, info)
-    app = create_app(services, client, slack)
+    app = create_app(services, client, slack, installation)
     stop = stop or asyncio.Event()
     socket: SocketModeListener | None = None
 

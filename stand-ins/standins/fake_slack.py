@@ -83,11 +83,13 @@ class FakeSlack:
         bot_token: str = "xoxb-test-token",
         app_token: str = "xapp-1-test-token",
         team_id: str = "T0TEAM",
+        app_id: str = "A0APP",
         bot_user_id: str = "U0BOT",
     ) -> None:
         self.bot_token = bot_token
         self.app_token = app_token
         self.team_id = team_id
+        self.app_id = app_id
         self.bot_user_id = bot_user_id
         self.socket_url: str | None = None  # what apps.connections.open returns
         self.usergroups: dict[str, list[str]] = {}
@@ -235,6 +237,11 @@ class FakeSlack:
                 "bot_id": "B0BOT",
             }
         )
+
+    def _api_bots_info(self, call: Call) -> Reply:
+        if call.params.get("bot") != "B0BOT":
+            return Reply({"ok": False, "error": "bot_not_found"})
+        return Reply({"ok": True, "bot": {"id": "B0BOT", "app_id": self.app_id, "user_id": self.bot_user_id}})
 
     def _api_apps_connections_open(self, call: Call) -> Reply:
         if call.token != self.app_token:

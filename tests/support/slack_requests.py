@@ -72,6 +72,7 @@ def command_body(
     response_url: str = "http://127.0.0.1:9/response/none",
     trigger_id: str | None = None,
     team_id: str = "T0TEAM",
+    api_app_id: str = "A0APP",
     command: str = "/ecs-exec",
 ) -> str:
     n = next(_counter)
@@ -86,7 +87,7 @@ def command_body(
             "user_name": "someone",
             "command": command,
             "text": text,
-            "api_app_id": "A0APP",
+            "api_app_id": api_app_id,
             "is_enterprise_install": "false",
             "response_url": response_url,
             "trigger_id": trigger_id or f"{n}.{int(time.time())}.trigger{n:06d}",

@@ -31,6 +31,7 @@ import botocore.session
 from botocore.configprovider import ConstantProvider
 
 from bot.errors import BotError
+from standins.demo.slack_payloads import APP_ID, TEAM_ID
 from standins.fake_slack import FakeSlack
 
 log = logging.getLogger("ecs_exec_standins.demo")
@@ -140,7 +141,7 @@ class StandIns:
             self._ecs_process.stdin.flush()
         except OSError:  # the child already died: wait_for_ecs() reports why, from its log
             pass
-        self.fake_slack = FakeSlack().start()
+        self.fake_slack = FakeSlack(team_id=TEAM_ID, app_id=APP_ID).start()
 
     async def wait_for_ecs(self) -> None:
         """Wait until the ECS child serves (call once, after starting whatever can start meanwhile)."""
