@@ -105,6 +105,8 @@ class Rule(_Strict):
     services: tuple[str, ...] = ()
     commands: tuple[CommandPattern, ...] = Field(min_length=1)
     allow_shell_syntax: bool = False
+    # Guests and people from other organisations (Slack Connect) are refused unless their rule says so.
+    allow_guests: bool = False
     timeout: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
     approval: ApprovalRule | None = None
 

@@ -26,6 +26,7 @@ from bot.runs.limits import RunLimiter
 if TYPE_CHECKING:
     from bot.config import BotConfig, Settings
     from bot.runs.backend import ExecBackend
+    from bot.runs.intake import Standing
     from bot.store.base import Store
 
 REPLICA_ID_ENV = "ECS_EXEC_BOT_REPLICA_ID"
@@ -39,6 +40,14 @@ class GroupDirectory(Protocol):
     async def groups_of_within(
         self, user_id: str, group_ids: Collection[str], timeout: float  # noqa: ASYNC109 - a lookup budget
     ) -> frozenset[str] | None: ...
+
+
+class PeopleDirectory(Protocol):
+    """Whether a user is a member, a guest or external (Slack's ``users.info``, cached, in production)."""
+
+    async def standing_of(self, user_id: str) -> Standing: ...
+
+    async def standing_of_within(self, user_id: str, wait_s: float) -> Standing | None: ...
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,8 @@ class Services:
     auditor: Auditor
     redactor: Redactor
     jobs: JobTracker = field(default_factory=JobTracker)
+    # None: no directory (the CLI, tests): everyone counts as a member.
+    people: PeopleDirectory | None = None
     bot_user_id: str | None = None
     ack: AckBudget = AckBudget()
 
@@ -84,6 +95,7 @@ def build_services(
     bot_user_id: str | None = None,
     ack: AckBudget = AckBudget(),
     clock: Callable[[], float] = time.time,
+    people: PeopleDirectory | None = None,
 ) -> Services:
     """The core over one store and backend. ``limiter`` defaults to the config's ``limits:``; ``clock``
     (tests) moves approval expiry and audit times."""
@@ -100,7 +112,7 @@ def build_services(
     )
     return Services(
         config=config, runs=ledger, executor=executor, backend=backend, groups=groups, auditor=auditor,
-        redactor=redactor, bot_user_id=bot_user_id, ack=ack,
+        redactor=redactor, bot_user_id=bot_user_id, ack=ack, people=people,
     )
 
 
@@ -111,6 +123,7 @@ async def open_services(
     notify: Callable[[str], Awaitable[None]] | None = None,
     session_factory: Callable[..., Any] | None = None,
     bot_user_id: str | None = None,
+    people: PeopleDirectory | None = None,
 ) -> Services:
     """Production wiring from the settings: the config file, the store it names, AWS per environment."""
     import asyncio
@@ -133,7 +146,7 @@ async def open_services(
     )
     return build_services(
         config, store, AwsExecBackend(config, factory), groups, notify=notify,
-        retention_days=settings.audit_retention_days, bot_user_id=bot_user_id,
+        retention_days=settings.audit_retention_days, bot_user_id=bot_user_id, people=people,
     )
 
 

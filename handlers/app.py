@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ConfigError
 from handlers.installation import Installation, guard
+from handlers.people import PeopleCache
 from handlers.usergroups import UserGroupCache
 
 if TYPE_CHECKING:
@@ -196,4 +197,5 @@ async def build_slack_services(
     return await open_services(
         settings, UserGroupCache(client), notify=notify, session_factory=session_factory,
         bot_user_id=str(bot_info.get("user_id") or "") or None,
+        people=PeopleCache(client, str(bot_info.get("team_id") or "")),
     )

@@ -26,7 +26,7 @@ from bot.commands import DoctorRequest, ExecRequest, HelpRequest, ListRequest, p
 from bot.errors import BotError, StoreError
 from bot.policy import Decision, allowed_summary
 from bot.runs.approvals import ApprovalError
-from bot.runs.intake import build_order, decide, policy_groups, require_some_rule
+from bot.runs.intake import Standing, build_order, decide, policy_groups, require_some_rule
 from bot.runs.jobs import BotRestarting, Job
 from bot.runs.order import Origin, RunOrder
 from bot.targets import ServiceRef, resolve_service_ref
@@ -209,18 +209,18 @@ async def _exec(
     services: Services, client: AsyncWebClient, cmd: SlashCommand, req: ExecRequest, request_id: str
 ) -> Plan:
     ref = resolve_service_ref(services.config, req.service)
-    groups = await _groups(services, cmd.user_id)
-    if groups is None:
-        # Slack's group API is slow right now: ack, then decide once the lookup finishes.
+    groups, standing = await asyncio.gather(_groups(services, cmd.user_id), _standing(services, cmd.user_id))
+    if groups is None or standing is None:
+        # Slack is slow to say who this is right now: ack, then decide once the lookups finish.
 
         async def decide_later(job: Job) -> None:
             full = await _all_groups(services, cmd.user_id)
-            decision = _decide(services, cmd, req, ref, full)
+            decision = _decide(services, cmd, req, ref, full, await _full_standing(services, cmd.user_id))
             await _after_decision(services, client, cmd, req, ref, decision, request_id, job, acked=False)
 
         return replies.checking(), decide_later
 
-    decision = _decide(services, cmd, req, ref, groups)
+    decision = _decide(services, cmd, req, ref, groups, standing)
     if decision.allowed:
         message = replies.running(ref.name, req.command, services.redactor)
     elif decision.needs_approval:
@@ -235,9 +235,23 @@ async def _exec(
 
 
 def _decide(
-    services: Services, cmd: SlashCommand, req: ExecRequest, ref: ServiceRef, groups: frozenset[str]
+    services: Services, cmd: SlashCommand, req: ExecRequest, ref: ServiceRef, groups: frozenset[str],
+    standing: Standing,
 ) -> Decision:
-    return decide(services.config, user=cmd.user_id, groups=groups, channel=cmd.channel_id, ref=ref, req=req)
+    return decide(
+        services.config, user=cmd.user_id, groups=groups, channel=cmd.channel_id, ref=ref, req=req,
+        standing=standing,
+    )
+
+
+async def _standing(services: Services, user_id: str) -> Standing | None:
+    if services.people is None:
+        return "member"
+    return await services.people.standing_of_within(user_id, services.ack.lookup_s)
+
+
+async def _full_standing(services: Services, user_id: str) -> Standing:
+    return "member" if services.people is None else await services.people.standing_of(user_id)
 
 
 async def _after_decision(

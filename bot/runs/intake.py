@@ -6,7 +6,7 @@ Pure, except where it looks up group membership through the `GroupDirectory` it 
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot.errors import TargetError
 from bot.policy import Decision, evaluate
@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from bot.config import BotConfig
     from bot.store.base import RunRecord
     from bot.targets import ServiceRef
+
+
+# member: a full member of the bot's workspace; guest: a multi- or single-channel guest; external: a user
+# of another organisation (Slack Connect), or one Slack could not describe.
+Standing = Literal["member", "guest", "external"]
 
 
 class _Groups(Protocol):
@@ -35,6 +40,26 @@ def policy_groups(policy: Any) -> frozenset[str]:
 
 
 def decide(
+    config: BotConfig, *, user: str, groups: frozenset[str], channel: str, ref: ServiceRef, req: ExecRequest,
+    standing: Standing = "member",
+) -> Decision:
+    decision = _evaluate(config, user=user, groups=groups, channel=channel, ref=ref, req=req)
+    if standing == "member" or not (decision.allowed or decision.needs_approval):
+        return decision
+    rule = next((r for r in config.policy.rules if r.name == decision.rule), None)
+    if rule is not None and rule.allow_guests:
+        return decision
+    who = "a guest of this workspace" if standing == "guest" else "from another organisation"
+    return Decision(
+        False, False, decision.rule,
+        f"You are {who}, and this bot refuses guests and external users by default.",
+        None, None, None,
+        fix="Ask a member of the workspace to run it, or ask the bot's admins to set `allow_guests: true` "
+        "on the rule.",
+    )
+
+
+def _evaluate(
     config: BotConfig, *, user: str, groups: frozenset[str], channel: str, ref: ServiceRef, req: ExecRequest
 ) -> Decision:
     return evaluate(

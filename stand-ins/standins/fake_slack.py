@@ -271,9 +271,9 @@ class FakeSlack:
         return Reply({"ok": True, "message_ts": self._new_ts()})
 
     def _api_users_info(self, call: Call) -> Reply:
-        user = self.users.get(str(call.params.get("user")))
-        if user is None:
-            return Reply({"ok": False, "error": "user_not_found"})
+        user_id = str(call.params.get("user"))
+        # Anyone not described in ``users`` is a plain member of this workspace.
+        user = self.users.get(user_id, {"id": user_id, "team_id": self.team_id, "is_restricted": False})
         return Reply({"ok": True, "user": user})
 
     def _api_usergroups_users_list(self, call: Call) -> Reply:
