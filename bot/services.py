@@ -22,6 +22,7 @@ from bot.runs.executor import RunExecutor
 from bot.runs.jobs import JobTracker
 from bot.runs.ledger import RunLedger
 from bot.runs.limits import RunLimiter
+from bot.runs.queue import QueueLimits, RunQueue
 
 if TYPE_CHECKING:
     from bot.config import BotConfig, Settings
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from bot.store.base import Store
 
 REPLICA_ID_ENV = "ECS_EXEC_BOT_REPLICA_ID"
+DEFAULT_QUEUE = QueueLimits()
 
 
 class GroupDirectory(Protocol):
@@ -96,6 +98,7 @@ def build_services(
     ack: AckBudget = AckBudget(),
     clock: Callable[[], float] = time.time,
     people: PeopleDirectory | None = None,
+    queue: QueueLimits = DEFAULT_QUEUE,
 ) -> Services:
     """The core over one store and backend. ``limiter`` defaults to the config's ``limits:``; ``clock``
     (tests) moves approval expiry and audit times."""
@@ -108,7 +111,7 @@ def build_services(
     ledger = RunLedger(store, auditor, replica_id=replica or replica_id(), clock=clock)
     executor = RunExecutor(
         backend, ledger, auditor, limiter or RunLimiter(store, config.limits),
-        fanout_concurrency=config.fanout.concurrency,
+        fanout_concurrency=config.fanout.concurrency, queue=RunQueue(queue),
     )
     return Services(
         config=config, runs=ledger, executor=executor, backend=backend, groups=groups, auditor=auditor,

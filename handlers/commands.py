@@ -222,7 +222,9 @@ async def _exec(
 
     decision = _decide(services, cmd, req, ref, groups, standing)
     if decision.allowed:
-        message = replies.running(ref.name, req.command, services.redactor)
+        queue = services.executor.queue
+        queue.check_room()  # at capacity: refused now, in the ack, with when to retry
+        message = replies.running(ref.name, req.command, services.redactor, ahead=queue.ahead())
     elif decision.needs_approval:
         message = replies.approval_pending(ref.name, req.command, services.redactor)
     else:

@@ -107,7 +107,11 @@ def doctor_report(report: DoctorReport) -> Message:
     return render_doctor(report)
 
 
-def running(service: str, command: str, redactor: Redactor | None = None) -> Message:
+def running(service: str, command: str, redactor: Redactor | None = None, *, ahead: int | None = None) -> Message:
+    """The ack of an allowed command: running now, or queued behind ``ahead`` others (the bot is busy)."""
+    if ahead is not None:
+        place = "next in line" if ahead == 0 else f"{ahead} ahead of you"
+        return render_notice(f"⏳ Queued `{_redact(redactor, command)}` on {service}: {place}.")
     return render_notice(f"⏳ Running `{_redact(redactor, command)}` on {service}…")
 
 

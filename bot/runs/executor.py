@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.audit import AuditKind, Auditor
 from bot.errors import BotError
 from bot.runs.fanout import RunEvent, TargetFinished, TargetStarted, fan_out, run_budget
+from bot.runs.queue import QueueCancelled, QueueFull, RunQueue
 from bot.store.base import DetailValue, RunRecord, RunState
 
 if TYPE_CHECKING:
@@ -81,18 +82,33 @@ class RunExecutor:
         limiter: RunLimiter | None,
         *,
         fanout_concurrency: int = 4,
+        queue: RunQueue | None = None,
     ) -> None:
         self._backend = backend
         self._ledger = ledger
         self._auditor = auditor
         self._limiter = limiter
         self.fanout_concurrency = max(1, fanout_concurrency)
+        self.queue = queue or RunQueue()
 
     async def execute(
         self, order: RunOrder, job: Job, sink: RunSink, *, record: RunRecord | None = None
     ) -> list[ExecResult] | None:
-        """Run ``order`` (``record``: its approved record, already claimed ``running`` by this replica).
-        Returns the results, or None if it failed before running (the sink was told)."""
+        """Run ``order`` (``record``: its approved record, already claimed ``running`` by this replica)
+        when the run queue gives it a turn. Returns the results, or None if it failed before running (the
+        sink was told)."""
+        try:
+            async with self.queue.turn(order.requester, job.cancel):
+                return await self._execute(order, job, sink, record)
+        except (QueueFull, QueueCancelled) as exc:
+            await self._audit(AuditKind.FAILED, order, {"error": exc.user_text()})
+            await self._end(record, RunState.FAILED, exc.user_text())
+            await sink.failed(order, exc.user_text(), exc)
+            return None
+
+    async def _execute(
+        self, order: RunOrder, job: Job, sink: RunSink, record: RunRecord | None
+    ) -> list[ExecResult] | None:
         lease: RunLease | None = None
         watch = None
         try:

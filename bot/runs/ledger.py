@@ -20,6 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -87,6 +88,9 @@ class RunLedger:
         self._heartbeat_ttl_s = heartbeat_ttl_s
         self._watch_interval_s = watch_interval_s
         self._beat_at = float("-inf")  # time.monotonic() of this replica's last heartbeat
+        # The ack path's own lane to the store: its claims never queue behind post-ack work in the
+        # default executor (boto3 calls, audit writes), which a flood of commands keeps busy.
+        self._ack_lane = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ack-claim")
 
     def now(self) -> float:
         return self._clock()
@@ -109,8 +113,11 @@ class RunLedger:
             won = try_now(key, ttl_s)
             if won is not None:
                 return bool(won)
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(asyncio.to_thread(self._store.claim, key, ttl_s), timeout_s)
+            return await asyncio.wait_for(
+                loop.run_in_executor(self._ack_lane, self._store.claim, key, ttl_s), timeout_s
+            )
         except TimeoutError:
             log.warning("store claim for %s did not answer within %.1f s", key, timeout_s)
             raise StoreError(STORE_BUSY) from None
@@ -390,6 +397,7 @@ class RunLedger:
         return recovered
 
     async def close(self) -> None:
+        self._ack_lane.shutdown(wait=False)
         await asyncio.to_thread(self._store.close)
 
     # -- plumbing ------------------------------------------------------------------------------------
