@@ -29,6 +29,7 @@ from bot.runs.approvals import ApprovalError
 from bot.runs.intake import Standing, build_order, decide, policy_groups, require_some_rule
 from bot.runs.jobs import BotRestarting, Job
 from bot.runs.order import Origin, RunOrder
+from bot.runs.queue import Ticket
 from bot.targets import ServiceRef, resolve_service_ref
 from handlers import replies
 from handlers.delivery import SlackRun, post_approval_card
@@ -221,17 +222,22 @@ async def _exec(
         return replies.checking(), decide_later
 
     decision = _decide(services, cmd, req, ref, groups, standing)
+    ticket: Ticket | None = None
     if decision.allowed:
+        # The run's place in the queue is taken now, so what the ack says is what happens: running,
+        # queued behind N others, or (raised here) refused at capacity with when to retry. (A drain that
+        # starts before the job does leaves the place taken: the process is on its way out.)
         queue = services.executor.queue
-        queue.check_room()  # at capacity: refused now, in the ack, with when to retry
-        message = replies.running(ref.name, req.command, services.redactor, ahead=queue.ahead())
+        ahead = queue.ahead()
+        ticket = queue.reserve(cmd.user_id)
+        message = replies.running(ref.name, req.command, services.redactor, ahead=ahead)
     elif decision.needs_approval:
         message = replies.approval_pending(ref.name, req.command, services.redactor)
     else:
         message = replies.refusal(decision.to_error())
 
     async def work(job: Job) -> None:
-        await _after_decision(services, client, cmd, req, ref, decision, request_id, job, acked=True)
+        await _after_decision(services, client, cmd, req, ref, decision, request_id, job, acked=True, ticket=ticket)
 
     return message, work
 
@@ -267,8 +273,10 @@ async def _after_decision(
     job: Job,
     *,
     acked: bool,
+    ticket: Ticket | None = None,
 ) -> None:
-    """Post-ack: audit the request and its decision, then run it or ask for its approval."""
+    """Post-ack: audit the request and its decision, then run it (in the queue place ``ticket`` its ack
+    took) or ask for its approval."""
     order = build_order(
         request_id=request_id, user=cmd.user_id, channel=cmd.channel_id,
         origin=Origin(reply_url=cmd.response_url), ref=ref, req=req, decision=decision,
@@ -290,7 +298,7 @@ async def _after_decision(
         return
     if not acked:
         await respond(*replies.running(ref.name, req.command, services.redactor))
-    await services.executor.execute(order, job, SlackRun(client, services.redactor))
+    await services.executor.execute(order, job, SlackRun(client, services.redactor), ticket=ticket)
 
 
 async def _request_approval(

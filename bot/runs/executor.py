@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.audit import AuditKind, Auditor
 from bot.errors import BotError
 from bot.runs.fanout import RunEvent, TargetFinished, TargetStarted, fan_out, run_budget
-from bot.runs.queue import QueueCancelled, QueueFull, RunQueue
+from bot.runs.queue import QueueCancelled, QueueFull, RunQueue, Ticket
 from bot.store.base import DetailValue, RunRecord, RunState
 
 if TYPE_CHECKING:
@@ -92,13 +92,14 @@ class RunExecutor:
         self.queue = queue or RunQueue()
 
     async def execute(
-        self, order: RunOrder, job: Job, sink: RunSink, *, record: RunRecord | None = None
+        self, order: RunOrder, job: Job, sink: RunSink, *, record: RunRecord | None = None,
+        ticket: Ticket | None = None,
     ) -> list[ExecResult] | None:
         """Run ``order`` (``record``: its approved record, already claimed ``running`` by this replica)
-        when the run queue gives it a turn. Returns the results, or None if it failed before running (the
-        sink was told)."""
+        when the run queue gives it a turn (``ticket``: the place its ack reserved). Returns the results, or
+        None if it failed before running (the sink was told)."""
         try:
-            async with self.queue.turn(order.requester, job.cancel):
+            async with self.queue.turn(order.requester, job.cancel, ticket=ticket):
                 return await self._execute(order, job, sink, record)
         except (QueueFull, QueueCancelled) as exc:
             await self._audit(AuditKind.FAILED, order, {"error": exc.user_text()})

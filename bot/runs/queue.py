@@ -34,7 +34,17 @@ class QueueCancelled(BotError):
 @dataclass(frozen=True)
 class QueueLimits:
     concurrency: int = 16  # runs in progress at once on this replica
-    max_waiting: int = 200  # runs waiting for a turn; past it, refused
+    # Runs waiting for a turn; past it, refused in the ack. A waiting run costs a few KiB (a task and a
+    # future), so the bound is about how long a wait is still useful, not memory.
+    max_waiting: int = 2000
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A run's place in the queue, taken when it was acked: admitted (``waiter`` None) or waiting."""
+
+    user: str
+    waiter: asyncio.Future[None] | None
 
 
 class RunQueue:
@@ -66,35 +76,54 @@ class RunQueue:
                 fix="Try again in a minute.",
             )
 
+    def reserve(self, user: str) -> Ticket:
+        """Take this run's place now (the ack path): admitted at once, or queued in fair order. Raises
+        `QueueFull` if it could not even wait, so what the ack says is what happens."""
+        if self._active < self.limits.concurrency and not self._count:
+            self._active += 1
+            return Ticket(user, None)
+        self.check_room()
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(user, deque()).append(waiter)
+        self._count += 1
+        return Ticket(user, waiter)
+
     @contextlib.asynccontextmanager
-    async def turn(self, user: str, cancel: asyncio.Event | None = None) -> AsyncIterator[None]:
-        """Wait for this run's turn (fairly), hold it while the body runs, hand it on after."""
-        await self._acquire(user, cancel)
+    async def turn(
+        self, user: str, cancel: asyncio.Event | None = None, *, ticket: Ticket | None = None
+    ) -> AsyncIterator[None]:
+        """Wait for this run's turn (its ``ticket``, else a place taken now), hold it while the body
+        runs, hand it on after. A cancel while waiting raises `QueueCancelled`."""
+        ticket = ticket or self.reserve(user)
+        await self._wait(ticket, cancel)
         try:
             yield
         finally:
             self._release()
 
-    async def _acquire(self, user: str, cancel: asyncio.Event | None) -> None:
-        if self._active < self.limits.concurrency and not self._count:
-            self._active += 1
+    def abandon(self, ticket: Ticket) -> None:
+        """Give back a place that will never be used (the run was refused before it waited)."""
+        if ticket.waiter is None:
+            self._release()
+        else:
+            self._abandon(ticket.user, ticket.waiter)
+
+    async def _wait(self, ticket: Ticket, cancel: asyncio.Event | None) -> None:
+        waiter = ticket.waiter
+        if waiter is None:
             return
-        self.check_room()
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(user, deque()).append(waiter)
-        self._count += 1
         cancelled = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
         waits: set[asyncio.Future[Any]] = {waiter} if cancelled is None else {waiter, cancelled}
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:
-            self._abandon(user, waiter)
+            self._abandon(ticket.user, waiter)
             raise
         finally:
             if cancelled is not None:
                 cancelled.cancel()
         if not waiter.done():  # cancelled while waiting: it never got a turn
-            self._abandon(user, waiter)
+            self._abandon(ticket.user, waiter)
             raise QueueCancelled("The command was cancelled before it started.", fix="Nothing ran.")
 
     def _abandon(self, user: str, waiter: asyncio.Future[None]) -> None:

@@ -94,3 +94,25 @@ async def test_a_task_cancelled_while_waiting_or_just_handed_a_turn_leaks_nothin
     hold.set()
     await asyncio.gather(first, third)
     assert queue.active == 0 and queue.waiting == 0
+
+
+async def test_a_place_reserved_at_the_ack_keeps_its_order_and_can_be_given_back() -> None:
+    queue = RunQueue(QueueLimits(concurrency=1, max_waiting=2))
+    now = queue.reserve("alice")  # admitted at once
+    first, second = queue.reserve("bob"), queue.reserve("carol")
+    with pytest.raises(QueueFull):
+        queue.reserve("dave")  # refused in the ack: what it says is what happens
+    queue.abandon(second)  # carol's run was refused before it waited
+    assert queue.waiting == 1
+    order: list[str] = []
+
+    async def run(user: str, ticket: object) -> None:
+        async with queue.turn(user, ticket=ticket):  # type: ignore[arg-type]
+            order.append(user)
+
+    bob = asyncio.create_task(run("bob", first))
+    await _settle()
+    assert order == []  # alice still holds the only turn
+    queue.abandon(now)  # alice's run ends without using its turn: it passes to bob
+    await bob
+    assert order == ["bob"] and queue.active == 0 and queue.waiting == 0
