@@ -113,8 +113,7 @@ class FastBackend:
         if on_started is not None:
             await on_started("bench-session")
         output = command.removeprefix("echo ").encode() + b"\r\n"
-        return ExecResult(target, command, 0, "ok", 0.001, CapturedOutput.from_bytes(output), "bench-session",
-                          head_text=output.decode().replace("\r", ""))
+        return ExecResult(target, command, 0, "ok", 0.001, CapturedOutput.from_bytes(output), "bench-session")
 
     async def doctor(self, service_alias: str, *, task: str | None, requester: str) -> Any:
         raise NotImplementedError("not measured")

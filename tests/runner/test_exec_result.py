@@ -14,7 +14,7 @@ def result(missing: int) -> ExecResult:
     channel = ChannelResult(closed_output="", bytes_received=6, messages_received=3, encrypted=False, resumes=0,
                             missing_messages=missing)
     return ExecResult(TARGET, "cat x", 0, "ok", 0.1, CapturedOutput.from_bytes(b"hello\n"), "s-1",
-                      head_text="hello\n", channel=channel)
+                      channel=channel)
 
 
 def test_complete_output_has_no_marker() -> None:

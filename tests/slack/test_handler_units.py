@@ -35,19 +35,7 @@ ORDER = ExecOrder(
 
 def result_of(data: bytes, limits: CaptureLimits | None = None, status: str = "ok") -> ExecResult:
     out = CapturedOutput.from_bytes(data, limits)
-    from bot.output.clean import clean_terminal_output
-
-    return ExecResult(
-        TARGET,
-        "cat x",
-        0,
-        status,
-        0.5,
-        out,
-        "s-1",  # type: ignore[arg-type]
-        head_text=clean_terminal_output(out.head),
-        tail_text=clean_terminal_output(out.tail),
-    )
+    return ExecResult(TARGET, "cat x", 0, status, 0.5, out, "s-1")  # type: ignore[arg-type]
 
 
 def test_dedupe_key_prefers_trigger_id_then_the_signed_body() -> None:
