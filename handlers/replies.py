@@ -11,10 +11,8 @@ from typing import TYPE_CHECKING, Any
 from bot.commands import HELP_TEXT
 from bot.errors import BotError
 from bot.output import views
-from bot.output.redact import builtin_redactor
 from bot.output.render import (
     RunView,
-    TaskResultView,
     escape,
     render_doctor,
     render_error,
@@ -37,8 +35,7 @@ Message = tuple[str, list[dict[str, Any]]]
 
 
 def _redact(redactor: Redactor | None, text: str) -> str:
-    # Without a configured redactor the built-in kinds still apply: nothing leaves unredacted by default.
-    return (redactor or builtin_redactor()).redact(text)
+    return views.redacted(text, redactor)
 
 
 # -- acks and ephemeral answers ----------------------------------------------------------------------------
@@ -107,19 +104,11 @@ def running_message(order: ExecOrder, targets: list[Target], redactor: Redactor 
     )  # type: ignore[return-value]
 
 
-def task_view(result: ExecResult, redactor: Redactor | None) -> TaskResultView:
-    return views.task_result_view(result, redactor)
-
-
-def result_note(result: ExecResult) -> str | None:
-    return views.result_note(result)
-
-
 def result_message(
     order: ExecOrder, results: list[ExecResult], *, cancel_reason: str | None, redactor: Redactor | None
 ) -> Message:
-    views = [task_view(r, redactor) for r in results]
-    text, blocks = render_result(run_view(order, redactor), views)
+    task_views = [views.task_result_view(r, redactor) for r in results]
+    text, blocks = render_result(run_view(order, redactor), task_views)
     if cancel_reason and any(r.status == "cancelled" for r in results):
         # The reason is ours ("cancelled by <@U…>", "the bot is restarting"): mrkdwn, not escaped.
         reason = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"🛑 {cancel_reason}"}]}

@@ -24,8 +24,8 @@ from bot.output.redact import Redactor, builtin_redactor
 from bot.output.render import OutputView, RunView, Status, TaskResultView, fanout_cuts, gap_line, result_cut
 
 __all__ = [
-    "ExecResultLike", "files_needed", "full_output_text", "output_file", "output_view", "result_note",
-    "run_view", "task_result_view", "terminal_text",
+    "ExecResultLike", "files_needed", "full_output_text", "output_file", "output_view", "redacted",
+    "result_note", "run_view", "task_result_view", "terminal_text",
 ]
 
 
@@ -60,6 +60,11 @@ class ExecResultLike(Protocol):
 def _or_builtin(redactor: Redactor | None) -> Redactor:
     # Without a configured redactor the built-in kinds still apply: nothing leaves unredacted by default.
     return redactor if redactor is not None else builtin_redactor()
+
+
+def redacted(text: str, redactor: Redactor | None) -> str:
+    """A text we quote (a command, an error sentence) as it may be shown."""
+    return _or_builtin(redactor).redact(text)
 
 
 # -- the one pipeline: clean → cut → redact ----------------------------------------------------------------
