@@ -113,16 +113,13 @@ class ApprovalView:
     state_reason: str | None = None  # why it was denied / failed
 
 
-class _Check(Protocol):
-    name: str
-    status: str
-    detail: str
-    fix: str | None
-
-
 class _DoctorReport(Protocol):
-    title: str
-    checks: Sequence[Any]
+    # Read-only members, so frozen dataclasses and pydantic models are reports too.
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def checks(self) -> Sequence[Any]: ...  # each with .name, .status, .detail, .fix
 
 
 # -- text primitives -------------------------------------------------------------------------------------
