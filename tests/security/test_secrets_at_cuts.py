@@ -2,9 +2,12 @@
 the cut inside a long line, for outputs of 1 KB, 1 MB and 20 MB with the production limits.
 
 Each run places one secret shape exactly across each cut point of its output (the cut falls inside the
-key, a few characters before the value, just before it, inside it, ...), then looks at everything the
-production path shows: the Slack message (``views`` → ``render``) and the full-output file. No piece of
-the value may appear: ``redacted`` or hidden are the only outcomes.
+key, a few characters before the value, just before it, inside it, ...) in one of three layouts: short
+lines (the capture moves its cuts to line ends), a long line around each cut (it cannot), or the whole
+output as one line (a line longer than every budget). Then it looks at everything the production path
+shows: the message view (``views``), the Slack message (``render``) and the full-output file. No piece of
+the value may appear: redacted or hidden are the only outcomes. (On the previous path, handlers/replies.py
+before the seam, 32 of these runs leaked the value.)
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ import pytest
 
 from bot.output.capture import BoundedCapture, CapturedOutput, CaptureLimits
 from bot.output.redact import Redactor
-from bot.output.render import SECTION_LIMIT, RunView, render_result
-from bot.output.views import files_needed, full_output_text, task_result_view
+from bot.output.render import SECTION_LIMIT, RunView, render_result, result_cut
+from bot.output.views import full_output_text, task_result_view
 from bot.runner import ExecResult
 from bot.targets import Target
 
@@ -111,13 +114,15 @@ def _capture(chunks: Iterator[bytes]) -> CapturedOutput:
     return capture.result()
 
 
-def everything_shown(output: CapturedOutput) -> str:
-    """All the production path shows of this output: the message view, the message and the file."""
+def everything_shown(output: CapturedOutput) -> tuple[str, bool]:
+    """All the production path shows of this output (the message view, the message, the file), and
+    whether the message says the full output is attached (``views.files_needed`` for one task)."""
     result = ExecResult(TARGET, "cat app.log", 0, "ok", 1.0, output, "s-1")
     view = task_result_view(result, REDACTOR)
     text, blocks = render_result(RUN, [view])
     # The message view itself too: what any renderer is handed, before Slack's budget hides most of it.
-    return "\n".join((view.output.head, view.output.tail, text, str(blocks), full_output_text(output, REDACTOR)))
+    shown = "\n".join((view.output.head, view.output.tail, text, str(blocks), full_output_text(output, REDACTOR)))
+    return shown, result_cut(view)
 
 
 def pieces_of_the_value(shown: str) -> list[str]:
@@ -150,8 +155,8 @@ def test_nothing_after_a_key_shows_unredacted_at_any_cut(size_name: str, layout:
         placed[point_name] = f"{shape[0]!r} cut {offset_name}"
     output = _capture(_placed(layout, size, secrets))
     assert output.total_bytes == size
-    assert files_needed([ExecResult(TARGET, "cat", 0, "ok", 1.0, output, None)], REDACTOR) == [size > KB]
-    shown = everything_shown(output)
+    shown, file_attached = everything_shown(output)
+    assert file_attached == (size > KB)
     assert pieces_of_the_value(shown) == [], placed
 
 
