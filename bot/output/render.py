@@ -188,8 +188,8 @@ def _fit_output(out: OutputView, head_budget: int, tail_budget: int) -> _Fitted:
         return _Fitted(_with_ellipsis(head), tail.shown, tail.hidden_lines, tail.hidden_bytes)
     head = keep_head(out.head, budget=hb, measure=_shown_len)
     tail = keep_tail(out.tail, budget=tb, measure=_shown_len)
-    # ``out.head`` ends a line (``bot.output.views`` keeps whole lines), so its hidden part is whole lines
-    # and, after a long line's start, the rest of that line: count its lines with the tail's.
+    # What the head hides is whole lines, or the rest of a long first line whose newline (if any) is among
+    # them or in the capture's gap: its newlines are its lines.
     lines = out.dropped_lines + head.hidden.count("\n") + tail.hidden_lines
     hidden_bytes = out.dropped_bytes + head.hidden_bytes + tail.hidden_bytes
     return _Fitted(_with_ellipsis(head), tail.shown, max(lines, 1), hidden_bytes)
