@@ -1,4 +1,4 @@
-"""What is shown where output is cut: the one owner of that rule. Pure, linear in what it keeps.
+"""What is shown where output is cut: the one owner of that rule. Pure, linear time.
 
 Output is cut in two places: the capture keeps a bounded head and tail of the bytes (``capture``), and
 ``render`` fits what was kept into Slack's 3,000-character sections. Both cuts go through here, with
@@ -8,9 +8,10 @@ be a value without its key, and the beginning of a line whose end was cut away c
 a token too short to recognise. So a partial line is hidden, and counted as hidden.
 
 One exception keeps a line longer than every budget from showing nothing: when not even the first line
-is whole, its *start* is shown (``Cut.line_start``). The start of a line has its key; the caller
-redacts it as a whole line and closes it with ``close_line_start``, which drops the token the cut fell
-into. The end of such a line is never shown.
+is whole, its *start* is shown (``Cut.line_start``). The start of a line has its key. At the capture's
+cut the line was not redacted yet: ``bot.output.views`` redacts that start as a whole line, then
+``close_line_start`` drops the token the cut fell into. Render cuts lines that were redacted whole, so
+it only marks the cut. The end of such a line is never shown.
 """
 
 from __future__ import annotations
