@@ -118,8 +118,7 @@ class FastBackend:
         if on_started is not None:
             await on_started("bench-session")
         output = command.removeprefix("echo ").encode() + b"\r\n"
-        return ExecResult(target, command, 0, "ok", 0.001, CapturedOutput.from_bytes(output), "bench-session",
-                          head_text=output.decode().replace("\r", ""))
+        return ExecResult(target, command, 0, "ok", 0.001, CapturedOutput.from_bytes(output), "bench-session")
 
     async def terminate_session(self, environment: str, session_id: str, *, requester: str) -> None:
         return None  # sessions here end on their own

@@ -31,7 +31,7 @@ from bot.config import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S
 from bot.errors import BotError, DataChannelError, ExecTimeout, TargetError
 from bot.exit_sentinel import ExitSentinel, SentinelFilter
 from bot.output.capture import BoundedCapture, CapturedOutput, CaptureLimits
-from bot.output.clean import clean_terminal_output
+from bot.output.views import terminal_text
 from bot.ssm.channel import ChannelConfig, ChannelResult, DataChannelSession, SessionParams
 from bot.ssm.control import Boto3SessionControl
 from bot.ssm.errors import AgentClosedError
@@ -56,8 +56,6 @@ class ExecResult:
     output: CapturedOutput  # raw PTY bytes, bounded (head + tail), with counters and SHA-256
     session_id: str | None
     error: BotError | None = None
-    head_text: str = ""  # cleaned output (no ANSI, no CR): the head of the message view
-    tail_text: str = ""  # cleaned tail; empty unless something was cut between head and tail
     channel: ChannelResult | None = field(default=None, repr=False)
     # Something the reader should know although the run succeeded, e.g. the data channel was lost after
     # the command had finished (its exit code and output are complete, the end was never confirmed).
@@ -70,18 +68,9 @@ class ExecResult:
 
     @property
     def text(self) -> str:
-        """The cleaned output as one string, with one-line markers where bytes were left out or lost."""
-        text = self.head_text
-        if self.output.truncated:
-            gap = (f"··· {self.output.dropped_lines:,} lines ({self.output.dropped_bytes:,} bytes) "
-                   "not shown ···")
-            head = text if text.endswith("\n") or not text else text + "\n"
-            text = f"{head}{gap}\n{self.tail_text}"
-        if self.missing_messages:
-            # Said in the output itself so no reader (Slack, CLI, file) mistakes it for the whole output.
-            sep = "" if text.endswith("\n") or not text else "\n"
-            text += f"{sep}··· output incomplete: {self.missing_messages:,} messages were lost in transit ···\n"
-        return text
+        """The cleaned output as one string (the CLI's view), with one-line markers where bytes were left
+        out or lost."""
+        return terminal_text(self.output, self.missing_messages)
 
 
 class ExecRunner:
@@ -130,8 +119,7 @@ class ExecRunner:
             return ExecResult(
                 target=target, command=command, exit_code=exit_code, status=status,
                 duration_s=time.monotonic() - started, output=snapshot, session_id=session_id,
-                error=error, head_text=clean_terminal_output(snapshot.head),
-                tail_text=clean_terminal_output(snapshot.tail), channel=channel, note=note,
+                error=error, channel=channel, note=note,
             )
 
         try:

@@ -1,8 +1,7 @@
 """Every message the Slack handlers send, as ``(text, blocks)``: the seam to `bot.output.render`.
 
-Handlers never build Block Kit themselves. This module turns runner results into render views and
-redacts everything that could carry a secret (output, error sentences, the command itself) before it is
-rendered, so nothing unredacted reaches Slack whichever message it ends up in.
+Handlers never build Block Kit themselves. Runner results become views through `bot.output.views`, the one
+place that cleans, cuts and redacts output; the short notices here redact the command they quote.
 """
 
 from __future__ import annotations
@@ -11,16 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from bot.commands import HELP_TEXT
 from bot.errors import BotError
-from bot.output.clean import clean_terminal_output
-from bot.output.redact import builtin_redactor
+from bot.output import views
 from bot.output.render import (
     ApprovalView,
-    OutputView,
     RunView,
-    TaskResultView,
     escape,
-    fanout_cuts,
-    gap_line,
     render_approval,
     render_doctor,
     render_error,
@@ -30,7 +24,6 @@ from bot.output.render import (
     render_notice,
     render_result,
     render_running,
-    result_cut,
 )
 
 if TYPE_CHECKING:
@@ -43,33 +36,8 @@ if TYPE_CHECKING:
 
 Message = tuple[str, list[dict[str, Any]]]  # render's SlackMessage is one
 
-# Head and tail are redacted as one text so a secret that a cut would split is still seen whole by the
-# redactor. Cleaned output has no control characters, so this line cannot occur in it.
-_JOIN = "\n\x00ecs-exec-bot-gap\x00\n"
-
-
 def _redact(redactor: Redactor | None, text: str) -> str:
-    # Without a configured redactor the built-in kinds still apply: nothing leaves unredacted by default.
-    return (redactor or builtin_redactor()).redact(text)
-
-
-# The longest secret a cut could split that we still want gone whole (JWTs and PATs are far shorter).
-_CUT_WORD_MAX = 2048
-
-
-def _drop_cut_words(head: str, tail: str, tail_starts_line: bool) -> tuple[str, str]:
-    """Where the capture cut inside a line (no newline near), the words on both sides of the cut are
-    fragments: a token cut in two is no longer recognisable to the redactor (``ghp_A1b2…`` ends the head),
-    yet half of it is still a leak. Drop those fragments (at most ``_CUT_WORD_MAX`` characters each)."""
-    if head and not head[-1].isspace():
-        window = head[-_CUT_WORD_MAX:]
-        space = max(window.rfind(" "), window.rfind("\n"), window.rfind("\t"))
-        head = head[: len(head) - len(window) + space + 1] + "…"
-    if tail and not tail_starts_line and not tail[0].isspace():
-        window = tail[:_CUT_WORD_MAX]
-        spaces = [i for i in (window.find(" "), window.find("\n"), window.find("\t")) if i >= 0]
-        tail = "…" + tail[min(spaces) if spaces else len(window) :]
-    return head, tail
+    return views.redacted(text, redactor)
 
 
 # -- acks and ephemeral answers ----------------------------------------------------------------------------
@@ -124,14 +92,9 @@ def approval_pending(service: str, command: str, redactor: Redactor | None = Non
 
 
 def run_view(order: RunOrder, redactor: Redactor | None) -> RunView:
-    return RunView(
-        service=order.service.name,
-        environment=order.service.environment,
-        command=_redact(redactor, order.command),
-        requester=order.requester,
-        approved_by=order.approved_by,
-        reason=_redact(redactor, order.reason) if order.reason else None,
-    )
+    return views.run_view(service=order.service.name, environment=order.service.environment,
+                          command=order.command, requester=order.requester, redactor=redactor,
+                          approved_by=order.approved_by, reason=order.reason)
 
 
 def running_message(order: RunOrder, targets: list[Target], redactor: Redactor | None) -> Message:
@@ -139,49 +102,11 @@ def running_message(order: RunOrder, targets: list[Target], redactor: Redactor |
     return render_running(run_view(order, redactor), [t.task_id for t in targets], run_id=order.request_id)
 
 
-def task_view(result: ExecResult, redactor: Redactor | None) -> TaskResultView:
-    head, tail = result.head_text, result.tail_text
-    if tail:
-        head, tail = _drop_cut_words(head, tail, result.output.tail_starts_line)
-        joined = _redact(redactor, head + _JOIN + tail)
-        head, sep, tail = joined.partition(_JOIN.strip("\n"))
-        if not sep:  # a multi-line secret swallowed the marker: show it all as head (render cuts it)
-            head, tail = joined, ""
-        head, tail = head.rstrip("\n") + "\n", tail.lstrip("\n")
-    else:
-        head = _redact(redactor, head)
-    error = result.error.user_text() if result.error else None
-    return TaskResultView(
-        task_id=result.target.task_id,
-        container=result.target.container,
-        status=result.status,
-        exit_code=result.exit_code,
-        duration_s=result.duration_s,
-        output=OutputView(
-            head=head,
-            tail=tail,
-            dropped_lines=result.output.dropped_lines,
-            dropped_bytes=result.output.dropped_bytes,
-        ),
-        error=_redact(redactor, error) if error else None,
-        note=_redact(redactor, note) if (note := result_note(result)) else None,
-    )
-
-
-def result_note(result: ExecResult) -> str | None:
-    """What the reader must know beyond the status: a channel that dropped after the command exited, or
-    output the agent never delivered (so nobody mistakes a partial output for the whole)."""
-    notes = [result.note] if result.note else []
-    if result.missing_messages:
-        notes.append(f"Output incomplete: {result.missing_messages:,} messages were lost in transit.")
-    return " ".join(notes) or None
-
-
 def result_message(
     order: RunOrder, results: list[ExecResult], *, cancel_reason: str | None, redactor: Redactor | None
 ) -> Message:
-    views = [task_view(r, redactor) for r in results]
-    text, blocks = render_result(run_view(order, redactor), views)
+    task_views = [views.task_result_view(r, redactor) for r in results]
+    text, blocks = render_result(run_view(order, redactor), task_views)
     if cancel_reason and any(r.status == "cancelled" for r in results):
         # The reason is ours ("cancelled by <@U…>", "the bot is restarting"): mrkdwn, not escaped.
         reason = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"🛑 {cancel_reason}"}]}
@@ -251,22 +176,8 @@ def approval_message(record: RunRecord, redactor: Redactor | None = None) -> Mes
 
 
 def files_needed(results: list[ExecResult], redactor: Redactor | None) -> list[bool]:
-    """Per result: did the message leave part of its output out (so the full output goes in the thread)?"""
-    views = [task_view(r, redactor) for r in results]
-    if len(views) == 1:
-        return [result_cut(views[0])]
-    return fanout_cuts(views)
+    return views.files_needed(results, redactor)
 
 
 def output_file(order: RunOrder, result: ExecResult, redactor: Redactor | None) -> tuple[str, str, bytes]:
-    """The full (bounded) output, cleaned and redacted as one text: ``(filename, title, content)``."""
-    out = result.output
-    text = clean_terminal_output(out.file_head)
-    if out.file_tail:
-        gap = gap_line(out.file_dropped_lines, out.file_dropped_bytes, "not kept")
-        head, tail = _drop_cut_words(text, clean_terminal_output(out.file_tail), out.file_tail_starts_line)
-        text = f"{head.rstrip(chr(10))}\n{gap}\n{tail}"
-    task = result.target.task_id[:12]
-    name = f"{order.service.name}-{task}-{order.request_id}.txt"
-    title = f"Full output (redacted) · {order.service.name} · task {task}"
-    return name, title, _redact(redactor, text).encode()
+    return views.output_file(result, redactor, service=order.service.name, request_id=order.request_id)

@@ -13,7 +13,8 @@ Two views are kept from the same bytes:
 
 Cuts are moved to line boundaries when a newline is near (so a secret on one line is never split across
 the gap, which matters for redaction), otherwise off any escape sequence or UTF-8 character the cut would
-split (so the cleaner never sees half a ``ESC [31m`` at the start of the tail).
+split (so the cleaner never sees half a ``ESC [31m`` at the start of the tail). A line cut that way is
+reported (``tail_starts_line``, a head not ending in a newline) and ``bot.output.cut`` hides it whole.
 
 Memory bound: ``prefix`` holds at most ``file_bytes - tail_bytes`` bytes and the ring at most
 ``tail_bytes + _GUARD + max(tail_bytes, _MIN_SLACK)``; see ``max_held_bytes``.

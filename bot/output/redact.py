@@ -33,7 +33,7 @@ from bot.errors import ConfigError
 try:  # the parser behind ``re``; public name since 3.11 is re._parser
     from re import _parser as _sre_parse  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - older layouts
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+    import sre_parse as _sre_parse
 
 
 @dataclass(frozen=True, order=True)
@@ -45,9 +45,14 @@ class Finding:
 
 
 class Detector(Protocol):
-    kind: str
-    # Lower-case literals every match starts with; empty: the detector scans the whole text itself.
-    triggers: tuple[str, ...]
+    # Read-only members, so frozen dataclasses are detectors too.
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def triggers(self) -> tuple[str, ...]:
+        """Lower-case literals every match starts with; empty: the detector scans the whole text itself."""
+        ...
 
     def find(self, text: str, lower: str) -> Iterable[Finding]: ...
 
@@ -654,8 +659,8 @@ class Redactor:
                             found.append(finding)
                     for w in self._whole.get(trigger, ()):
                         whole.setdefault(id(w), w)
-        for d in whole.values():
-            found.extend(d.find(text, lower))
+        for detector in whole.values():
+            found.extend(detector.find(text, lower))
         return _merge(found)
 
     def redact(self, text: str) -> str:

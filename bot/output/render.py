@@ -1,7 +1,7 @@
 """Slack Block Kit for every message the bot posts. Pure: data in, ``(text, blocks)`` out.
 
 ``text`` is the notification fallback (what a phone shows); ``blocks`` is the message. Slack's limits,
-and how they are kept (docs.slack.dev/reference/block-kit; shared/slack-and-moto.md §3):
+and how they are kept (docs.slack.dev/reference/block-kit; docs/slack-limits.md):
 
 * a section's text is at most 3,000 characters, counted **after** escaping ``& < >`` (``&amp;`` is five
   characters). Output is therefore cut on the raw text (never inside an entity) while measuring its
@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
 
 from bot.errors import BotError, PolicyDenied, UsageError
+from bot.output.cut import ELLIPSIS, Cut, fit_prefix, keep_head, keep_tail
 
 Block = dict[str, Any]
 Status = Literal["ok", "failed", "timeout", "cancelled", "error"]
-RunState = Literal["pending", "approved", "running", "finished", "failed", "denied", "expired", "cancelled"]
+ApprovalState = Literal["pending", "approved", "running", "finished", "failed", "denied", "expired", "cancelled"]
 
 SECTION_LIMIT = 3000
 MAX_BLOCKS = 50
@@ -102,7 +103,7 @@ class ApprovalView:
     reason: str | None = None
     task: str | None = None  # a specific task, or None for "one running task"
     all_tasks: bool = False
-    state: RunState = "pending"
+    state: ApprovalState = "pending"
     decided_by: tuple[str, ...] = ()  # approvers, or who denied / cancelled
     votes: int = 0  # approvals so far while pending
     # Used by the approvals flow (handlers/actions.py); the defaults keep the plain rendering.
@@ -112,18 +113,13 @@ class ApprovalView:
     state_reason: str | None = None  # why it was denied / failed
 
 
-class _Check(Protocol):
-    name: str
-    status: str
-    detail: str
-    fix: str | None
-
-
 class _DoctorReport(Protocol):
+    # Read-only members, so frozen dataclasses and pydantic models are reports too.
     @property
     def title(self) -> str: ...
+
     @property
-    def checks(self) -> Sequence[Any]: ...
+    def checks(self) -> Sequence[Any]: ...  # each with .name, .status, .detail, .fix
 
 
 # -- text primitives -------------------------------------------------------------------------------------
@@ -163,39 +159,10 @@ _CODE_OVERHEAD = len(_FENCE) * 2 + 2  # fences and their newlines
 
 def inline_code(raw: str, limit: int = COMMAND_SHOWN) -> str:
     """A command in inline code, or in a code block when backticks/newlines would break inline code."""
-    shown = raw if len(raw) <= limit else raw[: _fit_prefix(raw, limit - 1)] + "…"
+    shown = raw if len(raw) <= limit else raw[: fit_prefix(raw, limit - 1, _shown_len)] + ELLIPSIS
     if "`" in shown or "\n" in shown:
         return code_block(shown)
     return f"`{escape(shown)}`"
-
-
-def _fit_prefix(raw: str, budget: int) -> int:
-    """Longest prefix length of ``raw`` whose shown length is <= budget (cuts on raw characters, so an
-    ``&amp;`` is never split)."""
-    if _shown_len(raw) <= budget:
-        return len(raw)
-    lo, hi = 0, min(len(raw), budget)  # escaping never shortens, so at most ``budget`` raw chars fit
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if _shown_len(raw[:mid]) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def _fit_suffix(raw: str, budget: int) -> int:
-    """Start index of the longest suffix of ``raw`` whose shown length is <= budget."""
-    if _shown_len(raw) <= budget:
-        return 0
-    lo, hi = max(0, len(raw) - budget), len(raw)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if _shown_len(raw[mid:]) <= budget:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
 
 
 @dataclass(frozen=True)
@@ -210,76 +177,27 @@ class _Fitted:
         return self.hidden_bytes > 0
 
 
-def _take_head(text: str, budget: int) -> tuple[str, str]:
-    """(shown, hidden): whole lines from the start within ``budget`` shown characters; if even the first
-    line is too long, a prefix of it ending in "…"."""
-    if _shown_len(text) <= budget:
-        return text, ""
-    if budget <= 1:
-        return "", text
-    used, end = 0, 0
-    while end < len(text):
-        nl = text.find("\n", end)
-        stop = len(text) if nl < 0 else nl + 1
-        cost = _shown_len(text[end:stop])
-        if used + cost > budget:
-            break
-        used += cost
-        end = stop
-    if end == 0:  # one very long first line
-        cut = _fit_prefix(text, budget - 1)
-        return text[:cut] + "…", text[cut:]
-    return text[:end], text[end:]
-
-
-def _take_tail(text: str, budget: int) -> tuple[str, str]:
-    """(hidden, shown): whole lines from the end within ``budget``; "…" + a suffix if one line is too long."""
-    if _shown_len(text) <= budget:
-        return "", text
-    if budget <= 1:
-        return text, ""
-    body = text[:-1] if text.endswith("\n") else text
-    used, start = 0, len(body)
-    while start > 0:
-        nl = body.rfind("\n", 0, start)
-        begin = nl + 1
-        cost = _shown_len(body[begin:start]) + 1
-        if used + cost > budget:
-            break
-        used += cost
-        start = nl if nl >= 0 else 0
-        if nl < 0:
-            break
-    if start >= len(body):  # one very long last line
-        cut = _fit_suffix(body, budget - 1)
-        return text[:cut], "…" + text[cut:]
-    shown_from = start + 1 if start < len(body) and body[start] == "\n" else start
-    return text[:shown_from], text[shown_from:]
-
-
-def _lines_in(text: str) -> int:
-    if not text:
-        return 0
-    return text.count("\n") + (0 if text.endswith("\n") else 1)
-
-
 def _fit_output(out: OutputView, head_budget: int, tail_budget: int) -> _Fitted:
-    """What of ``out`` fits: head and tail parts within their budgets (code-block text, fences included)."""
+    """What of ``out`` fits: head and tail parts within their budgets (code-block text, fences included).
+    What is shown at each cut (whole lines only) is ``bot.output.cut``'s rule; the budgets are ours."""
     hb, tb = head_budget - _CODE_OVERHEAD, tail_budget - _CODE_OVERHEAD
     if not out.truncated:
-        text = out.head
-        if _shown_len(text) <= hb:
-            return _Fitted(text, "", 0, 0)
-        head, rest = _take_head(text, hb)
-        hidden, tail = _take_tail(rest, tb)
-        if not hidden:
-            return _Fitted(head, tail, 0, 0)
-        return _Fitted(head, tail, _lines_in(hidden), len(hidden.encode()))
-    head, hidden_head = _take_head(out.head, hb)
-    hidden_tail, tail = _take_tail(out.tail, tb)
-    hidden = hidden_head + hidden_tail
-    lines = out.dropped_lines + hidden_head.count("\n") + hidden_tail.count("\n")
-    return _Fitted(head, tail, max(lines, 1), out.dropped_bytes + len(hidden.encode()))
+        head = keep_head(out.head, budget=hb, measure=_shown_len)
+        # After a long first line's start, the rest of that line opens the remainder: never shown alone.
+        tail = keep_tail(head.hidden, start_cut=head.line_start, budget=tb, measure=_shown_len)
+        return _Fitted(_with_ellipsis(head), tail.shown, tail.hidden_lines, tail.hidden_bytes)
+    head = keep_head(out.head, budget=hb, measure=_shown_len)
+    tail = keep_tail(out.tail, budget=tb, measure=_shown_len)
+    # What the head hides is whole lines, or the rest of a long first line whose newline (if any) is among
+    # them or in the capture's gap: its newlines are its lines.
+    lines = out.dropped_lines + head.hidden.count("\n") + tail.hidden_lines
+    hidden_bytes = out.dropped_bytes + head.hidden_bytes + tail.hidden_bytes
+    return _Fitted(_with_ellipsis(head), tail.shown, max(lines, 1), hidden_bytes)
+
+
+def _with_ellipsis(head: Cut) -> str:
+    # Render's input is redacted whole lines, so the start of a long one needs only the mark of the cut.
+    return head.shown + ELLIPSIS if head.line_start else head.shown
 
 
 def human_bytes(n: int) -> str:

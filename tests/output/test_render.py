@@ -125,6 +125,28 @@ def test_one_huge_line_is_cut_within_the_line() -> None:
     assert "…" in _all_text(blocks)
 
 
+def test_the_end_of_a_long_line_is_never_shown_alone() -> None:
+    # One line longer than a section: its start is shown, its rest counted, never shown as a "tail".
+    line = "".join(f"{i:05d} " for i in range(1000)) + "\n"
+    text, blocks = render_result(RUN, [_result(line)])
+    assert_valid_message(text, blocks)
+    body = _all_text(blocks)
+    assert "00000 00001" in body and "00999" not in body
+    assert "··· 1 line (" in body
+    # A long last line after short ones: hidden whole, not cut to its end.
+    text, blocks = render_result(RUN, [_result("short\n" * 3 + "y" * 9000 + "\n")])
+    body = _all_text(blocks)
+    assert "short" in body and "yyy" not in body and "··· 1 line (8.8 KB) not shown ···" in body
+
+
+def test_the_tail_keeps_whole_lines() -> None:
+    lines = [f"{i:04d} " + "w" * (i % 97) + "\n" for i in range(3000)]
+    _, blocks = render_result(RUN, [_result("".join(lines))])
+    code = [b["text"]["text"] for b in blocks if b.get("type") == "section" and "```" in b["text"]["text"]]
+    head, tail = (c.removeprefix("```\n").removesuffix("\n```") for c in code)
+    assert all(line + "\n" in lines for line in head.splitlines() + tail.splitlines())
+
+
 def test_fanout_groups_per_task_worst_first_and_summarises_the_rest() -> None:
     results = [_result(f"out {i}\n" * 300, task=f"task{i:030d}", status="ok" if i % 7 else "failed",
                        exit_code=0 if i % 7 else 1) for i in range(30)]

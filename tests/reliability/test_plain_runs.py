@@ -1,5 +1,5 @@
-"""Plain (approval-free) runs keep a light run record in the store while they run (handlers/execution.py
-`open_run_record`): it ends in the run's outcome, and the Cancel button of a plain run works from any
+"""Plain (approval-free) runs keep a light run record in the store while they run (bot/runs/ledger.py
+`RunLedger.open_plain`): it ends in the run's outcome, and the Cancel button of a plain run works from any
 replica (the click moves the record to ``cancelled``; the owner's watcher interrupts the command). A crash
 mid-run is covered in test_restart.py."""
 

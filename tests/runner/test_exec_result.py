@@ -14,7 +14,7 @@ def result(missing: int) -> ExecResult:
     channel = ChannelResult(closed_output="", bytes_received=6, messages_received=3, encrypted=False, resumes=0,
                             missing_messages=missing)
     return ExecResult(TARGET, "cat x", 0, "ok", 0.1, CapturedOutput.from_bytes(b"hello\n"), "s-1",
-                      head_text="hello\n", channel=channel)
+                      channel=channel)
 
 
 def test_complete_output_has_no_marker() -> None:
@@ -28,8 +28,8 @@ def test_lost_messages_are_marked_in_the_text() -> None:
 
 
 def test_slack_and_cli_readers_get_the_lost_messages_note() -> None:
-    from handlers.replies import result_note, task_view
+    from bot.output.views import result_note, task_result_view
 
     assert result_note(result(0)) is None
     assert "2 messages were lost" in (result_note(result(2)) or "")
-    assert "2 messages were lost" in (task_view(result(2), None).note or "")
+    assert "2 messages were lost" in (task_result_view(result(2), None).note or "")

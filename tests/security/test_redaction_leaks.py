@@ -3,16 +3,10 @@ recognises (``ghp_A1b2C3…``), yet that fragment is most of the secret."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
-
 import pytest
 
-from bot.output.capture import CapturedOutput, CaptureLimits
-from bot.output.clean import clean_terminal_output
 from bot.output.redact import Redactor
 from bot.policy import evaluate
-from handlers import replies
 from tests.policy.rulesets import ONCALL_REQUEST, permissive
 
 TOKEN = "ghp_" + "A1b2C3d4E5" * 3 + "XyZ123"  # a GitHub PAT shape: ghp_ + 36
@@ -44,52 +38,7 @@ def test_refusal_reasons_never_carry_part_of_a_token(command: str) -> None:
     assert fragments(redacted) == [], redacted
 
 
-# --- output cut between head and tail ---------------------------------------------------------------------
-
-def _result(data: bytes, limits: CaptureLimits) -> Any:
-    out = CapturedOutput.from_bytes(data, limits)
-    return SimpleNamespace(
-        output=out, head_text=clean_terminal_output(out.head), tail_text=clean_terminal_output(out.tail),
-        target=SimpleNamespace(task_id="0123456789abcdef", container="app"), status="ok", exit_code=0,
-        duration_s=1.0, error=None, note=None, missing_messages=0,
-    )
-
-
-@pytest.mark.parametrize("offset", [6, 12, 20, 33])
-def test_a_token_split_by_the_head_cut_is_not_shown_in_part(offset: int) -> None:
-    limits = CaptureLimits(head_bytes=64 * 1024, tail_bytes=64 * 1024, file_bytes=1024 * 1024)
-    # one long line (no newline near the cut, so the capture cuts inside it) with the token at the cut
-    data = b"x" * (64 * 1024 - offset) + f" {TOKEN} ".encode() + b"y" * (300 * 1024) + b"\n"
-    view = replies.task_view(_result(data, limits), REDACTOR)
-    assert fragments(view.output.head) == [] and fragments(view.output.tail) == []
-
-
-@pytest.mark.parametrize("offset", [6, 20, 33])
-def test_a_token_split_by_the_tail_cut_is_not_shown_in_part(offset: int) -> None:
-    limits = CaptureLimits(head_bytes=16 * 1024, tail_bytes=64 * 1024, file_bytes=1024 * 1024)
-    end = b"z" * (64 * 1024) + b"\n"
-    data = b"x" * (300 * 1024) + f" {TOKEN} ".encode()[: offset] + f" {TOKEN} ".encode()[offset:] + end
-    # the tail starts 64 KiB + 1 before the end: put the token across that point
-    tail_start = len(data) - len(end)
-    data = data[: tail_start - offset] + f" {TOKEN} ".encode() + data[tail_start - offset + len(TOKEN) + 2 :]
-    view = replies.task_view(_result(data, limits), REDACTOR)
-    assert fragments(view.output.head) == [] and fragments(view.output.tail) == []
-
-
-def test_the_uploaded_file_does_not_carry_a_cut_token_in_part() -> None:
-    limits = CaptureLimits(head_bytes=1024, tail_bytes=1024, file_bytes=64 * 1024)
-    data = b"x" * (63 * 1024 - 30) + f" {TOKEN} ".encode() + b"y" * (300 * 1024) + b"\n"
-    order = SimpleNamespace(service=SimpleNamespace(name="web"), request_id="req1")
-    _name, _title, content = replies.output_file(order, _result(data, limits), REDACTOR)  # type: ignore[arg-type]
-    assert fragments(content.decode()) == []
-
-
-def test_whole_lines_at_a_clean_cut_are_kept() -> None:
-    limits = CaptureLimits(head_bytes=1024, tail_bytes=1024, file_bytes=64 * 1024)
-    data = b"".join(f"line {i:05d} ok\n".encode() for i in range(2000))
-    view = replies.task_view(_result(data, limits), REDACTOR)
-    assert view.output.tail.startswith("line ") and view.output.head.rstrip().endswith("ok")
-
+# --- output cut between head and tail: tests/security/test_secrets_at_cuts.py and tests/output/test_views.py
 
 # --- the audit channel line is mrkdwn: user text must not become mentions or links -----------------------
 

@@ -1,16 +1,17 @@
-"""Pure pieces of the handlers: dedupe keys, which groups to fetch, view building and redaction."""
+"""Pure pieces of the handlers: dedupe keys, which groups to fetch, the result message.
+
+Output views (cut, redaction, files) are `bot.output.views`'s: tests/output/test_views.py."""
 
 from __future__ import annotations
 
 from bot.output.capture import CapturedOutput, CaptureLimits
-from bot.output.redact import Redactor
 from bot.policy import parse_policy
 from bot.runner import ExecResult
 from bot.runs.intake import policy_groups
 from bot.runs.order import RunOrder
 from bot.targets import ServiceRef, Target
 from handlers.commands import dedupe_key
-from handlers.replies import files_needed, output_file, result_message, task_view
+from handlers.replies import result_message
 
 TARGET = Target(
     "prod",
@@ -34,19 +35,7 @@ ORDER = RunOrder(
 
 def result_of(data: bytes, limits: CaptureLimits | None = None, status: str = "ok") -> ExecResult:
     out = CapturedOutput.from_bytes(data, limits)
-    from bot.output.clean import clean_terminal_output
-
-    return ExecResult(
-        TARGET,
-        "cat x",
-        0,
-        status,
-        0.5,
-        out,
-        "s-1",  # type: ignore[arg-type]
-        head_text=clean_terminal_output(out.head),
-        tail_text=clean_terminal_output(out.tail),
-    )
+    return ExecResult(TARGET, "cat x", 0, status, 0.5, out, "s-1")  # type: ignore[arg-type]
 
 
 def test_dedupe_key_prefers_trigger_id_then_the_signed_body() -> None:
@@ -73,40 +62,6 @@ def test_only_groups_named_by_the_policy_are_fetched() -> None:
     )
     assert policy_groups(policy) == {"S0ONE", "S0TWO"}
     assert policy_groups(None) == frozenset()
-
-
-def test_a_secret_cut_by_the_head_tail_gap_is_redacted_as_a_whole() -> None:
-    # Head and tail are separate texts; each ends/starts with a secret that must be redacted.
-    data = b"token=ghp_" + b"A1b2" * 9 + b"\n" + b"x\n" * 5000 + b"ghp_" + b"Z9y8" * 9 + b"\n"
-    result = result_of(data, CaptureLimits(head_bytes=64, tail_bytes=64, file_bytes=4096))
-    assert result.output.truncated
-    view = task_view(result, Redactor())
-    assert "A1b2A1b2" not in view.output.head and "Z9y8Z9y8" not in view.output.tail
-    assert "[redacted:" in view.output.head and "[redacted:" in view.output.tail
-    assert view.output.dropped_bytes == result.output.dropped_bytes
-
-
-def test_a_private_key_spanning_the_gap_never_shows() -> None:
-    data = (
-        b"-----BEGIN RSA PRIVATE KEY-----\n"
-        + b"MIIEowIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM\n" * 400
-        + b"-----END RSA PRIVATE KEY-----\n"
-    )
-    result = result_of(data, CaptureLimits(head_bytes=256, tail_bytes=256, file_bytes=2048))
-    view = task_view(result, Redactor())
-    assert "MIIEowIBAAKCAQEA" not in view.output.head + view.output.tail
-    _, _, content = output_file(ORDER, result, Redactor())
-    assert b"MIIEowIBAAKCAQEA" not in content
-
-
-def test_short_output_needs_no_file_and_long_output_does() -> None:
-    short = result_of(b"hello\n")
-    long = result_of(b"".join(b"line %d\n" % i for i in range(2000)))
-    assert files_needed([short], None) == [False]
-    assert files_needed([long], None) == [True]
-    name, title, content = output_file(ORDER, long, None)
-    assert name == "web-abc123def456-r1.txt" and "redacted" in title
-    assert content.decode().splitlines()[-1] == "line 1999"
 
 
 def test_a_cancelled_result_says_who_cancelled_it() -> None:
