@@ -289,6 +289,14 @@ def _from_validation(exc: ValidationError, source: str, lines: _LineIndex,
     return _error(source, lines.line(loc), f"{dotted}: {msg}")
 
 
+def parse_yaml_with_lines(text: str, source: str) -> tuple[Any, _LineIndex]:
+    """Any other YAML file the operator writes (e.g. policy test cases): its data, and where each key
+    is, so errors can name the line. YAML syntax errors and duplicate keys are ``ConfigError``s."""
+    root = _compose(text, source)
+    lines = _LineIndex(root, source)
+    return (yaml.safe_load(text) if root is not None else None), lines
+
+
 def _compose(text: str, source: str) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
