@@ -524,6 +524,13 @@ def _no_rule(mine: list[RuleMatcher], on_service: list[RuleMatcher], here: list[
         return _deny(f"No policy rule lets you run commands on {target}.",
                      Refusal("no-rule", target, "is in none of your rules"))
     if not here:
+        if container is None:
+            named = sorted({c for r in on_service for c in r.rule.containers})
+            return _deny(f"Your rules for {target} reach only the containers {', '.join(named)}, not the "
+                         "service's own container.",
+                         Refusal("container", "the service's own container", "is in none of your rules"),
+                         fix=f"Add --container {named[0]}, or ask the bot's admins for a rule without "
+                             "`containers:`.")
         return _deny(f"No policy rule lets you run commands in container `{container}` of {target}; a rule "
                      "reaches only the catalogue's container unless it lists others under `containers:`.",
                      Refusal("container", f"container `{container}`", "is in none of your rules"),

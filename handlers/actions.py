@@ -32,7 +32,7 @@ from bot.approvals import ApprovalError, ApprovalService, named_approvers
 from bot.errors import BotError
 from bot.output.redact import Redactor, builtin_redactor
 from bot.output.render import APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION, ApprovalView, render_approval
-from bot.policy import evaluate
+from bot.policy import evaluate, requested_container
 from bot.server.jobs import Job
 from bot.store.base import ApprovalRecord, ApprovalState, DetailValue
 from bot.targets import ServiceRef
@@ -309,6 +309,7 @@ class ApprovalFlow:
         request was made must not be bypassed by approving what it used to allow."""
         policy = self.services.config.policy
         groups = await self.services.groups.groups_of(record.requester, policy_groups(policy))
+        order = order_from_record(record)  # the container that was approved, not today's catalogue's
         decision = evaluate(
             policy,
             user_id=record.requester,
@@ -318,6 +319,7 @@ class ApprovalFlow:
             environment=record.environment,
             command=record.command,
             shell_available=bool(record.params.get("shell", True)),
+            container=requested_container(order.container, order.service.container),
         )
         if not (decision.allowed or decision.needs_approval):
             raise ApprovalError(

@@ -24,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.audit import AuditKind
 from bot.commands import DoctorRequest, ExecRequest, HelpRequest, ListRequest, parse_command_text
 from bot.errors import BotError, StoreError, TargetError
-from bot.policy import Decision, allowed_summary, evaluate
+from bot.policy import Decision, allowed_summary, evaluate, requested_container
 from bot.server.jobs import BotRestarting, Job
 from bot.targets import ServiceRef, resolve_service_ref
 from handlers import replies
@@ -311,6 +311,7 @@ def _decide(
         requested_timeout=req.timeout,
         # Without a shell the agent splits the text itself: a `|` would reach the program as an argument.
         shell_available=ref.shell,
+        container=requested_container(req.container, ref.container),
     )
 
 
