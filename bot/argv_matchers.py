@@ -6,7 +6,7 @@ number of times (both). Word matchers:
 
 * a plain string: the glob of today's ``argv:`` form (``bot.command_patterns``); the whole word
   ``**`` as the last item still means "any remaining words";
-* ``int``: decimal digits (a ``-`` sign only when ``min`` is negative), within ``min``..``max``;
+* ``int``: ASCII decimal digits (a ``-`` sign only when ``min`` is negative), within ``min``..``max``;
   ``10f``, ``1e9``, ``+5`` and ``0x10`` are not integers;
 * ``flags``: a set of short flags (``-cinv``) and/or long ones (``--count``). It matches any number
   of words (none included), each one long flag of the set or ``-`` followed by one or more letters
@@ -34,9 +34,10 @@ from dataclasses import dataclass, field
 
 from bot.shell_syntax import WILD_QMARK, WILD_STAR, Word
 
-# A word of more digits than this is no integer anyone means (and int() on it would be slow).
+# Bounds have at most this many digits; a longer word (leading zeros aside) is out of range anyway,
+# and is refused before int() spends time on it.
 _MAX_INT_DIGITS = 19
-_INT_WORD = re.compile(r"-?[0-9]{1,19}")
+_INT_WORD = re.compile(r"-?[0-9]+")
 _SHORT_FLAG = re.compile(r"[A-Za-z0-9]")
 _LONG_FLAG = re.compile(r"--[A-Za-z0-9][A-Za-z0-9-]*")
 _TRAVERSAL_SEGMENT = ".."
@@ -85,7 +86,11 @@ class IntMatcher(WordMatcher):
 
     def accepts(self, word: Word) -> bool:
         value = word.value
-        if _INT_WORD.fullmatch(value) is None or value == "-0":
+        if _INT_WORD.fullmatch(value) is None:
+            return False
+        if value[0] == "-" and self.minimum >= 0:
+            return False  # `-0` included: a word starting with `-` is an option unless negatives are meant
+        if len(value.lstrip("-").lstrip("0")) > _MAX_INT_DIGITS:
             return False
         return self.minimum <= int(value) <= self.maximum
 
@@ -96,8 +101,8 @@ class IntMatcher(WordMatcher):
         return f"an integer from {self.minimum} to {self.maximum}"
 
     def why_not(self, word: Word) -> str | None:
-        if _INT_WORD.fullmatch(word.value) is not None and word.value != "-0":
-            return f"{word.value} is outside {self.minimum}..{self.maximum}"
+        if _INT_WORD.fullmatch(word.value) is not None:
+            return f"{word.display} is outside {self.minimum}..{self.maximum}"
         return None
 
 
@@ -201,12 +206,14 @@ def normalise_path(value: str) -> str | None:
 _SEG_STAR = "[^/]*"
 _SEG_QMARK = f"[^/{WILD_STAR}]"
 _NO_LEADING_DOT = r"(?!\.)"
+_NON_EMPTY = "(?=[^/])"
 # `**`: zero or more whole segments, none starting with `.` (the shell's globstar rule).
 _ANY_SEGMENTS = r"(?:/(?!\.)[^/]+)*"
 
 
 def _segment_regex(segment: str) -> str:
-    out = [] if segment.startswith(".") else [_NO_LEADING_DOT]
+    # A segment is never empty (`/var/log/*` is not `/var/log/`), and its leading `.` must be written.
+    out = [_NON_EMPTY] if segment.startswith(".") else [_NON_EMPTY, _NO_LEADING_DOT]
     i = 0
     while i < len(segment):
         ch = segment[i]
@@ -260,8 +267,9 @@ def path_glob_regex(pattern: str) -> re.Pattern[str]:
             continue
         sep = "/" if (n > 0 or absolute) else ""
         parts.append(sep + _segment_regex(segment))
-    # (A relative pattern never starts with `**`: PathMatcher.parse refuses it.)
-    return re.compile("".join(parts) or "/", re.DOTALL)
+    # The root `/` is matched as "" (no names), so `/` and `/**` match it. (A relative pattern never
+    # starts with `**`, PathMatcher.parse refuses it, so "" is never a relative match.)
+    return re.compile("".join(parts), re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -293,7 +301,9 @@ class PathMatcher(WordMatcher):
         if value.startswith("-"):
             return False
         normal = normalise_path(value)
-        return normal is not None and self.regex.fullmatch(normal) is not None
+        if normal is None:
+            return False
+        return self.regex.fullmatch("" if normal == "/" else normal) is not None
 
     def describe(self) -> str:
         return f"<path {self.pattern}>"
@@ -409,12 +419,12 @@ def _glob_may_expand_here(word: Word, position: int, count: int, repeated: bool)
 
 
 def _unit_ends(element: Element, words: Sequence[Word], starts: Iterable[int],
-               progress: Progress | None) -> set[int]:
+               progress: Progress | None, relax: bool) -> set[int]:
     unit = element.unit
     if isinstance(unit, tuple):
         positions = set(starts)
         for inner in unit:
-            positions = _element_ends(inner, words, positions, progress)
+            positions = _element_ends(inner, words, positions, progress, relax)
             if not positions:
                 break
         return positions
@@ -427,7 +437,7 @@ def _unit_ends(element: Element, words: Sequence[Word], starts: Iterable[int],
             continue
         word = words[i]
         ok = unit.accepts(word) and (not word.has_glob or unit.covers_globs)
-        if ok and not _glob_may_expand_here(word, i, count, element.repeat):
+        if ok and not relax and not _glob_may_expand_here(word, i, count, element.repeat):
             ok = False
             if progress is not None:
                 progress.failed(i, unit.expected(),
@@ -442,12 +452,12 @@ def _unit_ends(element: Element, words: Sequence[Word], starts: Iterable[int],
 
 
 def _element_ends(element: Element, words: Sequence[Word], starts: set[int],
-                  progress: Progress | None) -> set[int]:
+                  progress: Progress | None, relax: bool = False) -> set[int]:
     result = set(starts) if element.optional else set()
     current = starts
     seen = set(starts)
     while current:
-        after = _unit_ends(element, words, current, progress)
+        after = _unit_ends(element, words, current, progress, relax)
         result |= after
         if not element.repeat:
             break
@@ -464,10 +474,12 @@ class ArgvSequence:
     # Fast path: the program names a matching command must start with (None: any).
     programs: frozenset[str] | None
 
-    def matches(self, words: Sequence[Word]) -> bool:
+    def matches(self, words: Sequence[Word], *, relax_glob_positions: bool = False) -> bool:
+        """``relax_glob_positions``: ignore where user globs stand (to tell "a glob in the wrong place"
+        from "no match" in a refusal; never to allow)."""
         if self.programs is not None and (not words or words[0].value not in self.programs):
             return False
-        return len(words) in self._ends(words, None)
+        return len(words) in self._ends(words, None, relax_glob_positions)
 
     def progress(self, words: Sequence[Word]) -> Progress:
         progress = Progress()
@@ -480,10 +492,10 @@ class ArgvSequence:
                 progress.end_ok_at = best
         return progress
 
-    def _ends(self, words: Sequence[Word], progress: Progress | None) -> set[int]:
+    def _ends(self, words: Sequence[Word], progress: Progress | None, relax: bool = False) -> set[int]:
         positions = {0}
         for element in self.elements:
-            positions = _element_ends(element, words, positions, progress)
+            positions = _element_ends(element, words, positions, progress, relax)
             if not positions:
                 break
         return positions

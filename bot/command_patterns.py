@@ -462,6 +462,12 @@ class TypedPattern:
     def match(self, command: SimpleCommand) -> PatternOutcome:
         words = command.words
         if not self.sequence.matches(words):
+            if command.has_glob and self.sequence.matches(words, relax_glob_positions=True):
+                glob = next(w for w in words[:-1] if w.has_glob)
+                return PatternOutcome(False, Refusal(
+                    "glob", f"`{glob.display}`",
+                    "an unquoted glob here can expand to several file names that take the place of the "
+                    "words after it; quote it, or name one file"))
             return NO_MATCH
         program = _program(words)
         for index, word in enumerate(words):
