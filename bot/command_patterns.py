@@ -252,6 +252,7 @@ class ArgvPattern:
         if argv[0] == "**":
             raise PatternError("the program (first argv word) cannot be `**`")
         self.source = tuple(argv)
+        self.expected = tuple(_glob_expected(w) for w in argv)
         self.rest = argv[-1] == "**"
         fixed = argv[:-1] if self.rest else argv
         self.words = tuple(
@@ -267,10 +268,9 @@ class ArgvPattern:
         words = command.words
         for index, glob in enumerate(self.words):
             if index >= len(words):
-                return Closest(self.describe(), index + 1, _glob_expected(self.source[index]), "nothing",
-                               score=index)
+                return Closest(self.describe(), index + 1, self.expected[index], "nothing", score=index)
             if not glob.matches(words[index].value):
-                return Closest(self.describe(), index + 1, _glob_expected(self.source[index]),
+                return Closest(self.describe(), index + 1, self.expected[index],
                                f"`{words[index].display}`", score=index)
         n = len(self.words)
         given = f"`{words[n].display}`" if n < len(words) else "nothing"

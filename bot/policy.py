@@ -278,8 +278,18 @@ class RuleMatcher:
             first_refusal = first_refusal or outcome.refusal
         if first_refusal is not None:
             return first_refusal
-        # The slow path of a denial only: say which pattern came closest, and where it differs.
-        return self._no_match(f"`{clip(simple.source, 80)}`", self.closest(simple, index))
+        return self._no_match(f"`{clip(simple.source, 80)}`")
+
+    def explain(self, command: str, pipeline: tuple[SimpleCommand, ...] | Refusal) -> Refusal | None:
+        """``check_command``, with the closest pattern added to a "matches no pattern" refusal. The slow
+        path of a denial only, for a few rules (see ``evaluate``)."""
+        refusal = self.check_command(command, pipeline)
+        if refusal is None or refusal.category != "no-match" or self.shell or isinstance(pipeline, Refusal):
+            return refusal
+        for index, simple in enumerate(pipeline):
+            if self._check_simple(simple, index) is not None:
+                return self._no_match(refusal.part, self.closest(simple, index))
+        return refusal  # pragma: no cover - check_command found one
 
     def closest(self, simple: SimpleCommand, index: int) -> Closest | None:
         best: Closest | None = None
@@ -409,6 +419,8 @@ class Decision:
 
 
 _LIST_FIX = "Run `/ecs-exec list` to see what you may run, and where."
+# How many refusing rules a denial searches for the closest pattern.
+_CLOSEST_RULES = 16
 
 
 def _deny(reason: str, refusal: Refusal, *, rule: str | None = None, fix: str = _LIST_FIX) -> Decision:
@@ -479,9 +491,15 @@ def evaluate(
         return Decision(True, False, rule.name, f"Allowed by rule {rule.name}.", timeout, approval)
 
     # Prefer a specific reason (syntax, danger, timeout) over "matches no pattern"; among those, the rule
-    # whose pattern came closest.
-    rule, refusal = next(((r, f) for r, f in refusals if f.category != "no-match"), None) or max(
-        refusals, key=lambda pair: pair[1].closest.score if pair[1].closest is not None else -1)
+    # whose pattern came closest (looked for in the first few rules only: a user named in a thousand
+    # rules must not make every denial a thousand times slower).
+    specific = next(((r, f) for r, f in refusals if f.category != "no-match"), None)
+    if specific is not None:
+        rule, refusal = specific
+    else:
+        explained = [(r, r.explain(command, pipeline if pipeline is not None else ()) or f)
+                     for r, f in refusals[:_CLOSEST_RULES]]
+        rule, refusal = max(explained, key=lambda pair: pair[1].closest.score if pair[1].closest else -1)
     others = len(refusals) - 1
     also = f" ({others} other rule{'s' if others > 1 else ''} also refused it)" if others else ""
     return _deny(f"{refusal.part} is refused by rule {rule.name}: {refusal.why}.{also}", refusal,
