@@ -282,7 +282,7 @@ def _from_validation(exc: ValidationError, source: str, lines: _LineIndex,
         msg = "unknown key (check the spelling)"
     elif err["type"] == "missing":
         msg = "required key is missing"
-    index = loc[2] if len(loc) > 3 and loc[:2] == ("policy", "rules") else None
+    index = loc[2] if len(loc) > 4 and loc[:2] == ("policy", "rules") and loc[3] == "commands" else None
     if isinstance(index, int) and index < len(rule_names) and isinstance(rule_names[index], str):
         # Deeper than the rule itself (a command pattern): say which rule, as the rule's own errors do.
         msg = f"rule {rule_names[index]!r}: {msg}"
