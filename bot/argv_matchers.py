@@ -393,24 +393,40 @@ class Element:
         return f"[{inner}]" if self.optional else inner
 
 
+_MISPLACED_GLOB = ("an unquoted glob here can expand to several words that take the place of the words "
+                   "after it; quote it, or name one file")
+
+
 @dataclass
 class Progress:
-    """How far matching got (for "which pattern came closest and why"): the furthest word position
-    and what was expected there."""
+    """How far matching got (for "which pattern came closest and why"): the furthest word position and
+    the matchers that failed there. Sentences are made only by ``expected``/``why``, for the one pattern
+    a denial shows."""
 
     furthest: int = -1
-    expected: list[str] = field(default_factory=list)
-    why: list[str] = field(default_factory=list)
+    failures: list[tuple[WordMatcher, Word | None, bool]] = field(default_factory=list)
     end_ok_at: int = -1
 
-    def failed(self, position: int, expected: str, why: str | None) -> None:
+    def failed(self, position: int, unit: WordMatcher, word: Word | None, misplaced_glob: bool = False) -> None:
         if position > self.furthest:
-            self.furthest, self.expected, self.why = position, [], []
+            self.furthest, self.failures = position, []
         if position == self.furthest:
-            if expected not in self.expected:
-                self.expected.append(expected)
-            if why and why not in self.why:
-                self.why.append(why)
+            self.failures.append((unit, word, misplaced_glob))
+
+    def reached(self, position: int) -> None:
+        """The pattern may end here (the command could end at this word)."""
+        if position > self.furthest:
+            self.furthest, self.failures = position, []
+        if position == self.furthest:
+            self.end_ok_at = position
+
+    def expected(self) -> list[str]:
+        return list(dict.fromkeys(unit.expected() for unit, _, _ in self.failures))
+
+    def why(self) -> list[str]:
+        reasons = [_MISPLACED_GLOB if glob else unit.why_not(word) if word is not None else None
+                   for unit, word, glob in self.failures]
+        return [r for r in dict.fromkeys(reasons) if r]
 
 
 def _glob_may_expand_here(word: Word, position: int, count: int, repeated: bool) -> bool:
@@ -433,21 +449,19 @@ def _unit_ends(element: Element, words: Sequence[Word], starts: Iterable[int],
     for i in starts:
         if i >= count:
             if progress is not None:
-                progress.failed(i, unit.expected(), None)
+                progress.failed(i, unit, None)
             continue
         word = words[i]
         ok = unit.accepts(word) and (not word.has_glob or unit.covers_globs)
         if ok and not relax and not _glob_may_expand_here(word, i, count, element.repeat):
             ok = False
             if progress is not None:
-                progress.failed(i, unit.expected(),
-                                "an unquoted glob here can expand to several words that take the place of "
-                                "the words after it; quote it, or name one file")
+                progress.failed(i, unit, word, misplaced_glob=True)
                 continue
         if ok:
             ends.add(i + 1)
         elif progress is not None:
-            progress.failed(i, unit.expected(), unit.why_not(word))
+            progress.failed(i, unit, word)
     return ends
 
 
@@ -485,11 +499,7 @@ class ArgvSequence:
         progress = Progress()
         ends = self._ends(words, progress)
         if ends:
-            best = max(ends)
-            if best >= progress.furthest:
-                if best > progress.furthest:
-                    progress.furthest, progress.expected, progress.why = best, [], []
-                progress.end_ok_at = best
+            progress.reached(max(ends))
         return progress
 
     def _ends(self, words: Sequence[Word], progress: Progress | None, relax: bool = False) -> set[int]:

@@ -264,6 +264,14 @@ class ArgvPattern:
     def describe(self) -> str:
         return "`" + " ".join(self.source) + "`" + _position_note(self.position)
 
+    def score(self, command: SimpleCommand) -> int:
+        """Words matched before the first difference (cheap: no sentence is made)."""
+        words = command.words
+        for index, glob in enumerate(self.words):
+            if index >= len(words) or not glob.matches(words[index].value):
+                return index
+        return len(self.words)
+
     def closest(self, command: SimpleCommand) -> Closest:
         words = command.words
         for index, glob in enumerate(self.words):
@@ -320,6 +328,9 @@ class RegexPattern:
 
     def describe(self) -> str:
         return f"regex `{self.source}`" + _position_note(self.position)
+
+    def score(self, command: SimpleCommand) -> int:
+        return 0  # a regex says nothing about where it stopped matching
 
     def closest(self, command: SimpleCommand) -> Closest:
         return Closest(self.describe(), 1, "text the regex matches", f"`{clip_words(command)}`")
@@ -476,15 +487,18 @@ class TypedPattern:
                 return PatternOutcome(False, refusal)
         return MATCH
 
+    def score(self, command: SimpleCommand) -> int:
+        return max(self.sequence.progress(command.words).furthest, 0)
+
     def closest(self, command: SimpleCommand) -> Closest:
         words = command.words
         progress: Progress = self.sequence.progress(words)
         at = max(progress.furthest, 0)
-        expected = list(progress.expected)
+        expected = progress.expected()
         if progress.end_ok_at == at and at < len(words):
             expected.append("the end of the command")
         given = f"`{words[at].display}`" if at < len(words) else "nothing"
-        why = "; ".join(progress.why) or None
+        why = "; ".join(progress.why()) or None
         return Closest(self.describe(), at + 1, " or ".join(expected) or "nothing more", given, why, score=at)
 
 

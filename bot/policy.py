@@ -260,12 +260,12 @@ class RuleMatcher:
                 return refusal
         return None
 
-    def _no_match(self, part: str, closest: Closest | None = None) -> Refusal:
+    def _no_match(self, part: str, index: int | None = None, closest: Closest | None = None) -> Refusal:
         n = len(self.patterns)
         why = f"it matches none of the rule's {n} command pattern{'s' if n > 1 else ''}"
         if closest is not None:
             why += f"; {closest.sentence()}"
-        return Refusal("no-match", part, why, closest)
+        return Refusal("no-match", part, why, closest, index)
 
     def _check_simple(self, simple: SimpleCommand, index: int) -> Refusal | None:
         first_refusal: Refusal | None = None
@@ -278,34 +278,38 @@ class RuleMatcher:
             first_refusal = first_refusal or outcome.refusal
         if first_refusal is not None:
             return first_refusal
-        return self._no_match(f"`{clip(simple.source, 80)}`")
+        return self._no_match(f"`{clip(simple.source, 80)}`", index)
 
-    def explain(self, command: str, pipeline: tuple[SimpleCommand, ...] | Refusal) -> Refusal | None:
-        """``check_command``, with the closest pattern added to a "matches no pattern" refusal. The slow
-        path of a denial only, for a few rules (see ``evaluate``)."""
-        refusal = self.check_command(command, pipeline)
-        if refusal is None or refusal.category != "no-match" or self.shell or isinstance(pipeline, Refusal):
-            return refusal
-        for index, simple in enumerate(pipeline):
-            if self._check_simple(simple, index) is not None:
-                return self._no_match(refusal.part, self.closest(simple, index))
-        return refusal  # pragma: no cover - check_command found one
-
-    def closest(self, simple: SimpleCommand, index: int) -> Closest | None:
-        best: Closest | None = None
+    def nearest(self, simple: SimpleCommand, index: int) -> tuple[int, CompiledPattern | None]:
+        """The pattern that came closest and its score, without making any sentence (the slow path of a
+        denial, for a few rules). A pattern matching but for its pipeline position scores highest."""
+        best: tuple[int, CompiledPattern | None] = (-1, None)
         for pattern in self.patterns:
             if not position_allows(pattern.position, index):
                 if pattern.match(simple).matched:
-                    # Matches in shape: the position is the one difference, the closest there can be.
-                    where = "first command" if index == 0 else "after a `|`"
-                    expected = "after a `|` (a filter)" if pattern.position == "filter" else "the first command"
-                    return Closest(pattern.describe(), 1, f"used {expected}", f"as the {where}",
-                                   score=len(simple.words) + 1)
+                    return len(simple.words) + 1, pattern
                 continue
-            candidate = pattern.closest(simple)
-            if best is None or candidate.score > best.score:
-                best = candidate
+            score = pattern.score(simple)
+            if score > best[0]:
+                best = (score, pattern)
         return best
+
+    def closest(self, simple: SimpleCommand, index: int) -> Closest | None:
+        score, pattern = self.nearest(simple, index)
+        if pattern is None:
+            return None
+        if not position_allows(pattern.position, index):
+            where = "first command" if index == 0 else "after a `|`"
+            expected = "after a `|` (a filter)" if pattern.position == "filter" else "the first command"
+            return Closest(pattern.describe(), 1, f"used {expected}", f"as the {where}", score=score)
+        return pattern.closest(simple)
+
+    def explain(self, refusal: Refusal, pipeline: tuple[SimpleCommand, ...]) -> Refusal:
+        """A "no-match" refusal with the closest pattern added."""
+        index = refusal.command_index
+        if index is None or index >= len(pipeline):
+            return refusal
+        return self._no_match(refusal.part, index, self.closest(pipeline[index], index))
 
     def _check_shell_text(self, command: str) -> Refusal | None:
         try:
@@ -497,13 +501,26 @@ def evaluate(
     if specific is not None:
         rule, refusal = specific
     else:
-        explained = [(r, r.explain(command, pipeline if pipeline is not None else ()) or f)
-                     for r, f in refusals[:_CLOSEST_RULES]]
-        rule, refusal = max(explained, key=lambda pair: pair[1].closest.score if pair[1].closest else -1)
+        rule, refusal = _closest_refusal(refusals[:_CLOSEST_RULES], pipeline)
     others = len(refusals) - 1
     also = f" ({others} other rule{'s' if others > 1 else ''} also refused it)" if others else ""
     return _deny(f"{refusal.part} is refused by rule {rule.name}: {refusal.why}.{also}", refusal,
                  rule=rule.name)
+
+
+def _closest_refusal(refusals: list[tuple[RuleMatcher, Refusal]],
+                     pipeline: tuple[SimpleCommand, ...] | Refusal | None) -> tuple[RuleMatcher, Refusal]:
+    """Among "matches no pattern" refusals, the rule whose pattern came closest, its refusal saying so."""
+    if not isinstance(pipeline, tuple):
+        return refusals[0]  # shell-syntax rules: the text matched no regex, nothing nearer to say
+    best: tuple[int, int] = (-2, 0)
+    for position, (rule, refusal) in enumerate(refusals):
+        index = refusal.command_index
+        score = -1 if index is None or index >= len(pipeline) else rule.nearest(pipeline[index], index)[0]
+        if score > best[0]:
+            best = (score, position)
+    rule, refusal = refusals[best[1]]
+    return rule, rule.explain(refusal, pipeline)
 
 
 def _agent_split_differs(command: str) -> Refusal | None:

@@ -69,6 +69,7 @@ class Refusal:
     part: str
     why: str
     closest: Closest | None = None  # for "matches no pattern": which came closest, and where it differs
+    command_index: int | None = None  # for "matches no pattern": which command of the pipeline
 
     def sentence(self) -> str:
         return f"{self.part}: {self.why}"
