@@ -488,6 +488,9 @@ class TypedPattern:
         return MATCH
 
     def score(self, command: SimpleCommand) -> int:
+        programs = self.sequence.programs
+        if programs is not None and (not command.words or command.words[0].value not in programs):
+            return 0  # another program: nothing matched (and no need to simulate)
         return max(self.sequence.progress(command.words).furthest, 0)
 
     def closest(self, command: SimpleCommand) -> Closest:

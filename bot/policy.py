@@ -4,8 +4,13 @@ Deny by default. A rule grants its ``commands`` to its ``users``/``groups`` (Sla
 passes the requester's resolved user groups), in its ``channels`` (empty = any channel), on the
 services it names (``services`` and/or ``environments``; each given list must match, ``"*"`` = any).
 
+A rule reaches the catalogue's container of a service only, unless it lists ``containers:`` (then
+exactly those; ``"*"`` = any): ``--container envoy`` needs a rule that names ``envoy``.
+
 A command is checked structurally (``bot.shell_syntax``): it must be one simple command or a pipeline
-of them, and *every* simple command must match one of the rule's patterns (``bot.command_patterns``).
+of them, and *every* simple command must match one of the rule's patterns (``bot.command_patterns``,
+typed matchers in ``bot.argv_matchers``) allowed at its place in the pipeline (``position:``). A refusal
+for "matches no pattern" names the pattern that came closest and where it differs.
 A rule with ``allow_shell_syntax: true`` trusts its users with the shell: its regexes are matched
 against the whole command text as typed, and it may not use argv patterns (nothing can be said
 structurally about arbitrary shell code, so the file must say exactly what text is acceptable).
@@ -130,8 +135,8 @@ class Rule(_Strict):
     channels: tuple[str, ...] = ()
     environments: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
-    # Containers other than the catalogue's one this rule reaches ("*" = any); absent = only the
-    # catalogue's container, so a sidecar (envoy, datadog-agent) is never reached by accident.
+    # The containers this rule reaches, and only those ("*" = any); absent = the catalogue's container
+    # only, so a sidecar (envoy, datadog-agent) is never reached by accident.
     containers: tuple[str, ...] = ()
     commands: tuple[CommandPattern, ...] = Field(min_length=1)
     allow_shell_syntax: bool = False
