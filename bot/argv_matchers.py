@@ -188,6 +188,8 @@ class OneOfMatcher(WordMatcher):
 def normalise_path(value: str) -> str | None:
     """The path with ``//``, ``/./`` and a trailing ``/`` removed; None when it has a ``..`` segment
     (which could leave the directory a pattern names, through any symlink on the way)."""
+    if "//" not in value and "/." not in value and value[-1:] not in ("/", "") and value[:1] != ".":
+        return value  # already normal: no empty, `.` or `..` segment, no trailing `/`
     absolute = value.startswith("/")
     segments = []
     for segment in value.split("/"):
@@ -452,12 +454,14 @@ def _unit_ends(element: Element, words: Sequence[Word], starts: Iterable[int],
                 progress.failed(i, unit, None)
             continue
         word = words[i]
-        ok = unit.accepts(word) and (not word.has_glob or unit.covers_globs)
-        if ok and not relax and not _glob_may_expand_here(word, i, count, element.repeat):
-            ok = False
-            if progress is not None:
-                progress.failed(i, unit, word, misplaced_glob=True)
-                continue
+        ok = unit.accepts(word)
+        if ok and word.has_glob:
+            ok = unit.covers_globs
+            if ok and not relax and not _glob_may_expand_here(word, i, count, element.repeat):
+                ok = False
+                if progress is not None:
+                    progress.failed(i, unit, word, misplaced_glob=True)
+                    continue
         if ok:
             ends.add(i + 1)
         elif progress is not None:
@@ -467,6 +471,9 @@ def _unit_ends(element: Element, words: Sequence[Word], starts: Iterable[int],
 
 def _element_ends(element: Element, words: Sequence[Word], starts: set[int],
                   progress: Progress | None, relax: bool = False) -> set[int]:
+    if not element.repeat:  # the common case, without the closure loop
+        after = _unit_ends(element, words, starts, progress, relax)
+        return after | starts if element.optional else after
     result = set(starts) if element.optional else set()
     current = starts
     seen = set(starts)
