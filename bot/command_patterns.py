@@ -31,7 +31,24 @@ import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.argv_matchers import (
+    AnyWord,
+    ArgvSequence,
+    Element,
+    FlagMatcher,
+    GlobMatcher,
+    IntMatcher,
+    MatcherError,
+    OneOfMatcher,
+    PathMatcher,
+    Progress,
+    first_programs,
+)
+from bot.output.redact import backtracking_problem
 from bot.shell_syntax import WILD_CHARS, WILD_QMARK, WILD_STAR, Refusal, SimpleCommand, Word
 
 # Programs that run other programs or code given in their arguments (or change how one runs).
@@ -58,6 +75,34 @@ _TRAVERSAL = re.compile(r"(?:^|[/=:])\.\.(?:/|$)")
 
 class PatternError(ValueError):
     """A pattern in the policy file is invalid (the caller adds the rule name)."""
+
+
+# Where in a pipeline a pattern applies. A filter (`sort`, `wc -l`) as the first command reads the
+# session's stdin, which never ends: it would hold a run slot until the timeout.
+Position = Literal["any", "first", "filter"]
+
+
+def position_allows(position: Position, index: int) -> bool:
+    """Whether a pattern for ``position`` may match the simple command at ``index`` of its pipeline."""
+    return position == "any" or (index == 0) == (position == "first")
+
+
+@dataclass(frozen=True)
+class Closest:
+    """How near a pattern came to a command it did not match: the word (1-based; one past the last when
+    the command ended too early), what the pattern expected there, what was given, and why if known."""
+
+    pattern: str
+    word: int
+    expected: str
+    given: str
+    why: str | None = None
+    score: int = 0  # words matched before the difference (higher is closer)
+
+    def sentence(self) -> str:
+        where = f"word {self.word}"
+        text = f"closest pattern {self.pattern}: {where} should be {self.expected}, given {self.given}"
+        return text + (f" ({self.why})" if self.why else "")
 
 
 # -- glob translation --------------------------------------------------------------------------------
@@ -193,7 +238,8 @@ class _GlobWord:
 class ArgvPattern:
     """``argv: [...]`` compiled."""
 
-    def __init__(self, argv: Sequence[str]) -> None:
+    def __init__(self, argv: Sequence[str], position: Position = "any") -> None:
+        self.position = position
         if not argv:
             raise PatternError("an argv pattern needs at least one word")
         for n, word in enumerate(argv):
@@ -206,6 +252,7 @@ class ArgvPattern:
         if argv[0] == "**":
             raise PatternError("the program (first argv word) cannot be `**`")
         self.source = tuple(argv)
+        self.expected = tuple(_glob_expected(w) for w in argv)
         self.rest = argv[-1] == "**"
         fixed = argv[:-1] if self.rest else argv
         self.words = tuple(
@@ -215,7 +262,27 @@ class ArgvPattern:
         )
 
     def describe(self) -> str:
-        return "`" + " ".join(self.source) + "`"
+        return "`" + " ".join(self.source) + "`" + _position_note(self.position)
+
+    def score(self, command: SimpleCommand) -> int:
+        """Words matched before the first difference (cheap: no sentence is made)."""
+        words = command.words
+        for index, glob in enumerate(self.words):
+            if index >= len(words) or not glob.matches(words[index].value):
+                return index
+        return len(self.words)
+
+    def closest(self, command: SimpleCommand) -> Closest:
+        words = command.words
+        for index, glob in enumerate(self.words):
+            if index >= len(words):
+                return Closest(self.describe(), index + 1, self.expected[index], "nothing", score=index)
+            if not glob.matches(words[index].value):
+                return Closest(self.describe(), index + 1, self.expected[index],
+                               f"`{words[index].display}`", score=index)
+        n = len(self.words)
+        given = f"`{words[n].display}`" if n < len(words) else "nothing"
+        return Closest(self.describe(), n + 1, "the end of the command", given, score=n)
 
     def match(self, command: SimpleCommand) -> PatternOutcome:
         words = command.words
@@ -246,15 +313,27 @@ class ArgvPattern:
 class RegexPattern:
     """``regex: '...'`` compiled; full match against the normalized simple command."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, position: Position = "any") -> None:
         try:
             self.regex = re.compile(source)
         except re.error as exc:
             raise PatternError(f"invalid regex {source!r}: {exc}") from None
+        # The same guard redaction patterns get: `(a+)+$` takes seconds on 26 characters, on the ack path.
+        problem = backtracking_problem(source)
+        if problem:
+            raise PatternError(f"regex {source!r} could take exponential time ({problem}); rewrite it "
+                               "without nested repeats or back-references, or use typed argv matchers")
         self.source = source
+        self.position = position
 
     def describe(self) -> str:
-        return f"regex `{self.source}`"
+        return f"regex `{self.source}`" + _position_note(self.position)
+
+    def score(self, command: SimpleCommand) -> int:
+        return 0  # a regex says nothing about where it stopped matching
+
+    def closest(self, command: SimpleCommand) -> Closest:
+        return Closest(self.describe(), 1, "text the regex matches", f"`{clip_words(command)}`")
 
     def match(self, command: SimpleCommand) -> PatternOutcome:
         if command.has_glob:
@@ -275,6 +354,162 @@ def _unescape(glob: str) -> str:
     return re.sub(r"\\(.)", r"\1", glob)
 
 
+def _glob_expected(glob: str) -> str:
+    return f"`{_unescape(glob)}`" if _is_literal(glob) else f"a word matching `{glob}`"
 
 
-CompiledPattern = ArgvPattern | RegexPattern
+def _position_note(position: Position) -> str:
+    return {"any": "", "first": " (first command only)", "filter": " (only after `|`)"}[position]
+
+
+def clip_words(command: SimpleCommand, limit: int = 80) -> str:
+    text = " ".join(w.display for w in command.words)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- typed patterns --------------------------------------------------------------------------------------
+
+
+class IntRange(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min: int = 0
+    max: int
+
+
+class MatcherSpec(BaseModel):
+    """One argv item written as a mapping: exactly one matcher key, plus ``optional``/``repeat``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    int_: IntRange | None = Field(default=None, alias="int")
+    flags: str | tuple[str, ...] | None = None
+    path: str | None = None
+    one_of: tuple[str, ...] | None = None
+    glob: str | None = None
+    seq: tuple[Any, ...] | None = None
+    optional: bool = False
+    repeat: bool = False
+
+
+_MATCHER_KEYS = ("int", "flags", "path", "one_of", "glob", "seq")
+
+
+def _spec_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"unknown key `{where}` (use one of {', '.join(_MATCHER_KEYS)}, optional, repeat)"
+    return f"`{where}`: {str(err['msg']).removeprefix('Value error, ')}"
+
+
+def _element(item: object, label: str, *, last: bool) -> Element:
+    if isinstance(item, str):
+        if not item:
+            raise PatternError(f"{label} must be a non-empty string")
+        if any(c in WILD_CHARS for c in item):
+            raise PatternError(f"{label} contains a private-use character")
+        if item == "**":
+            if not last:
+                raise PatternError("`**` (any remaining words) can only be the last argv word")
+            return Element(AnyWord(), optional=True, repeat=True)
+        literal = _unescape(item) if _is_literal(item) else None
+        regex = re.compile(_glob_to_regex(item), re.DOTALL)
+        return Element(GlobMatcher(item, regex, literal, frozenset({literal} if literal else ())))
+    if not isinstance(item, dict):
+        raise PatternError(f"{label} must be a word or a mapping such as {{int: {{min: 1, max: 100}}}}")
+    try:
+        spec = MatcherSpec.model_validate(item)
+    except ValidationError as exc:
+        raise PatternError(f"{label}: {_spec_error(exc)}") from None
+    given = [k for k in _MATCHER_KEYS if k in item]
+    if len(given) != 1:
+        raise PatternError(f"{label} needs exactly one of {', '.join(_MATCHER_KEYS)}"
+                           + (f" (it has {', '.join(given)})" if given else ""))
+    try:
+        if spec.int_ is not None:
+            return Element(IntMatcher(spec.int_.min, spec.int_.max), spec.optional, spec.repeat)
+        if spec.flags is not None:
+            # A flag set is any number of flag words, none included: "any combination".
+            return Element(FlagMatcher.parse(spec.flags), optional=True, repeat=True)
+        if spec.path is not None:
+            return Element(PathMatcher.parse(spec.path), spec.optional, spec.repeat)
+        if spec.one_of is not None:
+            return Element(OneOfMatcher.parse(spec.one_of), spec.optional, spec.repeat)
+        if spec.glob is not None:
+            if spec.glob == "**":
+                raise PatternError(f"{label}: write `**` as a plain word, last")
+            inner = _element(spec.glob, label, last=False)
+            return Element(inner.unit, spec.optional, spec.repeat)
+    except MatcherError as exc:
+        raise PatternError(f"{label}: {exc}") from None
+    assert spec.seq is not None
+    if not spec.seq:
+        raise PatternError(f"{label}: `seq` needs at least one word")
+    inner_elements = tuple(_element(x, f"{label}, seq item {n}", last=False)
+                           for n, x in enumerate(spec.seq, start=1))
+    return Element(inner_elements, spec.optional, spec.repeat)
+
+
+class TypedPattern:
+    """``argv:`` with at least one typed matcher (``bot.argv_matchers``)."""
+
+    def __init__(self, items: Sequence[object], position: Position = "any") -> None:
+        if not items:
+            raise PatternError("an argv pattern needs at least one word")
+        elements = tuple(_element(item, f"argv word {n}", last=n == len(items))
+                         for n, item in enumerate(items, start=1))
+        first = elements[0]
+        if first.optional or isinstance(first.unit, AnyWord):
+            raise PatternError("the program (first argv word) must be required: write its name")
+        self.sequence = ArgvSequence(elements, first_programs(elements))
+        self.literals = self.sequence.literals()
+        self.position = position
+        self.text = self.sequence.describe()
+
+    def describe(self) -> str:
+        return f"`{self.text}`" + _position_note(self.position)
+
+    def match(self, command: SimpleCommand) -> PatternOutcome:
+        words = command.words
+        if not self.sequence.matches(words):
+            if command.has_glob and self.sequence.matches(words, relax_glob_positions=True):
+                glob = next(w for w in words[:-1] if w.has_glob)
+                return PatternOutcome(False, Refusal(
+                    "glob", f"`{glob.display}`",
+                    "an unquoted glob here can expand to several file names that take the place of the "
+                    "words after it; quote it, or name one file"))
+            return NO_MATCH
+        program = _program(words)
+        for index, word in enumerate(words):
+            refusal = _danger(word, index, program, literal=word.value in self.literals)
+            if refusal is not None:
+                return PatternOutcome(False, refusal)
+        return MATCH
+
+    def score(self, command: SimpleCommand) -> int:
+        programs = self.sequence.programs
+        if programs is not None and (not command.words or command.words[0].value not in programs):
+            return 0  # another program: nothing matched (and no need to simulate)
+        return max(self.sequence.progress(command.words).furthest, 0)
+
+    def closest(self, command: SimpleCommand) -> Closest:
+        words = command.words
+        progress: Progress = self.sequence.progress(words)
+        at = max(progress.furthest, 0)
+        expected = progress.expected()
+        if progress.end_ok_at == at and at < len(words):
+            expected.append("the end of the command")
+        given = f"`{words[at].display}`" if at < len(words) else "nothing"
+        why = "; ".join(progress.why()) or None
+        return Closest(self.describe(), at + 1, " or ".join(expected) or "nothing more", given, why, score=at)
+
+
+def compile_argv(items: Sequence[object], position: Position = "any") -> ArgvPattern | TypedPattern:
+    """Today's all-strings form keeps its exact meaning (``ArgvPattern``); any mapping makes it typed."""
+    if all(isinstance(item, str) for item in items):
+        return ArgvPattern([str(item) for item in items], position)
+    return TypedPattern(items, position)
+
+
+CompiledPattern = ArgvPattern | RegexPattern | TypedPattern

@@ -217,7 +217,12 @@ def _validate_policy(raw: object, source: str, lines: _LineIndex) -> object:
     try:
         return PolicyConfig.model_validate(raw)
     except ValidationError as exc:
-        raise _from_validation(exc, source, lines, prefix=("policy",)) from None
+        raise _from_validation(exc, source, lines, prefix=("policy",), rule_names=_rule_names(raw)) from None
+
+
+def _rule_names(raw: object) -> list[object]:
+    rules = raw.get("rules") if isinstance(raw, dict) else None
+    return [r.get("name") if isinstance(r, dict) else None for r in rules] if isinstance(rules, list) else []
 
 
 def _check_references(config: BotConfig, source: str, lines: _LineIndex) -> None:
@@ -266,7 +271,7 @@ def _error(source: str, line: int | None, problem: str) -> ConfigError:
 
 
 def _from_validation(exc: ValidationError, source: str, lines: _LineIndex,
-                     prefix: tuple[str | int, ...]) -> ConfigError:
+                     prefix: tuple[str | int, ...], rule_names: Sequence[object] = ()) -> ConfigError:
     err = exc.errors()[0]
     loc = prefix + tuple(err["loc"])
     if loc and loc[0] == "source":
@@ -277,7 +282,19 @@ def _from_validation(exc: ValidationError, source: str, lines: _LineIndex,
         msg = "unknown key (check the spelling)"
     elif err["type"] == "missing":
         msg = "required key is missing"
+    index = loc[2] if len(loc) > 4 and loc[:2] == ("policy", "rules") and loc[3] == "commands" else None
+    if isinstance(index, int) and index < len(rule_names) and isinstance(rule_names[index], str):
+        # Deeper than the rule itself (a command pattern): say which rule, as the rule's own errors do.
+        msg = f"rule {rule_names[index]!r}: {msg}"
     return _error(source, lines.line(loc), f"{dotted}: {msg}")
+
+
+def parse_yaml_with_lines(text: str, source: str) -> tuple[Any, _LineIndex]:
+    """Any other YAML file the operator writes (e.g. policy test cases): its data, and where each key
+    is, so errors can name the line. YAML syntax errors and duplicate keys are ``ConfigError``s."""
+    root = _compose(text, source)
+    lines = _LineIndex(root, source)
+    return (yaml.safe_load(text) if root is not None else None), lines
 
 
 def _compose(text: str, source: str) -> yaml.Node | None:

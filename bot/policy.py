@@ -4,8 +4,13 @@ Deny by default. A rule grants its ``commands`` to its ``users``/``groups`` (Sla
 passes the requester's resolved user groups), in its ``channels`` (empty = any channel), on the
 services it names (``services`` and/or ``environments``; each given list must match, ``"*"`` = any).
 
+A rule reaches the catalogue's container of a service only, unless it lists ``containers:`` (then
+exactly those; ``"*"`` = any): ``--container envoy`` needs a rule that names ``envoy``.
+
 A command is checked structurally (``bot.shell_syntax``): it must be one simple command or a pipeline
-of them, and *every* simple command must match one of the rule's patterns (``bot.command_patterns``).
+of them, and *every* simple command must match one of the rule's patterns (``bot.command_patterns``,
+typed matchers in ``bot.argv_matchers``) allowed at its place in the pipeline (``position:``). A refusal
+for "matches no pattern" names the pattern that came closest and where it differs.
 A rule with ``allow_shell_syntax: true`` trusts its users with the shell: its regexes are matched
 against the whole command text as typed, and it may not use argv patterns (nothing can be said
 structurally about arbitrary shell code, so the file must say exactly what text is acceptable).
@@ -23,7 +28,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from bot.command_patterns import ArgvPattern, CompiledPattern, PatternError, RegexPattern
+from bot.command_patterns import (
+    Closest,
+    CompiledPattern,
+    PatternError,
+    Position,
+    RegexPattern,
+    compile_argv,
+    position_allows,
+)
 from bot.errors import ConfigError, PolicyDenied
 from bot.output.redact import check_pattern
 from bot.shell_syntax import (
@@ -42,6 +55,7 @@ GROUP_ID = re.compile(r"^S[A-Z0-9]{2,20}$")
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
 RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _TARGET_NAME = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127})$")
+_CONTAINER_NAME = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9_.-]{0,254})$")
 
 # ECS Exec ends a session after 20 minutes without I/O; bot.config uses the same ceiling.
 MAX_TIMEOUT_S = 1190
@@ -83,16 +97,34 @@ class ApprovalRule(_Strict):
 
 
 class CommandPattern(_Strict):
-    """One of ``argv: [glob, ...]`` or ``regex: '...'`` (see ``bot.command_patterns``)."""
+    """One of ``argv: [word or typed matcher, ...]`` or ``regex: '...'`` (see ``bot.command_patterns``
+    and ``bot.argv_matchers``), and where in a pipeline it applies: ``position: first`` (the first
+    command only), ``filter`` (only after a ``|``) or ``any`` (the default, today's meaning)."""
 
-    argv: tuple[str, ...] | None = None
+    argv: tuple[Any, ...] | None = None
     regex: str | None = None
+    position: Position = "any"
+
+    _compiled: CompiledPattern | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> CommandPattern:
+    def _exactly_one_and_compiled(self) -> CommandPattern:
+        # Compiled here, so an error points at this pattern's line in the file.
         if (self.argv is None) == (self.regex is None):
             raise ValueError("a command pattern needs exactly one of `argv:` or `regex:`")
+        try:
+            if self.argv is not None:
+                self._compiled = compile_argv(self.argv, self.position)
+            else:
+                self._compiled = RegexPattern(self.regex or "", self.position)
+        except PatternError as exc:
+            raise ValueError(str(exc)) from None
         return self
+
+    @property
+    def compiled(self) -> CompiledPattern:
+        assert self._compiled is not None  # set by the validator
+        return self._compiled
 
 
 class Rule(_Strict):
@@ -103,6 +135,9 @@ class Rule(_Strict):
     channels: tuple[str, ...] = ()
     environments: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
+    # The containers this rule reaches, and only those ("*" = any); absent = the catalogue's container
+    # only, so a sidecar (envoy, datadog-agent) is never reached by accident.
+    containers: tuple[str, ...] = ()
     commands: tuple[CommandPattern, ...] = Field(min_length=1)
     allow_shell_syntax: bool = False
     # Guests and people from other organisations (Slack Connect) are refused unless their rule says so.
@@ -128,6 +163,9 @@ class Rule(_Strict):
             for value in values:
                 if not _TARGET_NAME.match(value):
                     raise ValueError(f"rule {name!r}: {what} {value!r} is not a valid name (or \"*\")")
+        for value in self.containers:
+            if not _CONTAINER_NAME.match(value):
+                raise ValueError(f"rule {name!r}: container {value!r} is not a valid container name (or \"*\")")
         approval = self.approval
         if approval is not None:
             _check_ids(name, "approver", approval.approvers.users, USER_ID, "user ID (U… or W…)")
@@ -137,20 +175,14 @@ class Rule(_Strict):
                 raise ValueError(f"rule {name!r}: approval is required but names no approvers")
             if not approval.approvers.groups and len(set(approval.approvers.users)) < approval.min_approvals:
                 raise ValueError(f"rule {name!r}: min_approvals is larger than the number of approvers")
-        compiled: list[CompiledPattern] = []
         for n, pattern in enumerate(self.commands, start=1):
-            try:
-                if pattern.argv is not None:
-                    if self.allow_shell_syntax:
-                        raise PatternError(
-                            "allow_shell_syntax rules match the whole text and need `regex:` patterns"
-                        )
-                    compiled.append(ArgvPattern(pattern.argv))
-                else:
-                    compiled.append(RegexPattern(pattern.regex or ""))
-            except PatternError as exc:
-                raise ValueError(f"rule {name!r}: command {n}: {exc}") from None
-        self._matcher = RuleMatcher(self, tuple(compiled))
+            if self.allow_shell_syntax and pattern.argv is not None:
+                raise ValueError(f"rule {name!r}: command {n}: allow_shell_syntax rules match the whole "
+                                 "text and need `regex:` patterns")
+            if self.allow_shell_syntax and pattern.position != "any":
+                raise ValueError(f"rule {name!r}: command {n}: allow_shell_syntax rules match the whole "
+                                 "text, so `position:` means nothing there; remove it")
+        self._matcher = RuleMatcher(self, tuple(p.compiled for p in self.commands))
         return self
 
     @property
@@ -162,7 +194,10 @@ class Rule(_Strict):
         assert self._matcher is not None  # set by the validator; a Rule cannot exist without it
         return self._matcher
 
-    def describe_patterns(self) -> str:
+    def describe_patterns(self, *, full: bool = False) -> str:
+        """The patterns for a listing: the first five (Slack's length limits), or all of them."""
+        if full:
+            return ", ".join(p.describe() for p in self.matcher.patterns)
         return self.matcher.patterns_text
 
     # Used by the handlers (doctor/list) as well as by ``evaluate``.
@@ -180,8 +215,8 @@ class RuleMatcher:
     """A rule compiled for ``evaluate``: plain attributes and precompiled patterns, so the hot path
     touches no pydantic machinery (1,000 rules are checked in a few milliseconds)."""
 
-    __slots__ = ("rule", "name", "users", "groups", "channels", "environments", "services", "patterns",
-                 "shell", "timeout", "needs_approval", "patterns_text")
+    __slots__ = ("rule", "name", "users", "groups", "channels", "environments", "services", "containers",
+                 "patterns", "shell", "timeout", "needs_approval", "patterns_text")
 
     def __init__(self, rule: Rule, patterns: tuple[CompiledPattern, ...]) -> None:
         self.rule = rule
@@ -192,6 +227,10 @@ class RuleMatcher:
         self.environments = None if not rule.environments or ANY in rule.environments else frozenset(
             rule.environments)
         self.services = None if not rule.services or ANY in rule.services else frozenset(rule.services)
+        # None: any container; otherwise the named ones, where None stands for the catalogue's.
+        # A rule that lists containers reaches exactly those; one that lists none, the catalogue's only.
+        self.containers: frozenset[str | None] | None = None if ANY in rule.containers else frozenset(
+            rule.containers or (None,))
         self.patterns = patterns
         self.shell = rule.allow_shell_syntax
         self.timeout = rule.timeout
@@ -212,31 +251,72 @@ class RuleMatcher:
             return False
         return self.environments is None or environment in self.environments
 
+    def includes_container(self, container: str | None) -> bool:
+        """``container`` None is the catalogue's container (or the task's default one)."""
+        return self.containers is None or container in self.containers
+
     def check_command(self, command: str, pipeline: tuple[SimpleCommand, ...] | Refusal) -> Refusal | None:
         """None when this rule's patterns allow ``command``; otherwise why not."""
         if self.shell:
             return self._check_shell_text(command)
         if isinstance(pipeline, Refusal):
             return pipeline
-        for simple in pipeline:
-            refusal = self._check_simple(simple)
+        for index, simple in enumerate(pipeline):
+            refusal = self._check_simple(simple, index)
             if refusal is not None:
                 return refusal
         return None
 
-    def _no_match(self, part: str) -> Refusal:
-        return Refusal("no-match", part, f"it matches none of the rule's command patterns ({self.patterns_text})")
+    def _no_match(self, part: str, index: int | None = None, closest: Closest | None = None) -> Refusal:
+        n = len(self.patterns)
+        why = f"it matches none of the rule's {n} command pattern{'s' if n > 1 else ''}"
+        if closest is not None:
+            why += f"; {closest.sentence()}"
+        return Refusal("no-match", part, why, closest, index)
 
-    def _check_simple(self, simple: SimpleCommand) -> Refusal | None:
+    def _check_simple(self, simple: SimpleCommand, index: int) -> Refusal | None:
         first_refusal: Refusal | None = None
         for pattern in self.patterns:
+            if not position_allows(pattern.position, index):
+                continue
             outcome = pattern.match(simple)
             if outcome.matched:
                 return None
             first_refusal = first_refusal or outcome.refusal
         if first_refusal is not None:
             return first_refusal
-        return self._no_match(f"`{clip(simple.source, 80)}`")
+        return self._no_match(f"`{clip(simple.source, 80)}`", index)
+
+    def nearest(self, simple: SimpleCommand, index: int) -> tuple[int, CompiledPattern | None]:
+        """The pattern that came closest and its score, without making any sentence (the slow path of a
+        denial, for a few rules). A pattern matching but for its pipeline position scores highest."""
+        best: tuple[int, CompiledPattern | None] = (-1, None)
+        for pattern in self.patterns:
+            if not position_allows(pattern.position, index):
+                if pattern.match(simple).matched:
+                    return len(simple.words) + 1, pattern
+                continue
+            score = pattern.score(simple)
+            if score > best[0]:
+                best = (score, pattern)
+        return best
+
+    def closest(self, simple: SimpleCommand, index: int) -> Closest | None:
+        score, pattern = self.nearest(simple, index)
+        if pattern is None:
+            return None
+        if not position_allows(pattern.position, index):
+            where = "first command" if index == 0 else "after a `|`"
+            expected = "after a `|` (a filter)" if pattern.position == "filter" else "the first command"
+            return Closest(pattern.describe(), 1, f"used {expected}", f"as the {where}", score=score)
+        return pattern.closest(simple)
+
+    def explain(self, refusal: Refusal, pipeline: tuple[SimpleCommand, ...]) -> Refusal:
+        """A "no-match" refusal with the closest pattern added."""
+        index = refusal.command_index
+        if index is None or index >= len(pipeline):
+            return refusal
+        return self._no_match(refusal.part, index, self.closest(pipeline[index], index))
 
     def _check_shell_text(self, command: str) -> Refusal | None:
         try:
@@ -350,6 +430,8 @@ class Decision:
 
 
 _LIST_FIX = "Run `/ecs-exec list` to see what you may run, and where."
+# How many refusing rules a denial searches for the closest pattern.
+_CLOSEST_RULES = 16
 
 
 def _deny(reason: str, refusal: Refusal, *, rule: str | None = None, fix: str = _LIST_FIX) -> Decision:
@@ -367,18 +449,23 @@ def evaluate(
     command: str,
     requested_timeout: int | None = None,
     shell_available: bool = True,
+    container: str | None = None,
 ) -> Decision:
     """Decide whether ``user_id`` may run ``command`` on ``service_alias`` from ``channel_id``. Pure;
     never raises for any input (a malformed request is a denial with a reason).
+
+    ``container``: the container the user asked for, None for the catalogue's (see
+    ``requested_container``); only rules listing it under ``containers:`` reach another one.
 
     ``shell_available=False`` (the catalogue's ``shell: false``): the agent splits the command itself,
     so a ``|`` would reach the program as an argument; pipelines are refused rather than misread."""
     groups = frozenset(user_groups)
     mine = policy.rules_for(user_id, groups) if policy is not None else []
-    here = [r for r in mine if r.includes_service(service_alias, environment)]
+    on_service = [r for r in mine if r.includes_service(service_alias, environment)]
+    here = [r for r in on_service if r.includes_container(container)]
     candidates = [r for r in here if r.includes_channel(channel_id)]
     if not candidates:
-        return _no_rule(mine, here, service_alias, environment)
+        return _no_rule(mine, on_service, here, service_alias, environment, container)
 
     pipeline: tuple[SimpleCommand, ...] | Refusal | None = None
     allowed: list[RuleMatcher] = []
@@ -414,12 +501,33 @@ def evaluate(
                             timeout, approval)
         return Decision(True, False, rule.name, f"Allowed by rule {rule.name}.", timeout, approval)
 
-    # Prefer a specific reason (syntax, danger, timeout) over "matches no pattern".
-    rule, refusal = next(((r, f) for r, f in refusals if f.category != "no-match"), refusals[0])
+    # Prefer a specific reason (syntax, danger, timeout) over "matches no pattern"; among those, the rule
+    # whose pattern came closest (looked for in the first few rules only: a user named in a thousand
+    # rules must not make every denial a thousand times slower).
+    specific = next(((r, f) for r, f in refusals if f.category != "no-match"), None)
+    if specific is not None:
+        rule, refusal = specific
+    else:
+        rule, refusal = _closest_refusal(refusals[:_CLOSEST_RULES], pipeline)
     others = len(refusals) - 1
     also = f" ({others} other rule{'s' if others > 1 else ''} also refused it)" if others else ""
     return _deny(f"{refusal.part} is refused by rule {rule.name}: {refusal.why}.{also}", refusal,
                  rule=rule.name)
+
+
+def _closest_refusal(refusals: list[tuple[RuleMatcher, Refusal]],
+                     pipeline: tuple[SimpleCommand, ...] | Refusal | None) -> tuple[RuleMatcher, Refusal]:
+    """Among "matches no pattern" refusals, the rule whose pattern came closest, its refusal saying so."""
+    if not isinstance(pipeline, tuple):
+        return refusals[0]  # shell-syntax rules: the text matched no regex, nothing nearer to say
+    best: tuple[int, int] = (-2, 0)
+    for position, (rule, refusal) in enumerate(refusals):
+        index = refusal.command_index
+        score = -1 if index is None or index >= len(pipeline) else rule.nearest(pipeline[index], index)[0]
+        if score > best[0]:
+            best = (score, position)
+    rule, refusal = refusals[best[1]]
+    return rule, rule.explain(refusal, pipeline)
 
 
 def _agent_split_differs(command: str) -> Refusal | None:
@@ -447,16 +555,28 @@ def _agent_split_differs(command: str) -> Refusal | None:
     return None
 
 
-def _no_rule(mine: list[RuleMatcher], here: list[RuleMatcher], service: str, environment: str | None
-             ) -> Decision:
+def _no_rule(mine: list[RuleMatcher], on_service: list[RuleMatcher], here: list[RuleMatcher], service: str,
+             environment: str | None, container: str | None) -> Decision:
     target = f"`{service}`" + (f" ({environment})" if environment else "")
     if not mine:
         return _deny("No policy rule includes you, so you cannot run commands (deny by default).",
                      Refusal("no-rule", "you", "are in no policy rule"),
                      fix="Ask the bot's admins to add you (or one of your user groups) to a rule.")
-    if not here:
+    if not on_service:
         return _deny(f"No policy rule lets you run commands on {target}.",
                      Refusal("no-rule", target, "is in none of your rules"))
+    if not here:
+        if container is None:
+            named = sorted({c for r in on_service for c in r.rule.containers})
+            return _deny(f"Your rules for {target} reach only the containers {', '.join(named)}, not the "
+                         "service's own container.",
+                         Refusal("container", "the service's own container", "is in none of your rules"),
+                         fix=f"Add --container {named[0]}, or ask the bot's admins for a rule without "
+                             "`containers:`.")
+        return _deny(f"No policy rule lets you run commands in container `{container}` of {target}; a rule "
+                     "reaches only the catalogue's container unless it lists others under `containers:`.",
+                     Refusal("container", f"container `{container}`", "is in none of your rules"),
+                     fix="Leave out --container, or ask the bot's admins for a rule naming that container.")
     channels = sorted({c for r in here for c in r.channels})
     where = ", ".join(f"<#{c}>" for c in channels[:5])
     return _deny(f"Your rules for {target} apply only in {where}.",
@@ -464,11 +584,18 @@ def _no_rule(mine: list[RuleMatcher], here: list[RuleMatcher], service: str, env
                  fix="Run the command in one of those channels.")
 
 
+def requested_container(requested: str | None, catalogue: str | None) -> str | None:
+    """What ``evaluate`` takes as ``container``: None when the user named none, or the catalogue's own."""
+    return None if requested is None or requested == catalogue else requested
+
+
 def allowed_summary(
-    policy: PolicyConfig | None, user_id: str, user_groups: Iterable[str], channel_id: str
+    policy: PolicyConfig | None, user_id: str, user_groups: Iterable[str], channel_id: str, *,
+    full: bool = False,
 ) -> list[str]:
     """One line per rule that includes the user: where, what, and conditions (for `/ecs-exec list`).
-    Rules limited to other channels are listed too, saying where they apply."""
+    Rules limited to other channels are listed too, saying where they apply. ``full``: every pattern
+    (the command line has no message length limit)."""
     groups = frozenset(user_groups)
     lines: list[str] = []
     for matcher in policy.rules_for(user_id, groups) if policy is not None else ():
@@ -478,6 +605,8 @@ def allowed_summary(
             targets.append("any service" if ANY in rule.services else "services " + ", ".join(rule.services))
         if rule.environments and ANY not in rule.environments:
             targets.append("in " + ", ".join(rule.environments))
+        if rule.containers:
+            targets.append("containers " + ", ".join(rule.containers))
         conditions = []
         if rule.allow_shell_syntax:
             conditions.append("shell syntax allowed")
@@ -489,5 +618,5 @@ def allowed_summary(
         if rule.channels and not matcher.includes_channel(channel_id):
             conditions.append("only in " + ", ".join(f"<#{c}>" for c in rule.channels))
         extra = f" ({'; '.join(conditions)})" if conditions else ""
-        lines.append(f"{rule.name}: {' '.join(targets) or 'any service'}: {rule.describe_patterns()}{extra}")
+        lines.append(f"{rule.name}: {' '.join(targets) or 'any service'}: {rule.describe_patterns(full=full)}{extra}")
     return lines

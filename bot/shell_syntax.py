@@ -26,9 +26,12 @@ import shlex
 import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from bot.errors import PolicyDenied
+
+if TYPE_CHECKING:
+    from bot.command_patterns import Closest
 
 # Slack sends at most 4,000 characters of slash-command text; anything longer did not come from Slack.
 MAX_COMMAND_CHARS = 4000
@@ -65,6 +68,8 @@ class Refusal:
     category: str
     part: str
     why: str
+    closest: Closest | None = None  # for "matches no pattern": which came closest, and where it differs
+    command_index: int | None = None  # for "matches no pattern": which command of the pipeline
 
     def sentence(self) -> str:
         return f"{self.part}: {self.why}"

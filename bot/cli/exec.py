@@ -11,13 +11,13 @@ import argparse
 import asyncio
 import contextlib
 import getpass
-import shlex
 import signal
 import sys
 from pathlib import Path
 from typing import TextIO
 
 from bot.aws import AwsClientFactory
+from bot.commands import join_command_words
 from bot.config import MAX_TIMEOUT_S, BotConfig, load_config, load_settings
 from bot.errors import UsageError
 from bot.runner import ExecResult, ExecRunner
@@ -67,7 +67,7 @@ def split_late_options(args: argparse.Namespace) -> list[str]:
 def command_text(words: list[str]) -> str:
     if not words:
         raise UsageError("No command given.", fix="Example: ecs-exec-bot exec web -- cat /etc/os-release")
-    return words[0] if len(words) == 1 else shlex.join(words)
+    return join_command_words(words)
 
 
 def load_optional_config(path: Path | None) -> BotConfig | None:

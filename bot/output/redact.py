@@ -524,11 +524,10 @@ def check_pattern(name: str, pattern: str) -> re.Pattern[str]:
             # compiles to what it means today, and a warning is no way to tell a policy author anything.
             warnings.simplefilter("ignore", FutureWarning)
             compiled = re.compile(pattern)
-            tree = _sre_parse.parse(pattern)
     except re.error as exc:
         raise ConfigError(f"Redaction pattern {name!r} is not a valid regular expression ({exc}).",
                           fix="Fix the pattern in the policy file's redact section.") from exc
-    problem = _backtracking_risk(tree, inside_unbounded=False)
+    problem = backtracking_problem(pattern)
     if problem:
         raise ConfigError(f"Redaction pattern {name!r} could take exponential time ({problem}).",
                           fix="Rewrite it without nested repeats or back-references, e.g. 'itk_[A-Za-z0-9]{32}'.")
@@ -536,6 +535,15 @@ def check_pattern(name: str, pattern: str) -> re.Pattern[str]:
         raise ConfigError(f"Redaction pattern {name!r} matches the empty string.",
                           fix="Make it match at least one character.")
     return compiled
+
+
+def backtracking_problem(pattern: str) -> str | None:
+    """What could make ``pattern`` (which must compile) take exponential time, or None. Shared with the
+    policy's ``regex:`` command patterns, which run on the ack path."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # see check_pattern
+        tree = _sre_parse.parse(pattern)
+    return _backtracking_risk(tree, inside_unbounded=False)
 
 
 def _backtracking_risk(items: Any, *, inside_unbounded: bool) -> str | None:

@@ -9,9 +9,9 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot.errors import TargetError
-from bot.policy import Decision, evaluate
+from bot.policy import Decision, evaluate, requested_container
 from bot.runs.approvals import ApprovalError
-from bot.runs.order import Origin, RunOrder
+from bot.runs.order import Origin, RunOrder, order_from_record
 
 if TYPE_CHECKING:
     from bot.commands import ExecRequest
@@ -73,6 +73,7 @@ def _evaluate(
         requested_timeout=req.timeout,
         # Without a shell the agent splits the text itself: a `|` would reach the program as an argument.
         shell_available=ref.shell,
+        container=requested_container(req.container, ref.container),
     )
 
 
@@ -111,6 +112,7 @@ async def require_still_granted(config: BotConfig, groups: _Groups, record: RunR
     request was made must not be bypassed by approving what it used to allow."""
     policy = config.policy
     member_of = await groups.groups_of(record.requester, policy_groups(policy))
+    order = order_from_record(record)  # the container that was approved, not today's catalogue's
     decision = evaluate(
         policy,
         user_id=record.requester,
@@ -120,6 +122,7 @@ async def require_still_granted(config: BotConfig, groups: _Groups, record: RunR
         environment=record.environment,
         command=record.command,
         shell_available=bool(record.params.get("shell", True)),
+        container=requested_container(order.container, order.service.container),
     )
     if not (decision.allowed or decision.needs_approval):
         raise ApprovalError(

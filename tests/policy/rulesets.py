@@ -57,3 +57,42 @@ ONCALL_REQUEST: dict[str, Any] = {
     "service_alias": "web",
     "environment": "prod",
 }
+
+
+# The same intent written in the typed forms (int, flags, path, one_of, seq, position): the hostile
+# corpus must be refused under it too, and the ordinary commands allowed.
+TYPED: dict[str, Any] = {
+    "rules": [
+        {
+            "name": "oncall-logs",
+            "groups": [ONCALL],
+            "services": ["*"],
+            "commands": [
+                {"argv": ["cat", {"path": "/var/log/nginx/*", "repeat": True}]},
+                {"argv": ["tail", {"seq": ["-n", {"int": {"min": 1, "max": 10000}}], "optional": True},
+                          {"path": "/var/log/nginx/*", "repeat": True}]},
+                {"argv": ["grep", {"flags": "-cinvE"}, "*", {"path": "/var/log/nginx/*", "repeat": True}]},
+                {"argv": ["*", {"path": "/var/log/nginx/*"}]},
+                {"argv": ["*", "--help"]},
+                {"argv": ["head", "**"]},
+                {"argv": ["ls", {"flags": "-la"}, {"path": "/var/log/**", "optional": True, "repeat": True}]},
+                {"argv": ["echo", "**"]},
+                {"argv": ["wc", {"flags": "-lwc"}, {"path": "/var/log/nginx/*", "optional": True}]},
+                {"argv": ["ps", {"one_of": ["aux", "-ef"]}]},
+                {"argv": ["find", {"path": "/var/log/nginx"}, "**"]},
+                {"argv": ["awk", "*", {"path": "/var/log/nginx/*"}]},
+                {"argv": ["sort", {"flags": "-nru"}], "position": "filter"},
+                {"argv": ["uniq", {"flags": "-c"}], "position": "filter"},
+                {"argv": ["grep", {"flags": "-iv"}, "*"], "position": "filter"},
+                {"regex": "^uptime$"},
+                {"regex": "^df -h( /[a-z/]*)?$"},
+                {"argv": ["journalctl", "-n", {"int": {"min": 1, "max": 9999}},
+                          {"one_of": ["--no-pager"], "optional": True}]},
+            ],
+        }
+    ]
+}
+
+
+def typed() -> PolicyConfig:
+    return parse_policy(TYPED)

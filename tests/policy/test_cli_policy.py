@@ -52,7 +52,8 @@ def test_allowed_exits_0(config: str, capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert rc == 0
     assert out.splitlines() == [
-        "decision: allowed", "rule: oncall-logs", "reason: Allowed by rule oncall-logs.", "timeout: 30 s",
+        "decision: allowed", "command: cat /var/log/nginx/access.log", "rule: oncall-logs",
+        "reason: Allowed by rule oncall-logs.", "timeout: 30 s",
     ]
 
 

@@ -49,8 +49,8 @@ BAD_RULES = [
     (rule(commands=[]), "at least 1 item"),
     (rule(commands=[{"argv": ["ls"], "regex": "ls"}]), "exactly one of `argv:` or `regex:`"),
     (rule(commands=[{}]), "exactly one of `argv:` or `regex:`"),
-    (rule(commands=[{"regex": "^(unclosed$"}]), "rule 'r1': command 1: invalid regex"),
-    (rule(commands=[{"argv": []}]), "rule 'r1': command 1: an argv pattern needs at least one word"),
+    (rule(commands=[{"regex": "^(unclosed$"}]), "rules.0.commands.0: invalid regex"),
+    (rule(commands=[{"argv": []}]), "rules.0.commands.0: an argv pattern needs at least one word"),
     (rule(commands=[{"argv": ["ls", "**", "x"]}]), "`**` (any remaining words) can only be the last"),
     (rule(commands=[{"argv": ["**"]}]), "the program (first argv word) cannot be `**`"),
     (rule(commands=[{"argv": ["ls", ""]}]), "must be a non-empty string"),
@@ -111,8 +111,8 @@ def test_config_file_errors_name_the_file_line_and_rule() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(CONFIG, source="bot.yaml")
     message = info.value.message
-    assert "bot.yaml, line 11" in message
-    assert "rule 'oncall-logs': command 1: invalid regex" in message
+    assert "bot.yaml, line 15" in message  # the pattern's own line
+    assert "policy.rules.1.commands.0: rule 'oncall-logs': invalid regex" in message
 
 
 def test_config_file_loads_the_policy_model() -> None:

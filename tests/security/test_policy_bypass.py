@@ -21,13 +21,20 @@ from bot.commands import ExecRequest, parse_command_text
 from bot.exit_sentinel import ExitSentinel
 from bot.policy import evaluate
 from bot.shell_syntax import ShellSyntaxRefused, parse_pipeline
-from tests.policy.rulesets import ONCALL_REQUEST, permissive
+from tests.policy.rulesets import ONCALL_REQUEST, permissive, typed
 
 POLICY = permissive()
+# Every bypass below is tried under today's string globs and under the typed forms.
+POLICIES = {"globs": POLICY, "typed": typed()}
 
 
-def decide(command: str, **over: Any):  # noqa: ANN201
-    return evaluate(POLICY, **{**ONCALL_REQUEST, "command": command, **over})
+@pytest.fixture(params=sorted(POLICIES))
+def policy_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def decide(command: str, policy_name: str = "globs", **over: Any):  # noqa: ANN201
+    return evaluate(POLICIES[policy_name], **{**ONCALL_REQUEST, "command": command, **over})
 
 
 # --- a glob the user typed expands to several words -----------------------------------------------------
@@ -38,10 +45,14 @@ def decide(command: str, **over: Any):  # noqa: ANN201
     "tail -n 1* /var/log/nginx/access.log",
     "awk x* /var/log/nginx/access.log",
 ])
-def test_a_glob_before_the_last_argument_is_refused(command: str) -> None:
-    decision = decide(command)
+def test_a_glob_before_the_last_argument_is_refused(command: str, policy_name: str) -> None:
+    decision = decide(command, policy_name)
     assert not decision.allowed and decision.refusal is not None
-    assert decision.refusal.category == "glob", decision.reason
+    if policy_name == "typed" and decision.refusal.category == "no-match":
+        # `{int: …}` never takes a glob at all (`1*` is no number): refused as no match, naming the word.
+        assert decision.refusal.closest is not None and "*`" in decision.refusal.closest.given, decision.reason
+    else:
+        assert decision.refusal.category == "glob", decision.reason
 
 
 def test_the_refused_grep_really_reads_files_of_the_working_directory(tmp_path: Path) -> None:
@@ -55,9 +66,9 @@ def test_the_refused_grep_really_reads_files_of_the_working_directory(tmp_path: 
 
 @pytest.mark.parametrize("command", ["s? /var/log/nginx/access.log", "py*3 /var/log/nginx/access.log",
                                      "c?t /var/log/nginx/access.log"])
-def test_a_glob_in_the_program_name_is_refused(command: str) -> None:
+def test_a_glob_in_the_program_name_is_refused(command: str, policy_name: str) -> None:
     """`["*", "/var/log/nginx/*"]` allows any program name, but `s?` is whatever the cwd holds (`sh`)."""
-    decision = decide(command)
+    decision = decide(command, policy_name)
     assert not decision.allowed and decision.refusal is not None
     assert decision.refusal.category == "glob", decision.reason
 
@@ -66,8 +77,8 @@ def test_a_glob_in_the_program_name_is_refused(command: str) -> None:
     "cat /var/log/nginx/*", "cat /var/log/nginx/*.log", "grep foo /var/log/nginx/*",
     "tail -n 100 /var/log/nginx/*.log", "grep 'a*' /var/log/nginx/access.log", "ls /var/log/*",
 ])
-def test_globs_in_the_last_argument_still_work(command: str) -> None:
-    assert decide(command).allowed, decide(command).reason
+def test_globs_in_the_last_argument_still_work(command: str, policy_name: str) -> None:
+    assert decide(command, policy_name).allowed, decide(command, policy_name).reason
 
 
 # --- a container without a shell: the agent splits with google/shlex ------------------------------------
@@ -116,10 +127,10 @@ def google_shlex_split(text: str) -> list[str]:
     r'ls "/var/log/\.\./\.\./root/.ssh"',
     r'head "-\-bytes=1" /etc/shadow',
 ])
-def test_no_shell_service_refuses_text_the_agent_splits_differently(command: str) -> None:
+def test_no_shell_service_refuses_text_the_agent_splits_differently(command: str, policy_name: str) -> None:
     words = [w.value for w in parse_pipeline(command)[0].words]
     assert google_shlex_split(command) != words  # the premise: the two splitters disagree
-    decision = decide(command, shell_available=False)
+    decision = decide(command, policy_name, shell_available=False)
     assert not decision.allowed and not decision.needs_approval, decision.reason
 
 
@@ -127,9 +138,9 @@ def test_no_shell_service_refuses_text_the_agent_splits_differently(command: str
     "cat /var/log/nginx/access.log", "cat '/var/log/nginx/a b.log'", 'cat "/var/log/nginx/a b.log"',
     r"cat /var/log/nginx/a\ b.log", "head -n 5 /var/log/nginx/access.log",
 ])
-def test_no_shell_service_still_allows_plain_quoting(command: str) -> None:
+def test_no_shell_service_still_allows_plain_quoting(command: str, policy_name: str) -> None:
     assert google_shlex_split(command) == [w.value for w in parse_pipeline(command)[0].words]
-    assert decide(command, shell_available=False).allowed
+    assert decide(command, policy_name, shell_available=False).allowed
 
 
 # --- the shell the sentinel wrapper hands the text to sees the words the policy saw -----------------------
@@ -191,11 +202,11 @@ def test_wrapped_command_runs_exactly_the_words_the_policy_saw(command: str, tmp
     "web cat /var/log/nginx/access.log\x00id",
     "web cat /var/log/nginx/access.log\rid",
 ])
-def test_slack_text_tricks_never_reach_the_shell_allowed(text: str) -> None:
+def test_slack_text_tricks_never_reach_the_shell_allowed(text: str, policy_name: str) -> None:
     try:
         req = parse_command_text(text)
     except Exception:  # noqa: BLE001 - a usage refusal is fine
         return
     assert isinstance(req, ExecRequest)
-    decision = decide(req.command)
+    decision = decide(req.command, policy_name)
     assert not decision.allowed and not decision.needs_approval, (req.command, decision.reason)
