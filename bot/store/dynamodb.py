@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from bot.errors import StoreError
+from bot.aws import describe_setup_error
+from bot.errors import BotError, StoreError
 from bot.store.base import (
     ApprovalRecord,
     ApprovalState,
@@ -88,7 +89,10 @@ def create_table(client: Any, table_name: str, *, wait: bool = True) -> None:
         raise _store_error(table_name, exc) from exc
 
 
-def _store_error(table: str, exc: BaseException) -> StoreError:
+def _store_error(table: str, exc: BaseException) -> BotError:
+    setup = describe_setup_error(exc, action=f"DynamoDB table {table}")
+    if setup is not None:  # no region, unknown profile, no or expired credentials: the set-up, not the table
+        return setup
     code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
     what = f"{code}: {exc}" if code else str(exc)
     return StoreError(
@@ -130,7 +134,7 @@ class DynamoStore:
     def _calls(self) -> Iterator[None]:
         try:
             yield
-        except StoreError:
+        except BotError:
             raise
         except Exception as exc:
             raise _store_error(self.table, exc) from exc
