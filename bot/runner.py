@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 Status = Literal["ok", "failed", "timeout", "cancelled", "error"]
 ClientsProvider = Callable[[str, "str | None"], AwsClients]  # (environment, requester) -> clients; blocking
 OnStarted = Callable[[str], "Awaitable[None] | None"]  # called with the session id once it exists
+# Called on the event loop with each piece of the command's raw PTY output (exit sentinel already
+# removed), in order, as it arrives: the CLI streams it whole while the capture keeps head + tail.
+OnOutput = Callable[[bytes], None]
 CTRL_C = b"\x03"
 
 
@@ -112,6 +115,7 @@ class ExecRunner:
         requester: str | None = None,
         cancel: asyncio.Event | None = None,
         on_started: OnStarted | None = None,
+        on_output: OnOutput | None = None,
     ) -> ExecResult:
         timeout = max(0.1, min(float(timeout), MAX_TIMEOUT_S))
         started = time.monotonic()
@@ -119,10 +123,16 @@ class ExecRunner:
         sentinel = ExitSentinel.random() if target.shell else None
         filt: SentinelFilter | None = sentinel.filter() if sentinel else None
 
+        def emit(data: bytes) -> None:
+            if data:
+                capture.write(data)
+                if on_output is not None:
+                    on_output(data)
+
         def finish(status: Status, *, session_id: str | None = None, error: BotError | None = None,
                    channel: ChannelResult | None = None, note: str | None = None) -> ExecResult:
             if filt is not None:
-                capture.write(filt.flush())
+                emit(filt.flush())
             snapshot = capture.result()
             exit_code = filt.exit_code if filt is not None else None
             if status == "ok" and exit_code not in (None, 0):
@@ -143,12 +153,12 @@ class ExecRunner:
         params = SessionParams(session["sessionId"], session["streamUrl"], session["tokenValue"],
                                target=target.ssm_target)
 
-        def on_output(data: bytes) -> None:
-            capture.write(filt.feed(data) if filt is not None else data)
+        def received(data: bytes) -> None:
+            emit(filt.feed(data) if filt is not None else data)
 
         channel = self._session_factory(
             params,
-            on_output=on_output,
+            on_output=received,
             control=Boto3SessionControl(clients.ssm),
             data_keys=Boto3DataKeyProvider(clients.kms),
             config=self._channel_config,

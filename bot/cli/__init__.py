@@ -75,10 +75,12 @@ def _load(module_name: str) -> ModuleType | None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _main(argv)
+        code = _main(argv)
     except BrokenPipeError:
+        code = BROKEN_PIPE_STATUS
+    if code == BROKEN_PIPE_STATUS:
         _silence_stdout()
-        return BROKEN_PIPE_STATUS
+    return code
 
 
 def _main(argv: list[str]) -> int:

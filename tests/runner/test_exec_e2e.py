@@ -116,7 +116,7 @@ def test_exec_failures_are_one_line_with_distinct_statuses(
     assert code == 69 and "Unknown service 'wbe'" in err and "--cluster" in err
 
     code, _, err = run_cli(capsys, "web-nginx", "--cluster", "prod", "--bogus", "--", "true")
-    assert code == 64 and "Unexpected '--bogus' before `--`." in err
+    assert code == 64 and "Unknown option '--bogus' before the command." in err
 
 
 def test_access_denied_names_the_action_and_the_task_arn(
