@@ -229,7 +229,9 @@ class Auditor:
 
     async def prune(self) -> int:
         """Delete events older than the retention period; returns how many were deleted."""
-        if self._retention_days is None:
+        if self._retention_days is None or getattr(self._store, "audit_expires_natively", False):
+            # DynamoDB: records carry a TTL from the moment they are written, and the bot's role may not
+            # Scan or delete audit records (infra/bot/iam.tf), so the running bot never prunes there.
             return 0
         before = self._clock() - self._retention_days * 86400
         return await asyncio.to_thread(self._store.prune_audit, before)

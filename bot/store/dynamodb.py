@@ -98,7 +98,7 @@ def _store_error(table: str, exc: BaseException) -> BotError:
     return StoreError(
         f"The DynamoDB table {table} cannot be used ({what}).",
         fix="Check ECS_EXEC_BOT_DYNAMODB_TABLE and the region, that the table exists (see docs/store.md), "
-        "and that the bot's role may GetItem, PutItem, UpdateItem, DeleteItem, Query, Scan and BatchWriteItem on it.",
+        "and that the role may use it (infra/bot/iam.tf; pruning needs Scan and BatchWriteItem: an operator's role).",
     )
 
 
@@ -121,6 +121,10 @@ def _day(at: float) -> str:
 
 class DynamoStore:
     """`Store` on one DynamoDB table. ``client`` is a boto3 DynamoDB *client* (not resource)."""
+
+    # Audit records expire through DynamoDB TTL (``append_audit(retain_seconds=...)``); pruning by hand
+    # (`audit --prune-older-than`, Scan + BatchWriteItem) is an operator action the bot's role cannot do.
+    audit_expires_natively = True
 
     def __init__(self, table_name: str, client: Any, *, clock: Callable[[], float] = time.time) -> None:
         self.table = table_name
