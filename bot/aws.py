@@ -37,6 +37,7 @@ from botocore.exceptions import (
 
 from bot.config import BotConfig, EnvironmentConfig
 from bot.errors import AwsCredentialsError, AwsError, BotError, ConfigError
+from bot.rate_budget import RateBudget
 
 T = TypeVar("T")
 
@@ -171,9 +172,11 @@ class AwsClients:
     """The clients of one environment (optionally with an assumed role); thread-safe lazy creation."""
 
     def __init__(self, session: boto3.Session, *, environment: str = "default",
-                 config: Config = RETRY_CONFIG) -> None:
+                 config: Config = RETRY_CONFIG, execute_budget: RateBudget | None = None) -> None:
         self.session = session
         self.environment = environment
+        # The environment's ExecuteCommand budget, shared by every requester's clients (bot/rate_budget.py).
+        self.execute_budget = execute_budget or RateBudget()
         self._config = config
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -240,7 +243,16 @@ class AwsClientFactory:
         self._session_factory = session_factory
         self._clock = clock
         self._cache: dict[tuple[str, str | None], _Cached] = {}
+        self._budgets: dict[str, RateBudget] = {}
         self._lock = threading.Lock()
+
+    def budget(self, environment: str) -> RateBudget:
+        """The environment's one ExecuteCommand budget (whatever the requester or role session)."""
+        env = self._environments.get(environment, EnvironmentConfig())
+        with self._lock:
+            if environment not in self._budgets:
+                self._budgets[environment] = RateBudget(env.execute_command_per_second, env.execute_command_burst)
+            return self._budgets[environment]
 
     def for_environment(self, environment: str, requester: str | None = None) -> AwsClients:
         """Blocking (may call sts:AssumeRole): call it through ``asyncio.to_thread``."""
@@ -252,7 +264,8 @@ class AwsClientFactory:
                 return cached.clients
         base = self._base_session(environment, env)
         if not env.role_arn:
-            clients, expires = AwsClients(base, environment=environment), float("inf")
+            clients = AwsClients(base, environment=environment, execute_budget=self.budget(environment))
+            expires = float("inf")
         else:
             clients, expires = self._assume(base, env.role_arn, environment, requester or "unknown")
         with self._lock:
@@ -301,7 +314,7 @@ class AwsClientFactory:
         )
         expiration = creds["Expiration"]
         expires_at = expiration.timestamp() if hasattr(expiration, "timestamp") else self._clock() + 3600
-        return AwsClients(session, environment=environment), expires_at - 300
+        return AwsClients(session, environment=environment, execute_budget=self.budget(environment)), expires_at - 300
 
 
 def check_environments(config: BotConfig, factory: AwsClientFactory, *, requester: str = "startup-check") -> None:

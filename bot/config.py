@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
 from bot.limits import RunLimits
+from bot.rate_budget import DEFAULT_BURST, DEFAULT_PER_SECOND
 from bot.store import DEFAULT_SQLITE_PATH, DYNAMODB_TABLE_ENV, REGION_ENVS, SQLITE_PATH_ENV, STORE_ENV
 
 # ECS Exec sessions end after 20 minutes without I/O (not configurable); stay safely below it.
@@ -109,6 +110,10 @@ class EnvironmentConfig(_Strict):
     region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     account: str | None = Field(default=None, pattern=r"^\d{12}$")
     role_arn: str | None = None
+    # The bot's share of the account's ExecuteCommand throttle bucket (~40/s, shared with RunTask/StopTask):
+    # see bot/rate_budget.py. Fan-out and every user of this environment draw from it.
+    execute_command_per_second: float = Field(default=DEFAULT_PER_SECOND, gt=0, le=40)
+    execute_command_burst: int = Field(default=DEFAULT_BURST, ge=1, le=100)
 
     @field_validator("account", mode="before")
     @classmethod
