@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -150,7 +151,8 @@ class ExecRunner:
 
         try:
             clients = await asyncio.to_thread(self._clients, target.environment, requester)
-            session = await start_session(clients, target, sentinel.wrap(command) if sentinel else command,
+            remote = sentinel.wrap(command, deadline_s=remote_deadline(timeout)) if sentinel else command
+            session = await start_session(clients, target, remote,
                                           deadline=self._start_policy.clock() + timeout,
                                           policy=self._start_policy)
         except BotError as exc:
@@ -246,6 +248,15 @@ def _finished_before(exc: BotError, exit_code: int | None) -> str | None:
         return None
     return (f"The command finished (exit code {exit_code}); the data channel was then lost before ECS Exec "
             f"confirmed the end of the session, which does not affect the output. ({exc.message})")
+
+
+# The remote command kills itself this long after the bot's own timeout (which interrupts it with Ctrl-C,
+# then TerminateSession): only a lost session ever reaches it.
+REMOTE_DEADLINE_MARGIN_S = 15
+
+
+def remote_deadline(timeout: float) -> int:
+    return int(math.ceil(timeout)) + REMOTE_DEADLINE_MARGIN_S
 
 
 # TargetNotConnectedException right after a task starts: its agent is RUNNING but not yet connected to

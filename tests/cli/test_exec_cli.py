@@ -95,6 +95,8 @@ def test_options_after_the_service_without_dashdash_and_a_short_task_id(
                              "echo", "picked")
     assert (code, out, err) == (0, "picked\n", "")
     assert SANDBOX.requests[-1]["task"].endswith(task)
+    # 5m = 300 s; the remote command kills itself 15 s after the bot's own deadline if the session is lost
+    assert "timeout -s KILL 315 sh -c" in SANDBOX.requests[-1]["command"]
     short = f"{task[:6]}…{task[-2:]}"  # as the bot shows it in Slack
     code, out, _ = run_cli(capsys, "web-nginx", "--cluster", "prod", f"--task={short}", "--", "echo", "again")
     assert (code, out) == (0, "again\n") and SANDBOX.requests[-1]["task"].endswith(task)
