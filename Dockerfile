@@ -7,7 +7,8 @@
 #            dependency has no wheel for the target platform);
 #   runtime  installs those wheels offline, as a non-root numeric UID, with a read-only-root friendly layout.
 # The base is pinned by full tag (patch release + Debian release) so rebuilds are reproducible; bump it
-# deliberately, both lines together.
+# deliberately, both lines together. Not by digest yet: see "Base image pin" in README.md (the digest has
+# to come from the registry; append `@sha256:…` to both FROM lines once inspected).
 
 ############################
 FROM python:3.12.8-slim-bookworm AS builder

@@ -16,6 +16,7 @@ import time
 BENCHMARKS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("benchmarks.data_channel", ("--mb", "1"), "data channel, 1 MB"),
     ("benchmarks.data_channel", ("--mb", "50"), "data channel, 50 MB"),
+    ("benchmarks.cli_exec_stream", ("--mb", "100"), "exec CLI streaming 100 MiB to stdout"),
     ("benchmarks.ack_latency", (), "slash-command ack latency over signed HTTP"),
     ("benchmarks.concurrent_sessions", (), "200 concurrent sessions x 100 KB"),
     ("benchmarks.policy", (), "policy decisions with 1,000 rules"),

@@ -239,9 +239,11 @@ class Auditor:
 
     async def prune_once_a_day(self) -> int | None:
         """Apply retention at most once per UTC day across every replica (a store claim picks the one
-        that does it); returns how many events were deleted, or None when it was not this one's turn."""
+        that does it); returns how many events were deleted, or None when it was not this one's turn (or
+        the store expires audit records itself: DynamoDB's TTL, see `prune`)."""
         day = time.strftime("%Y-%m-%d", time.gmtime(self._clock()))
-        if self._retention_days is None or day == self._pruned_day:
+        natively = getattr(self._store, "audit_expires_natively", False)
+        if self._retention_days is None or natively or day == self._pruned_day:
             return None
         self._pruned_day = day
         if not await asyncio.to_thread(self._store.claim, f"audit-prune:{day}", 2 * 86400):
@@ -262,7 +264,9 @@ class Auditor:
 
     async def prune(self) -> int:
         """Delete events older than the retention period; returns how many were deleted."""
-        if self._retention_days is None:
+        if self._retention_days is None or getattr(self._store, "audit_expires_natively", False):
+            # DynamoDB: records carry a TTL from the moment they are written, and the bot's role may not
+            # Scan or delete audit records (infra/bot/iam.tf), so the running bot never prunes there.
             return 0
         before = self._clock() - self._retention_days * 86400
         return await asyncio.to_thread(self._store.prune_audit, before)

@@ -22,10 +22,22 @@ from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    CredentialRetrievalError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    SSOError,
+    TokenRetrievalError,
+)
 
-from bot.config import EnvironmentConfig
-from bot.errors import AwsError, BotError
+from bot.config import BotConfig, EnvironmentConfig
+from bot.errors import AwsCredentialsError, AwsError, BotError, ConfigError
+from bot.rate_budget import RateBudget
 
 T = TypeVar("T")
 
@@ -51,6 +63,8 @@ THROTTLING_CODES = frozenset({
 })
 ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation",
                                  "UnauthorizedException"})
+CREDENTIAL_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "UnrecognizedClientException",
+                              "InvalidClientTokenId", "InvalidSignatureException", "RequestExpired"})
 _NOT_AUTHORIZED = re.compile(r"not authorized to perform:? (?P<action>[\w:*-]+)(?: on resource:? (?P<arn>\S+))?")
 # Allowed characters of sts:AssumeRole SourceIdentity and RoleSessionName.
 _IAM_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
@@ -66,6 +80,36 @@ def error_message(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Message", "")) or str(exc)
     return str(exc)
+
+
+def describe_setup_error(exc: BaseException, *, action: str = "AWS calls") -> BotError | None:
+    """The sentence for a failure of the operator's AWS set-up (region, profile, credentials), or None.
+
+    The one table of these: the CLI's last-resort handler, the stores and ``describe_aws_error`` all come
+    here, so "no region" reads the same whichever call happened to need it first.
+    """
+    if isinstance(exc, NoRegionError):
+        return ConfigError("No AWS region is configured.",
+                           fix="Set AWS_REGION (or `region:` for the environment in the config file).")
+    if isinstance(exc, ProfileNotFound):
+        profile = getattr(exc, "kwargs", {}).get("profile", "?")
+        return ConfigError(f"The AWS profile {profile!r} does not exist.",
+                           fix="Check AWS_PROFILE against `aws configure list-profiles`, or unset it.")
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return AwsCredentialsError(
+            "No AWS credentials were found.",
+            fix="Configure the standard AWS credential chain (AWS_PROFILE, environment variables or a role).",
+        )
+    if isinstance(exc, TokenRetrievalError | SSOError | CredentialRetrievalError):
+        return AwsCredentialsError(f"The AWS credentials could not be loaded ({exc}).",
+                                   fix="Log in again (`aws sso login`) or refresh the credentials.")
+    code = error_code(exc)
+    if code in CREDENTIAL_CODES:
+        return AwsCredentialsError(
+            f"AWS rejected the bot's credentials for {action} ({code}).",
+            fix="Refresh the credentials (or the SSO login) the bot runs with.",
+        )
+    return None
 
 
 def describe_aws_error(exc: BaseException, *, action: str, resource: str) -> BotError:
@@ -84,17 +128,9 @@ def describe_aws_error(exc: BaseException, *, action: str, resource: str) -> Bot
             f"AWS kept throttling {action} after several retries.",
             fix="Wait a minute and retry; if it persists, lower fan-out concurrency or ask for a quota increase.",
         )
-    if code in {"ExpiredToken", "ExpiredTokenException", "UnrecognizedClientException",
-                "InvalidClientTokenId", "InvalidSignatureException"}:
-        return AwsError(
-            f"AWS rejected the bot's credentials for {action} ({code}).",
-            fix="Refresh the credentials (or the SSO login) the bot runs with.",
-        )
-    if isinstance(exc, NoCredentialsError):
-        return AwsError(
-            "No AWS credentials were found.",
-            fix="Configure the standard AWS credential chain (AWS_PROFILE, environment variables or a role).",
-        )
+    setup = describe_setup_error(exc, action=action)
+    if setup is not None:
+        return setup
     if isinstance(exc, EndpointConnectionError):
         return AwsError(
             f"Cannot reach the AWS endpoint for {action}: {exc}.",
@@ -136,9 +172,11 @@ class AwsClients:
     """The clients of one environment (optionally with an assumed role); thread-safe lazy creation."""
 
     def __init__(self, session: boto3.Session, *, environment: str = "default",
-                 config: Config = RETRY_CONFIG) -> None:
+                 config: Config = RETRY_CONFIG, execute_budget: RateBudget | None = None) -> None:
         self.session = session
         self.environment = environment
+        # The environment's ExecuteCommand budget, shared by every requester's clients (bot/rate_budget.py).
+        self.execute_budget = execute_budget or RateBudget()
         self._config = config
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -150,7 +188,11 @@ class AwsClients:
     def client(self, service: str) -> Any:
         with self._lock:
             if service not in self._clients:
-                self._clients[service] = self.session.client(service, config=self._config)
+                try:
+                    self._clients[service] = self.session.client(service, config=self._config)
+                except BotoCoreError as exc:  # no region, unknown profile: the set-up, not the call
+                    raise describe_setup_error(exc) or describe_aws_error(
+                        exc, action=f"{service} client", resource=self.environment) from None
             return self._clients[service]
 
     @property
@@ -201,7 +243,16 @@ class AwsClientFactory:
         self._session_factory = session_factory
         self._clock = clock
         self._cache: dict[tuple[str, str | None], _Cached] = {}
+        self._budgets: dict[str, RateBudget] = {}
         self._lock = threading.Lock()
+
+    def budget(self, environment: str) -> RateBudget:
+        """The environment's one ExecuteCommand budget (whatever the requester or role session)."""
+        env = self._environments.get(environment, EnvironmentConfig())
+        with self._lock:
+            if environment not in self._budgets:
+                self._budgets[environment] = RateBudget(env.execute_command_per_second, env.execute_command_burst)
+            return self._budgets[environment]
 
     def for_environment(self, environment: str, requester: str | None = None) -> AwsClients:
         """Blocking (may call sts:AssumeRole): call it through ``asyncio.to_thread``."""
@@ -211,20 +262,37 @@ class AwsClientFactory:
             cached = self._cache.get(key)
             if cached and cached.expires_at > self._clock():
                 return cached.clients
-        region = env.region or self._default_region
-        base = self._session_factory(region_name=region) if region else self._session_factory()
+        base = self._base_session(environment, env)
         if not env.role_arn:
-            clients, expires = AwsClients(base, environment=environment), float("inf")
+            clients = AwsClients(base, environment=environment, execute_budget=self.budget(environment))
+            expires = float("inf")
         else:
             clients, expires = self._assume(base, env.role_arn, environment, requester or "unknown")
         with self._lock:
             self._cache[key] = _Cached(clients, expires)
         return clients
 
+    def _base_session(self, environment: str, env: EnvironmentConfig) -> boto3.Session:
+        """The standard credential chain's session, refused early when it has no region (every client
+        would fail later with botocore's bare NoRegionError)."""
+        region = env.region or self._default_region
+        try:
+            base = self._session_factory(region_name=region) if region else self._session_factory()
+            resolved = base.region_name
+        except BotoCoreError as exc:  # an unknown AWS_PROFILE surfaces here
+            raise describe_setup_error(exc) or describe_aws_error(
+                exc, action="boto3.Session", resource=environment) from None
+        if not resolved:
+            where = f"`region:` under environments.{environment} in the config file, or " \
+                if environment in self._environments else ""
+            raise ConfigError(f"No AWS region is configured for environment {environment}.",
+                              fix=f"Set {where}AWS_REGION.")
+        return base
+
     def _assume(self, base: boto3.Session, role_arn: str, environment: str,
                 requester: str) -> tuple[AwsClients, float]:
-        sts = base.client("sts", config=RETRY_CONFIG)
         try:
+            sts = base.client("sts", config=RETRY_CONFIG)
             creds = sts.assume_role(
                 RoleArn=role_arn,
                 RoleSessionName=iam_safe_name(requester, prefix="ecs-exec-bot-"),
@@ -246,4 +314,21 @@ class AwsClientFactory:
         )
         expiration = creds["Expiration"]
         expires_at = expiration.timestamp() if hasattr(expiration, "timestamp") else self._clock() + 3600
-        return AwsClients(session, environment=environment), expires_at - 300
+        return AwsClients(session, environment=environment, execute_budget=self.budget(environment)), expires_at - 300
+
+
+def check_environments(config: BotConfig, factory: AwsClientFactory, *, requester: str = "startup-check") -> None:
+    """`serve`'s start-up check: every environment has a region and, when it has a role, the role can be
+    assumed. A bot that starts anyway would fail every later command with the same error, one user at a
+    time; refusing to start (ConfigError, 78) puts the one sentence in the deploy's log instead.
+
+    Blocking (AssumeRole is a network call): run it in a thread, after the local checks.
+    """
+    # Environments without a role first: their check is local, so it fails before any network call.
+    names = sorted(config.environments, key=lambda n: (config.environments[n].role_arn is not None, n))
+    for name in names or ["default"]:
+        try:
+            factory.for_environment(name, requester)
+        except BotError as exc:
+            message = exc.message if f"environment {name}" in exc.message else f"Environment {name}: {exc.message}"
+            raise ConfigError(message, fix=exc.fix) from None

@@ -62,7 +62,8 @@ redirections and similar shell syntax are refused unless a rule allows them.
 {EXAMPLE}"""
 
 _SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
-_TASK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:/._-]{0,255}$")
+# "…" so the short id the bot shows (`3f2a9c…e1`, bot.output.render.short_task_id) can be pasted back.
+_TASK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:/._…-]{0,255}$")
 _CONTAINER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 _TIMEOUT = re.compile(r"^([0-9]{1,6})([sm]?)$")
 _ENTITY = re.compile(r"&(amp|lt|gt);")
@@ -295,15 +296,14 @@ def _build(service: str, command: str, options: dict[str, str | bool]) -> ExecRe
         raise _usage(f"`{task[:60]}` is not a task ID or ARN.")
     if isinstance(container, str) and not _CONTAINER.match(container):
         raise _usage(f"`{container[:60]}` is not a container name.")
-    if task is not None and all_tasks:
-        raise _usage("Use either `--task` or `--all-tasks`, not both.")
+    check_task_choice(task, all_tasks)
     if isinstance(reason, str):
         reason = reason.strip()
         if not reason:
             raise _usage("`--reason` is empty.")
         if len(reason) > MAX_REASON_CHARS:
             raise _usage(f"`--reason` is longer than {MAX_REASON_CHARS} characters.")
-    timeout = _timeout(options["--timeout"]) if "--timeout" in options else None
+    timeout = parse_timeout(options["--timeout"]) if "--timeout" in options else None
     return ExecRequest(
         service=service,
         command=command,
@@ -315,7 +315,14 @@ def _build(service: str, command: str, options: dict[str, str | bool]) -> ExecRe
     )
 
 
-def _timeout(value: str | bool) -> int:
+def check_task_choice(task: object, all_tasks: bool) -> None:
+    """One task or every task, never both (Slack and the CLI share the rule and its sentence)."""
+    if task is not None and all_tasks:
+        raise _usage("Use either `--task` or `--all-tasks`, not both.")
+
+
+def parse_timeout(value: str | bool) -> int:
+    """``90``, ``90s`` or ``5m`` → seconds within 1..MAX_TIMEOUT_S (Slack's `--timeout` and the CLI's)."""
     match = _TIMEOUT.match(str(value))
     if match is None:
         raise _usage(f"`--timeout {value}` is not a number of seconds (e.g. `90`, `90s` or `5m`).")

@@ -28,7 +28,9 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.rate_budget import DEFAULT_BURST, DEFAULT_PER_SECOND
 from bot.runs.limits import RunLimits
+from bot.store import DEFAULT_SQLITE_PATH, DYNAMODB_TABLE_ENV, REGION_ENVS, SQLITE_PATH_ENV, STORE_ENV
 
 # ECS Exec sessions end after 20 minutes without I/O (not configurable); stay safely below it.
 MAX_TIMEOUT_S = 1190
@@ -56,15 +58,14 @@ class Settings(BaseSettings):
     host: str = Field(default="0.0.0.0", validation_alias=_env("ECS_EXEC_BOT_HOST", "HOST"))
     port: int = Field(default=3000, ge=0, le=65535, validation_alias=_env("ECS_EXEC_BOT_PORT", "PORT"))
     config_file: Path | None = Field(default=None, validation_alias=_env("ECS_EXEC_BOT_CONFIG"))
-    store: Literal["sqlite", "dynamodb"] = Field(default="sqlite", validation_alias=_env("ECS_EXEC_BOT_STORE"))
-    sqlite_path: Path = Field(
-        default=Path("ecs-exec-bot.sqlite3"), validation_alias=_env("ECS_EXEC_BOT_SQLITE_PATH")
-    )
-    dynamodb_table: str | None = Field(default=None, validation_alias=_env("ECS_EXEC_BOT_DYNAMODB_TABLE"))
+    # The store's names and defaults are owned by bot/store (its light reader serves `audit`).
+    store: Literal["sqlite", "dynamodb"] = Field(default="sqlite", validation_alias=_env(STORE_ENV))
+    sqlite_path: Path = Field(default=DEFAULT_SQLITE_PATH, validation_alias=_env(SQLITE_PATH_ENV))
+    dynamodb_table: str | None = Field(default=None, validation_alias=_env(DYNAMODB_TABLE_ENV))
     audit_channel: str | None = Field(default=None, validation_alias=_env("ECS_EXEC_BOT_AUDIT_CHANNEL"))
     # Audit records older than this are pruned daily; 0 keeps them forever (outlives every approval TTL).
     audit_retention_days: float = Field(default=365, ge=0, validation_alias=_env("ECS_EXEC_BOT_AUDIT_RETENTION_DAYS"))
-    aws_region: str | None = Field(default=None, validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION"))
+    aws_region: str | None = Field(default=None, validation_alias=_env(*REGION_ENVS))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=_env("ECS_EXEC_BOT_LOG_LEVEL", "LOG_LEVEL")
     )
@@ -109,6 +110,10 @@ class EnvironmentConfig(_Strict):
     region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     account: str | None = Field(default=None, pattern=r"^\d{12}$")
     role_arn: str | None = None
+    # The bot's share of the account's ExecuteCommand throttle bucket (~40/s, shared with RunTask/StopTask):
+    # see bot/rate_budget.py. Fan-out and every user of this environment draw from it.
+    execute_command_per_second: float = Field(default=DEFAULT_PER_SECOND, gt=0, le=40)
+    execute_command_burst: int = Field(default=DEFAULT_BURST, ge=1, le=100)
 
     @field_validator("account", mode="before")
     @classmethod

@@ -93,6 +93,28 @@ class DoctorReport:
     def __str__(self) -> str:
         return self.render_text()
 
+    def with_check(self, check: Check) -> DoctorReport:
+        return DoctorReport(title=self.title, checks=[*self.checks, check])
+
+
+def probe_check(*, task_id: str | None, status: str, duration_s: float = 0.0, exit_code: int | None = None,
+                error: str | None = None, fix: str | None = None) -> Check:
+    """The live probe (`true` through ECS Exec) as one check next to the static ones.
+
+    The static checks say whether ECS Exec *should* work; the probe says whether it *does*, which also
+    covers what they cannot see (an SCP, a VPC endpoint policy, the agent's own state)."""
+    on = f" on task {task_id}" if task_id else ""
+    if status in ("ok", "failed") and error is None:
+        code = "exit status unknown (no shell)" if exit_code is None else f"exit {exit_code}"
+        return Check("Live probe", "green" if exit_code in (0, None) else "yellow",
+                     f"`true` ran through ECS Exec{on} in {duration_s:.1f} s ({code}).",
+                     None if exit_code in (0, None) else "The session works; `true` itself failed in the container.")
+    if status == "timeout":
+        return Check("Live probe", "red", f"`true` did not finish through ECS Exec{on} within {duration_s:.0f} s.",
+                     fix or "The session opened but no output came back: check the agent and the task's network.")
+    return Check("Live probe", "red", f"`true` could not run through ECS Exec{on}: {error or status}",
+                 fix or "See the checks above.")
+
 
 async def run_doctor(config: Any, factory: Any, service_alias: str, *, task: str | None = None,
                      requester: str = "doctor") -> DoctorReport:

@@ -14,12 +14,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.aws import AwsClientFactory, AwsClients, aws_call, describe_aws_error, error_message
 from bot.config import BotConfig
-from bot.doctor import SSMMESSAGES_ACTIONS, DoctorFacts, DoctorReport, NetworkFacts, build_report
+from bot.doctor import (
+    SSMMESSAGES_ACTIONS,
+    Check,
+    DoctorFacts,
+    DoctorReport,
+    NetworkFacts,
+    build_report,
+    probe_check,
+)
+from bot.errors import BotError
 from bot.targets import (
     ServiceRef,
     describe_service,
     describe_tasks,
     resolve_service_ref,
+    resolve_targets,
     service_tasks,
     task_not_in_service,
 )
@@ -34,6 +44,29 @@ async def doctor_report(config: BotConfig | None, factory: AwsClientFactory, ser
     ref = resolve_service_ref(config, service, cluster=cluster)
     clients = await asyncio.to_thread(factory.for_environment, ref.environment, requester)
     return build_report(await gather_facts(clients, ref, task=task, container=container))
+
+
+PROBE_COMMAND = "true"
+PROBE_TIMEOUT_S = 30
+
+
+async def live_probe(config: BotConfig | None, factory: AwsClientFactory, service: str, *,
+                     cluster: str | None = None, task: str | None = None, container: str | None = None,
+                     requester: str = "doctor", runner: Any = None) -> Check:
+    """Run ``true`` through ECS Exec on the task (as `exec` would pick it) and report the live outcome."""
+    from bot.runner import ExecRunner  # the data channel only when a probe is asked for
+
+    ref = resolve_service_ref(config, service, cluster=cluster)
+    clients = await asyncio.to_thread(factory.for_environment, ref.environment, requester)
+    try:
+        [target] = await resolve_targets(clients, ref, task=task, container=container)
+    except BotError as exc:
+        return probe_check(task_id=task, status="error", error=exc.message, fix=exc.fix)
+    runner = runner or ExecRunner(factory.for_environment)
+    result = await runner.run(target, PROBE_COMMAND, timeout=PROBE_TIMEOUT_S, requester=requester)
+    err = result.error
+    return probe_check(task_id=target.task_id, status=result.status, duration_s=result.duration_s,
+                       exit_code=result.exit_code, error=err.message if err else None, fix=err.fix if err else None)
 
 
 async def gather_facts(clients: AwsClients, ref: ServiceRef, *, task: str | None = None,
@@ -92,9 +125,10 @@ async def _simulate_role(clients: AwsClients, role_arn: str | None,
     if not role_arn:
         return None, None
     actions = [*SSMMESSAGES_ACTIONS, *(["kms:Decrypt"] if kms_key else [])]
+    extra: dict[str, Any] = {"ResourceArns": [kms_key]} if kms_key else {}
     try:
         resp = await aws_call(clients.iam.simulate_principal_policy, PolicySourceArn=role_arn,
-                              ActionNames=actions, **({"ResourceArns": [kms_key]} if kms_key else {}))
+                              ActionNames=actions, **extra)
     except _SOFT_ERRORS as exc:
         return None, error_message(exc).rstrip(".")
     return {r["EvalActionName"]: r["EvalDecision"] for r in resp.get("EvaluationResults", [])}, None

@@ -59,6 +59,13 @@ class AwsError(BotError):
     exit_status = 69
 
 
+class AwsCredentialsError(AwsError):
+    """No usable AWS credentials (none found, expired, revoked, SSO login lapsed): the operator must log in."""
+
+    kind = "credentials"
+    exit_status = 77  # EX_NOPERM: nothing is wrong with the request, the caller is not authenticated
+
+
 class DataChannelError(BotError):
     """The SSM data channel failed: protocol error, closed with an error, connection lost, deadline passed."""
 

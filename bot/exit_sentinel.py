@@ -13,6 +13,16 @@ command's output cannot forge it without knowing it, and it is *split in two* in
 so even a command that prints its own command line (``ps``, ``/proc/self/cmdline``) never shows the
 joined sentinel. The subshell makes ``exit 3`` report 3 instead of skipping ``printf``; newlines (not
 ``;``) around the command keep a trailing ``# comment`` or ``&`` from swallowing or backgrounding it.
+
+With a deadline (``wrap(command, deadline_s=N)``), the command also ends on its own at N seconds even if
+the bot's TerminateSession is lost (the bot crashed, the network went): when the container has a working
+``timeout`` it runs as ``timeout -s KILL N sh -c "$1"``, else (no ``timeout``) as before, without one.
+``set -m`` (job control, since the PTY is a terminal) makes that a foreground job in its own process
+group: the bot's Ctrl-C still reaches the command and everything it started, and at the deadline
+coreutils' ``timeout`` kills the whole group, pipelines and children included (BusyBox's kills the
+command's own process only). The command text is passed as ``$1``, never spliced into the script; the
+status of whichever branch ran goes to the same sentinel line (137 = killed at the deadline; the shell
+also prints "Killed").
 """
 
 from __future__ import annotations
@@ -36,10 +46,24 @@ class ExitSentinel:
     def marker(self) -> bytes:
         return (self.left + self.right).encode("ascii")
 
-    def wrap(self, command: str) -> str:
-        """The command string for ExecuteCommand; the agent shlex-splits it into ``sh``, ``-c``, script."""
-        script = f"(\n{command}\n)\nprintf '\\n%s%s%s\\n' {self.left} {self.right} \"$?\""
-        return shlex.join(["sh", "-c", script])
+    def wrap(self, command: str, *, deadline_s: int | None = None) -> str:
+        """The command string for ExecuteCommand; the agent shlex-splits it into ``sh``, ``-c``, script
+        (and, with a deadline, ``sh`` and the command as ``$0`` and ``$1``)."""
+        report = f"printf '\\n%s%s%s\\n' {self.left} {self.right} \"$?\""
+        if deadline_s is None:
+            return shlex.join(["sh", "-c", f"(\n{command}\n)\n{report}"])
+        n = max(1, int(deadline_s))
+        script = (
+            "if timeout -s KILL 1 true 2>/dev/null; then\n"
+            "set -m 2>/dev/null\n"
+            f"timeout -s KILL {n} sh -c \"$1\"\n"
+            "else\n"
+            # `set --`: the command sees no positional parameters, as in the other branch and without a deadline
+            "( __ecsx_command=$1; set --; eval \"$__ecsx_command\"\n)\n"
+            "fi\n"
+            f"{report}"
+        )
+        return shlex.join(["sh", "-c", script, "sh", command])
 
     def filter(self) -> SentinelFilter:
         return SentinelFilter(self.marker)

@@ -19,6 +19,8 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import math
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,12 +28,13 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.aws import AwsClients, aws_call, describe_aws_error, error_code, error_message
+from bot.aws import THROTTLING_CODES, AwsClients, aws_call, describe_aws_error, error_code, error_message
 from bot.config import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S
-from bot.errors import BotError, DataChannelError, ExecTimeout, TargetError
+from bot.errors import AwsError, BotError, DataChannelError, ExecTimeout, TargetError
 from bot.exit_sentinel import ExitSentinel, SentinelFilter
 from bot.output.capture import BoundedCapture, CapturedOutput, CaptureLimits
 from bot.output.views import terminal_text
+from bot.rate_budget import BudgetExhausted
 from bot.ssm.channel import ChannelConfig, ChannelResult, DataChannelSession, SessionParams
 from bot.ssm.control import Boto3SessionControl
 from bot.ssm.errors import AgentClosedError
@@ -43,6 +46,9 @@ log = logging.getLogger(__name__)
 Status = Literal["ok", "failed", "timeout", "cancelled", "error"]
 ClientsProvider = Callable[[str, "str | None"], AwsClients]  # (environment, requester) -> clients; blocking
 OnStarted = Callable[[str], "Awaitable[None] | None"]  # called with the session id once it exists
+# Called on the event loop with each piece of the command's raw PTY output (exit sentinel already
+# removed), in order, as it arrives: the CLI streams it whole while the capture keeps head + tail.
+OnOutput = Callable[[bytes], None]
 CTRL_C = b"\x03"
 
 
@@ -83,8 +89,10 @@ class ExecRunner:
         interrupt_grace: float = 2.0,
         terminate_wait: float | None = None,
         session_factory: Callable[..., DataChannelSession] = DataChannelSession,
+        start_policy: StartPolicy | None = None,
     ) -> None:
         self._clients = clients
+        self._start_policy = start_policy or StartPolicy()
         self._limits = capture_limits or CaptureLimits()
         self._channel_config = channel_config or ChannelConfig()
         self._grace = interrupt_grace  # Ctrl-C -> TerminateSession
@@ -101,6 +109,7 @@ class ExecRunner:
         requester: str | None = None,
         cancel: asyncio.Event | None = None,
         on_started: OnStarted | None = None,
+        on_output: OnOutput | None = None,
     ) -> ExecResult:
         timeout = max(0.1, min(float(timeout), MAX_TIMEOUT_S))
         started = time.monotonic()
@@ -108,10 +117,16 @@ class ExecRunner:
         sentinel = ExitSentinel.random() if target.shell else None
         filt: SentinelFilter | None = sentinel.filter() if sentinel else None
 
+        def emit(data: bytes) -> None:
+            if data:
+                capture.write(data)
+                if on_output is not None:
+                    on_output(data)
+
         def finish(status: Status, *, session_id: str | None = None, error: BotError | None = None,
                    channel: ChannelResult | None = None, note: str | None = None) -> ExecResult:
             if filt is not None:
-                capture.write(filt.flush())
+                emit(filt.flush())
             snapshot = capture.result()
             exit_code = filt.exit_code if filt is not None else None
             if status == "ok" and exit_code not in (None, 0):
@@ -124,19 +139,22 @@ class ExecRunner:
 
         try:
             clients = await asyncio.to_thread(self._clients, target.environment, requester)
-            session = await start_session(clients, target, sentinel.wrap(command) if sentinel else command)
+            remote = sentinel.wrap(command, deadline_s=remote_deadline(timeout)) if sentinel else command
+            session = await start_session(clients, target, remote,
+                                          deadline=self._start_policy.clock() + timeout,
+                                          policy=self._start_policy)
         except BotError as exc:
             return finish("error", error=exc)
 
         params = SessionParams(session["sessionId"], session["streamUrl"], session["tokenValue"],
                                target=target.ssm_target)
 
-        def on_output(data: bytes) -> None:
-            capture.write(filt.feed(data) if filt is not None else data)
+        def received(data: bytes) -> None:
+            emit(filt.feed(data) if filt is not None else data)
 
         channel = self._session_factory(
             params,
-            on_output=on_output,
+            on_output=received,
             control=Boto3SessionControl(clients.ssm),
             data_keys=Boto3DataKeyProvider(clients.kms),
             config=self._channel_config,
@@ -220,20 +238,90 @@ def _finished_before(exc: BotError, exit_code: int | None) -> str | None:
             f"confirmed the end of the session, which does not affect the output. ({exc.message})")
 
 
-async def start_session(clients: AwsClients, target: Target, remote_command: str) -> dict[str, Any]:
-    """``ecs:ExecuteCommand``; returns the SSM session (sessionId, streamUrl, tokenValue)."""
-    try:
-        response = await aws_call(
-            clients.ecs.execute_command,
-            cluster=target.cluster,
-            task=target.task_arn,
-            container=target.container,
-            command=remote_command,
-            interactive=True,  # the only mode ECS supports
-        )
-    except (ClientError, BotoCoreError) as exc:
-        raise execute_command_error(exc, target) from None
-    return response["session"]
+# The remote command kills itself this long after the bot's own timeout (which interrupts it with Ctrl-C,
+# then TerminateSession): only a lost session ever reaches it.
+REMOTE_DEADLINE_MARGIN_S = 15
+
+
+def remote_deadline(timeout: float) -> int:
+    return int(math.ceil(timeout)) + REMOTE_DEADLINE_MARGIN_S
+
+
+# TargetNotConnectedException right after a task starts: its agent is RUNNING but not yet connected to
+# SSM. Usually gone within seconds, so retry a few times (1, 2, 4 s) before telling the user.
+NOT_CONNECTED_RETRIES = 3
+NOT_CONNECTED_BACKOFF_S = 1.0
+# Throttled ExecuteCommand: full-jitter backoff capped here, for as long as the user's timeout allows.
+THROTTLE_BACKOFF_BASE_S = 0.5
+THROTTLE_BACKOFF_CAP_S = 5.0
+
+
+@dataclass(frozen=True)
+class StartPolicy:
+    """How ``start_session`` waits and retries (injectable so tests need not wait)."""
+
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    jitter: Callable[[float, float], float] = random.uniform
+
+
+async def start_session(clients: AwsClients, target: Target, remote_command: str, *,
+                        deadline: float | None = None, policy: StartPolicy = StartPolicy()) -> dict[str, Any]:
+    """``ecs:ExecuteCommand`` within the environment's budget; returns the SSM session (sessionId,
+    streamUrl, tokenValue). Throttling is retried with jitter until ``deadline`` (``policy.clock``), a
+    not-yet-connected agent a few times; then one sentence that says what was tried."""
+    started = policy.clock()
+    deadline = deadline if deadline is not None else started + DEFAULT_TIMEOUT_S
+    throttled = not_connected = 0
+    while True:
+        try:
+            await clients.execute_budget.acquire(max_wait=deadline - policy.clock())
+        except BudgetExhausted as exc:
+            raise AwsError(
+                f"The bot's ExecuteCommand budget for environment {target.environment} is used up: no session "
+                f"could start within {exc.waited:.0f} s.",
+                fix="Retry in a moment; if it keeps happening, run fewer tasks at once or raise "
+                    "execute_command_per_second for the environment (mind the account's shared ECS limit).",
+            ) from None
+        try:
+            response = await aws_call(
+                clients.ecs.execute_command,
+                attempts=1,  # throttling is retried below, within the user's deadline
+                cluster=target.cluster,
+                task=target.task_arn,
+                container=target.container,
+                command=remote_command,
+                interactive=True,  # the only mode ECS supports
+            )
+            return response["session"]
+        except (ClientError, BotoCoreError) as exc:
+            code = error_code(exc)
+            now = policy.clock()
+            if code in THROTTLING_CODES:
+                throttled += 1
+                pause = policy.jitter(0, min(THROTTLE_BACKOFF_CAP_S, THROTTLE_BACKOFF_BASE_S * 2 ** throttled))
+                if now + pause < deadline:
+                    await policy.sleep(pause)
+                    continue
+                raise AwsError(
+                    f"AWS kept throttling ecs:ExecuteCommand for {now - started:.0f} s ({throttled} attempts).",
+                    fix="Retry in a minute; if it persists, run fewer tasks at once (the account's ExecuteCommand "
+                        "limit is shared with RunTask/StopTask) or ask for a quota increase.",
+                ) from None
+            if code == "TargetNotConnectedException" and not_connected < NOT_CONNECTED_RETRIES:
+                pause = NOT_CONNECTED_BACKOFF_S * 2 ** not_connected
+                if now + pause < deadline:
+                    not_connected += 1
+                    log.info("task %s: agent not connected yet, retry %d in %.0f s", target.task_id,
+                             not_connected, pause)
+                    await policy.sleep(pause)
+                    continue
+            error = execute_command_error(exc, target)
+            if code == "TargetNotConnectedException" and not_connected:
+                error = TargetError(
+                    f"{error.message.rstrip('.')} (still, after {not_connected} retries over "
+                    f"{now - started:.0f} s: not just a task that had only started).", fix=error.fix)
+            raise error from None
 
 
 def execute_command_error(exc: BaseException, target: Target) -> BotError:

@@ -66,7 +66,8 @@ def resolve_service_ref(config: BotConfig | None, name: str, *, cluster: str | N
     """Catalogue alias first; with ``cluster`` a raw ECS service name works without any catalogue."""
     services = config.services if config else {}
     alias = services.get(name)
-    if alias is not None and (cluster is None or cluster in (alias.cluster, config.cluster_name_of(alias))):
+    if alias is not None and config is not None and (
+            cluster is None or cluster in (alias.cluster, config.cluster_name_of(alias))):
         return ServiceRef(
             name=name,
             environment=config.environment_of(alias),
@@ -101,7 +102,7 @@ async def resolve_targets(
     definitions: dict[str, dict[str, Any]] = {}
 
     if task:
-        chosen = [t for t in tasks if task in (t["taskArn"], _task_id(t))]
+        chosen = match_task(tasks, task)
         if not chosen:
             raise await task_not_in_service(ecs, ref, task)
     elif not tasks:
@@ -142,6 +143,28 @@ async def resolve_targets(
         # Fan-out never silently skips a task: a partial "ran everywhere" would be a lie.
         raise problems[0]
     return targets
+
+
+MIN_TASK_PREFIX = 6  # shorter prefixes are too easy to type by accident (and to collide)
+
+
+def match_task(tasks: Sequence[dict[str, Any]], ref: str) -> list[dict[str, Any]]:
+    """The task ``ref`` names: its ARN, its id, a unique prefix of its id, or the short id Slack shows
+    (``3f2a9c…e1``: prefix and suffix).
+
+    An ambiguous prefix is refused with the candidates rather than guessed: running a command on a task
+    the user did not mean is the one outcome worse than not running it.
+    """
+    exact = [t for t in tasks if ref in (t["taskArn"], _task_id(t))]
+    if exact or len(ref) < MIN_TASK_PREFIX or "/" in ref:
+        return exact
+    head, _, tail = ref.partition("…")
+    prefixed = [t for t in tasks if _task_id(t).startswith(head) and _task_id(t).endswith(tail)]
+    if len(prefixed) > 1:
+        ids = ", ".join(sorted(_task_id(t)[:12] + "…" for t in prefixed))
+        raise TargetError(f"Task prefix {ref!r} matches {len(prefixed)} running tasks ({ids}).",
+                          fix="Give more characters of the task id.")
+    return prefixed
 
 
 def check_task(task: dict[str, Any], container: str, ref: ServiceRef) -> TargetError | None:

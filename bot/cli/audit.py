@@ -5,6 +5,10 @@
 
 The store is the one the bot uses (ECS_EXEC_BOT_STORE, ECS_EXEC_BOT_SQLITE_PATH /
 ECS_EXEC_BOT_DYNAMODB_TABLE). Records are printed oldest first, newest last (the newest ``--limit``).
+
+Never destructive by accident: a missing SQLite file is "No store at PATH" (75), not a new empty database;
+``--prune-older-than`` takes a positive number of days (0 means "keep forever" in the retention setting).
+Starts light: no pydantic-settings, boto3 or data channel unless the store is DynamoDB.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TextIO
 
-from bot.audit import event_json
 from bot.errors import UsageError
 from bot.store.base import AuditEvent, AuditQuery
 
@@ -60,14 +63,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(
     args: argparse.Namespace, *, out: TextIO | None = None, clock: Callable[[], float] = time.time
 ) -> int:
-    from bot.config import load_settings
-    from bot.store import open_store
+    from bot.store import StoreSettings, open_store
 
     out = out or sys.stdout
     if args.limit < 1:
         raise UsageError("--limit must be at least 1.", fix="For example: --limit 50.")
+    if args.prune_older_than is not None and not args.prune_older_than > 0:
+        raise UsageError(f"--prune-older-than must be a positive number of days, not {args.prune_older_than:g}.",
+                         fix="For example --prune-older-than 365 (0 would delete every record).")
     now = clock()
-    store = open_store(load_settings(), clock=clock)
+    store = open_store(StoreSettings.from_environment(), clock=clock, must_exist=True)
     try:
         if args.prune_older_than is not None:
             deleted = store.prune_audit(now - args.prune_older_than * 86400)
@@ -85,6 +90,8 @@ def run(
     finally:
         store.close()
     if args.json:
+        from bot.audit import event_json  # only here: it brings asyncio along
+
         for event in events:
             print(json.dumps(event_json(event), sort_keys=True), file=out)
     else:

@@ -1,7 +1,8 @@
 """`ecs-exec-bot serve`: the Slack bot. Socket Mode when SLACK_APP_TOKEN is set, else HTTP on HOST:PORT.
 
-Start-up checks fail with one line and a distinct exit status (78 for configuration): token shapes,
-``auth.test``, the config file, the store. SIGTERM drains (see `handlers.server.runtime`).
+Start-up checks fail with one line and a distinct exit status (78 for configuration), local ones first:
+settings, token shapes, the config file; then every environment's region and role (`bot.aws`), then
+``auth.test``, the store, the listening port. SIGTERM drains (see `handlers.server.runtime`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from bot.errors import ConfigError
 
 if TYPE_CHECKING:
     from bot.output.redact import RedactingLogFilter
@@ -21,6 +25,7 @@ if TYPE_CHECKING:
 # Fits ECS's default stopTimeout (30 s) with room to cancel and update messages; raise it (with
 # stopTimeout, at most 120 s) to let longer commands finish during a deploy.
 DEFAULT_DRAIN_GRACE_S = 20.0
+DRAIN_GRACE_ENV = "ECS_EXEC_BOT_DRAIN_GRACE"
 
 # Log records carry these when a handler passes them in ``extra=``; everything else is the message.
 _EXTRA_FIELDS = ("request_id", "user", "channel", "service")
@@ -56,11 +61,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--drain-grace",
         type=float,
-        default=float(os.environ.get("ECS_EXEC_BOT_DRAIN_GRACE", DEFAULT_DRAIN_GRACE_S)),
+        # Read in run(), not here: every subcommand's parser is built from this, and a bad value must fail
+        # `serve` alone (as a config error), not `--help` of everything.
+        default=None,
         help="seconds running commands may finish after SIGTERM before they are cancelled (env "
         f"ECS_EXEC_BOT_DRAIN_GRACE, default {DEFAULT_DRAIN_GRACE_S:g}); keep it ~25 s below the container's "
         "stopTimeout so cancelled commands can still update their messages",
     )
+
+
+def drain_grace(option: float | None, environ: dict[str, str] | os._Environ[str] = os.environ) -> float:
+    """--drain-grace, else ECS_EXEC_BOT_DRAIN_GRACE, else the default; a bad value is a ConfigError."""
+    if option is not None:
+        value, source = option, "--drain-grace"
+    elif DRAIN_GRACE_ENV in environ:
+        source = DRAIN_GRACE_ENV
+        try:
+            value = float(environ[DRAIN_GRACE_ENV])
+        except ValueError:
+            value = math.nan
+    else:
+        return DEFAULT_DRAIN_GRACE_S
+    if not (math.isfinite(value) and 0 <= value <= 3600):
+        shown = environ.get(DRAIN_GRACE_ENV) if source == DRAIN_GRACE_ENV else value
+        raise ConfigError(f"{source}={shown!s} is not a number of seconds between 0 and 3600.",
+                          fix=f"Set it to e.g. {DEFAULT_DRAIN_GRACE_S:g} (keep it ~25 s below the task's stopTimeout).")
+    return value
 
 
 def configure_logging(level: str) -> RedactingLogFilter:
@@ -81,18 +107,24 @@ def configure_logging(level: str) -> RedactingLogFilter:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.config import load_settings
+    from bot.aws import AwsClientFactory, check_environments
+    from bot.config import load_config, load_settings
     from handlers.app import SlackSettings, build_slack_services
     from handlers.server.runtime import ServeOptions, serve
 
+    # Local checks first (no network): settings, token shapes, the config file.
     settings = load_settings()
-    log_filter = configure_logging(settings.log_level)
-    slack = SlackSettings.from_settings(settings)
     options = ServeOptions(
         host=args.host or settings.host,
         port=settings.port if args.port is None else args.port,
-        drain_grace=args.drain_grace,
+        drain_grace=drain_grace(args.drain_grace),
     )
+    log_filter = configure_logging(settings.log_level)
+    slack = SlackSettings.from_settings(settings)
+    if settings.config_file is not None:  # unset: open_services says so, with the fix
+        config = load_config(settings.config_file)
+        # Then AWS: every environment's region (and role) now, not as "internal error" on every command.
+        check_environments(config, AwsClientFactory(config.environments, default_region=settings.aws_region))
 
     async def factory(client: Any, info: dict[str, Any]) -> Any:
         services = await build_slack_services(settings, client, info)

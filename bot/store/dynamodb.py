@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from bot.errors import StoreError
+from bot.aws import describe_setup_error
+from bot.errors import BotError, StoreError
 from bot.store.base import (
     AuditEvent,
     AuditQuery,
@@ -88,13 +89,16 @@ def create_table(client: Any, table_name: str, *, wait: bool = True) -> None:
         raise _store_error(table_name, exc) from exc
 
 
-def _store_error(table: str, exc: BaseException) -> StoreError:
+def _store_error(table: str, exc: BaseException) -> BotError:
+    setup = describe_setup_error(exc, action=f"DynamoDB table {table}")
+    if setup is not None:  # no region, unknown profile, no or expired credentials: the set-up, not the table
+        return setup
     code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
     what = f"{code}: {exc}" if code else str(exc)
     return StoreError(
         f"The DynamoDB table {table} cannot be used ({what}).",
         fix="Check ECS_EXEC_BOT_DYNAMODB_TABLE and the region, that the table exists (see docs/store.md), "
-        "and that the bot's role may GetItem, PutItem, UpdateItem, DeleteItem, Query, Scan and BatchWriteItem on it.",
+        "and that the role may use it (infra/bot/iam.tf; pruning needs Scan and BatchWriteItem: an operator's role).",
     )
 
 
@@ -118,6 +122,10 @@ def _day(at: float) -> str:
 class DynamoStore:
     """`Store` on one DynamoDB table. ``client`` is a boto3 DynamoDB *client* (not resource)."""
 
+    # Audit records expire through DynamoDB TTL (``append_audit(retain_seconds=...)``); pruning by hand
+    # (`audit --prune-older-than`, Scan + BatchWriteItem) is an operator action the bot's role cannot do.
+    audit_expires_natively = True
+
     def __init__(self, table_name: str, client: Any, *, clock: Callable[[], float] = time.time) -> None:
         self.table = table_name
         self._client = client
@@ -130,7 +138,7 @@ class DynamoStore:
     def _calls(self) -> Iterator[None]:
         try:
             yield
-        except StoreError:
+        except BotError:
             raise
         except Exception as exc:
             raise _store_error(self.table, exc) from exc

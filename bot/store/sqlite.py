@@ -94,8 +94,16 @@ class SqliteStore:
         *,
         busy_timeout_ms: int = 5000,
         clock: Callable[[], float] = time.time,
+        must_exist: bool = False,
     ) -> None:
         self.path = str(path)
+        if must_exist and self.path != ":memory:" and not Path(self.path).is_file():
+            # Read-only commands (`audit`) must not leave a new empty database, in a new directory, behind
+            # a typo in ECS_EXEC_BOT_SQLITE_PATH; "no records" would then hide the real trail.
+            raise StoreError(
+                f"No store at {self.path}.",
+                fix="Point ECS_EXEC_BOT_SQLITE_PATH at the bot's database (the bot creates it when it starts).",
+            )
         self._clock = clock
         self._busy_timeout_ms = int(busy_timeout_ms)
         self._writes_since_checkpoint = 0

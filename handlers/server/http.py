@@ -8,11 +8,14 @@ replica still answers anything that does arrive with "restarting, try again").
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.app.async_app import AsyncApp
+
+from bot.errors import ConfigError
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
@@ -56,8 +59,23 @@ class HttpListener:
     async def start(self) -> None:
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self._host, self._port)
-        await self._site.start()
+        try:
+            await self._site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise self._bind_error(exc) from None
         self.port = int(self._runner.addresses[0][1])  # the real port when 0 was asked for
+
+    def _bind_error(self, exc: OSError) -> ConfigError:
+        where = f"{self._host}:{self._port}"
+        if exc.errno == errno.EADDRINUSE:
+            return ConfigError(f"Port {where} is already in use.",
+                               fix="Stop the other process, or set PORT (or --port) to a free port.")
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return ConfigError(f"No permission to listen on {where}.",
+                               fix="Use a port above 1023, or set PORT (or --port).")
+        return ConfigError(f"Cannot listen on {where} ({exc.strerror or exc}).",
+                           fix="Check HOST (or --host) names an address of this machine.")
 
     @property
     def url(self) -> str:

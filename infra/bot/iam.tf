@@ -119,9 +119,15 @@ resource "aws_iam_role_policy" "task_exec" {
 
 data "aws_iam_policy_document" "task_state" {
   # Item-level actions only (no CreateTable/DeleteTable/UpdateTable), on this table and its indexes.
-  # Scan + BatchWriteItem serve `ecs-exec-bot audit --prune` and are not granted on the indexes.
+  # The audit trail is one the running bot cannot erase: no Scan, DeleteItem or BatchWriteItem on audit
+  # records (partition keys "AUDIT#<day>", see bot/store/dynamodb.py). dynamodb:LeadingKeys is the partition
+  # key of every item a request touches, so state items (approvals, claims, slots, heartbeats) and audit
+  # items get separate statements; nothing grants Scan or BatchWriteItem at all. Old audit records expire
+  # through DynamoDB TTL (`ttl`, set from ECS_EXEC_BOT_AUDIT_RETENTION_DAYS when each record is written);
+  # `ecs-exec-bot audit --prune-older-than` is an operator action with the operator's own credentials
+  # (infra/README.md, "Audit retention").
   statement {
-    sid    = "UseStateTable"
+    sid    = "UseStateItems"
     effect = "Allow"
     actions = [
       "dynamodb:GetItem",
@@ -129,10 +135,27 @@ data "aws_iam_policy_document" "task_state" {
       "dynamodb:UpdateItem",
       "dynamodb:DeleteItem",
       "dynamodb:Query",
-      "dynamodb:Scan",
-      "dynamodb:BatchWriteItem",
     ]
     resources = [aws_dynamodb_table.state.arn]
+
+    condition {
+      test     = "ForAllValues:StringNotLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["AUDIT#*"]
+    }
+  }
+
+  statement {
+    sid       = "AppendAuditRecords"
+    effect    = "Allow"
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query"]
+    resources = [aws_dynamodb_table.state.arn]
+
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["AUDIT#*"]
+    }
   }
 
   statement {

@@ -133,13 +133,30 @@ def test_kms_data_keys_only_for_exec_keys_and_ssm_session_context() -> None:
 
 def test_dynamodb_item_actions_only_on_the_table_and_its_indexes() -> None:
     sids = _by_sid(BOT_TASK)
-    table, indexes = sids["UseStateTable"], sids["QueryStateIndexes"]
-    assert table.resources == ("${aws_dynamodb_table.state.arn}",)
+    state, audit, indexes = sids["UseStateItems"], sids["AppendAuditRecords"], sids["QueryStateIndexes"]
+    assert state.resources == audit.resources == ("${aws_dynamodb_table.state.arn}",)
     assert indexes.resources == ("${aws_dynamodb_table.state.arn}/index/*",)
     assert indexes.actions == ("dynamodb:Query",)
     table_management = {"dynamodb:CreateTable", "dynamodb:DeleteTable", "dynamodb:UpdateTable", "dynamodb:*"}
     for stmt in BOT_TASK + EXEC:
         assert not table_management & set(stmt.actions)
+
+
+def test_the_bot_cannot_erase_audit_records() -> None:
+    """Audit items ("AUDIT#<day>" partitions) are append-only for the task role; nothing grants Scan or
+    BatchWriteItem; DeleteItem/UpdateItem only where the partition key is not an audit one."""
+    sids = _by_sid(BOT_TASK)
+    state, audit = sids["UseStateItems"], sids["AppendAuditRecords"]
+    assert set(audit.actions) == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query"}
+    assert list(audit.conditions) == [{"test": "ForAllValues:StringLike", "variable": "dynamodb:LeadingKeys",
+                                 "values": ["AUDIT#*"]}]
+    assert {"dynamodb:DeleteItem", "dynamodb:UpdateItem"} <= set(state.actions)
+    assert list(state.conditions) == [{"test": "ForAllValues:StringNotLike", "variable": "dynamodb:LeadingKeys",
+                                 "values": ["AUDIT#*"]}]
+    erasing = {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"}
+    for stmt in BOT_TASK + EXEC:
+        if stmt is not state:
+            assert not erasing & set(stmt.actions), stmt.where
 
 
 def test_assume_role_only_on_configured_environment_roles() -> None:

@@ -6,16 +6,22 @@ sentence, nothing runs). Backoff sleeps are shortened; the retry budget itself i
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from botocore.retries import adaptive, standard
 
+from bot.config import BotConfig
+from bot.runner import ExecRunner, StartPolicy
+from standins.ecs import SANDBOX
 from tests.reliability.support import (
     ThrottlingProxy,
     audit_events,
     audit_kinds,
     execute_command_calls,
+    serve_bot,
     wait_audit,
 )
 from tests.slack.e2e_helpers import message_text, responses
@@ -50,21 +56,36 @@ async def test_a_throttling_burst_is_retried_and_the_command_runs_once(
 
 
 async def test_throttling_beyond_the_retry_budget_is_one_clear_sentence_and_nothing_runs(
-    throttling: ThrottlingProxy, bot: BotHarness, fake: FakeSlack
+    throttling: ThrottlingProxy, fake: FakeSlack, config: BotConfig, local_aws: LocalAws, demo_cluster: Any,
+    tmp_path: Path,
 ) -> None:
+    # ExecuteCommand throttling is retried with jitter for as long as the command's timeout (30 s here)
+    # allows; a clock that the backoff advances keeps the test from waiting for it.
+    fake_now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        fake_now[0] += seconds
+
+    runner = ExecRunner(local_aws.factory(dict(config.environments)).for_environment,
+                        start_policy=StartPolicy(clock=lambda: fake_now[0], sleep=sleep,
+                                                 jitter=lambda _lo, hi: hi))
     throttling.throttle = {"ExecuteCommand": 10_000}
-    await bot.command("web echo never", response_url=fake.response_url("thr"))
-    await wait_audit(bot.services.runs.store, "failed")
-    update = (await fake.await_for("chat.update"))[-1]
-    text = message_text(fake, str(update.params["ts"]))
-    assert "AWS kept throttling ecs:ExecuteCommand after several retries" in text, text
-    assert "Wait a minute and retry" in text
-    assert execute_command_calls() == []
-    # Bounded: botocore's `total_max_attempts: 2` (2 calls) under aws_call's 3 attempts (it was 6 × 4).
-    assert throttling.throttled["ExecuteCommand"] == 2 * 3
-    [failed] = [e for e in audit_events(bot.services.runs.store) if e.kind == "failed"]
-    assert "throttling" in str(failed.details["error"])
-    assert audit_kinds(bot.services.runs.store) == ["requested", "failed"]
+    SANDBOX.reset()
+    async with serve_bot(fake, config, local_aws, tmp_path / "bot.db", runner=runner) as bot:
+        await bot.command("web echo never", response_url=fake.response_url("thr"))
+        await wait_audit(bot.services.runs.store, "failed")
+        update = (await fake.await_for("chat.update"))[-1]
+        text = message_text(fake, str(update.params["ts"]))
+        assert "AWS kept throttling ecs:ExecuteCommand for" in text, text
+        assert "Retry in a minute" in text
+        assert execute_command_calls() == []
+        # Bounded by the command's timeout: backoffs 1, 2, 4, 5, 5, 5, 5 s (27 s; the next would pass 30 s),
+        # so 8 attempts of 2 botocore calls each.
+        assert throttling.throttled["ExecuteCommand"] == 8 * 2
+        assert fake_now[0] == 27
+        [failed] = [e for e in audit_events(bot.services.runs.store) if e.kind == "failed"]
+        assert "throttling" in str(failed.details["error"])
+        assert audit_kinds(bot.services.runs.store) == ["requested", "failed"]
 
 
 async def test_throttled_target_lookup_beyond_the_budget_is_an_ephemeral_sentence(

@@ -17,7 +17,7 @@ from bot.cli import main
 from bot.cli.exec import worst_exit_status
 from bot.errors import BotError, ExecTimeout, TargetError
 from bot.output.capture import CapturedOutput, CaptureLimits
-from bot.runner import ExecResult, ExecRunner
+from bot.runner import ExecResult, ExecRunner, StartPolicy
 from bot.targets import Target, resolve_service_ref, resolve_targets
 from standins.ecs import SANDBOX, DemoCluster, set_agent_status
 from tests.support.local_aws import LocalAws
@@ -116,7 +116,7 @@ def test_exec_failures_are_one_line_with_distinct_statuses(
     assert code == 69 and "Unknown service 'wbe'" in err and "--cluster" in err
 
     code, _, err = run_cli(capsys, "web-nginx", "--cluster", "prod", "--bogus", "--", "true")
-    assert code == 64 and "Unexpected '--bogus' before `--`." in err
+    assert code == 64 and "Unknown option '--bogus' before the command." in err
 
 
 def test_access_denied_names_the_action_and_the_task_arn(
@@ -177,7 +177,12 @@ async def test_cancel_ends_a_command_that_ignores_ctrl_c(shared_aws: LocalAws, s
 
 
 async def test_execute_command_errors_at_the_ecs_call(local_aws: LocalAws, demo_cluster: DemoCluster) -> None:
-    runner = ExecRunner(local_aws.factory().for_environment)
+    slept: list[float] = []
+
+    async def no_wait(seconds: float) -> None:
+        slept.append(seconds)
+
+    runner = ExecRunner(local_aws.factory().for_environment, start_policy=StartPolicy(sleep=no_wait))
     target = await first_target(local_aws)
 
     # Exec disabled on the task (targets would have refused earlier; ECS says it too).
@@ -194,7 +199,8 @@ async def test_execute_command_errors_at_the_ecs_call(local_aws: LocalAws, demo_
     result = await runner.run(target, "true", timeout=10)
     assert result.error is not None
     text = result.error.user_text()
-    assert f"The ExecuteCommandAgent of task {target.task_id} is not connected to SSM." in text
+    assert f"The ExecuteCommandAgent of task {target.task_id} is not connected to SSM (still, after 3 retries" in text
+    assert slept == [1.0, 2.0, 4.0]  # retried first: right after a task starts this is usually transient
     assert "ssmmessages:CreateControlChannel" in text and "VPC endpoint" in text and "doctor" in text
 
 

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import secrets
 import shlex
+import shutil
 import subprocess
+import sys
+from pathlib import Path
 
+import psutil
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -123,3 +128,75 @@ def test_property_near_miss_output_is_kept_byte_for_byte(body: bytes, code: int,
         assert (out, got) == (body, code)
     else:
         assert got is not None
+
+
+# -- with a deadline: the command ends by itself even if TerminateSession is lost ---------------------------
+
+@pytest.mark.parametrize(
+    ("command", "expected_out", "expected_code"),
+    [
+        ("echo hi", b"hi\n", 0),
+        ("echo 'it''s' && exit 3", b"its\n", 3),
+        ("printf 'no newline'; false", b"no newline", 1),
+        ("echo a # trailing comment", b"a\n", 0),
+        ("sleep 0 &", b"", 0),
+        ("echo \"$1 $0\" | tr a-z A-Z", b" SH\n", 0),
+    ],
+)
+@pytest.mark.parametrize("with_timeout", [True, False], ids=["timeout", "no-timeout-binary"])
+def test_deadline_wrapper_keeps_output_and_status(tmp_path: Path, command: str, expected_out: bytes,
+                                                  expected_code: int, with_timeout: bool) -> None:
+    sentinel = ExitSentinel.random()
+    argv = shlex.split(sentinel.wrap(command, deadline_s=30))
+    raw = subprocess.run(argv, capture_output=True, check=False, timeout=20, env=_path_env(tmp_path, with_timeout)).stdout
+    f = sentinel.filter()
+    out = f.feed(raw) + f.flush()
+    assert (out, f.exit_code) == (expected_out, expected_code)
+
+
+@pytest.mark.skipif(not shutil.which("timeout"), reason="needs coreutils timeout")
+def test_at_the_deadline_the_command_and_its_pipeline_are_killed() -> None:
+    sentinel = ExitSentinel.random()
+    marker = f"{secrets.token_hex(4)}"
+    argv = shlex.split(sentinel.wrap(f"sleep 300 | cat # {marker}", deadline_s=1))
+    raw = subprocess.run(argv, capture_output=True, check=False, timeout=60).stdout  # not 300 s
+    f = sentinel.filter()
+    f.feed(raw)
+    f.flush()
+    assert f.exit_code == 137  # 128 + SIGKILL, still reported through the sentinel
+    assert not [p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
+
+
+def _path_env(tmp_path: Path, with_timeout: bool) -> dict[str, str]:
+    """A PATH with sh, tr, sleep and true, and `timeout` only when asked (a container without it)."""
+    bin_dir = tmp_path / ("bin-t" if with_timeout else "bin")
+    bin_dir.mkdir()
+    for name in ("sh", "tr", "sleep", "true", *(["timeout"] if with_timeout else [])):
+        found = shutil.which(name)
+        if found:
+            (bin_dir / name).symlink_to(found)
+    return {"PATH": str(bin_dir)}
+
+
+@pytest.mark.parametrize("command", ["grep 'upstream timed out' a.log", 'echo "a  b" \'$HOME\' | wc -c',
+                                     "ls -la -- '-x' && echo done"])
+@pytest.mark.parametrize("with_timeout", [True, False], ids=["timeout", "no-timeout-binary"])
+def test_the_deadline_wrapper_runs_the_same_words_as_the_plain_one(tmp_path: Path, command: str,
+                                                                   with_timeout: bool) -> None:
+    """The policy checked the words of ``command``; both wrappers must hand exactly those to the programs."""
+    def words_run(wrapped: str, tag: str) -> list[str]:
+        (tmp_path / tag).mkdir()
+        env = _path_env(tmp_path / tag, with_timeout)
+        log = tmp_path / f"{tag}.log"
+        for name in ("grep", "echo", "wc", "ls"):
+            fake = Path(env["PATH"]) / name
+            fake.unlink(missing_ok=True)
+            fake.write_text(f"#!{sys.executable}\nimport json, os, sys\n"
+                            "open(os.environ['ARGV_LOG'], 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+            fake.chmod(0o755)
+        subprocess.run(shlex.split(wrapped), env={**env, "ARGV_LOG": str(log)}, capture_output=True,
+                       timeout=20, check=False, cwd=tmp_path)
+        return sorted(log.read_text().splitlines())
+
+    sentinel = ExitSentinel.random()
+    assert words_run(sentinel.wrap(command, deadline_s=30), "deadline") == words_run(sentinel.wrap(command), "plain")

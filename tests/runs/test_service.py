@@ -260,6 +260,11 @@ async def test_daily_retention_runs_on_one_replica(stores: tuple[Store, Store], 
         return bool(stores[0].query_audit(AuditQuery(request_id=request_id)))
 
     old_event("old-1")
+    if getattr(stores[0], "audit_expires_natively", False):
+        # DynamoDB: records expire by TTL; the bot's role may not Scan or delete audit records
+        # (infra/bot/iam.tf), so no replica prunes them.
+        assert await b.prune_once_a_day() is None and present("old-1")
+        return
     assert await b.prune_once_a_day() == 1
     assert not present("old-1")  # b took today's prune
     old_event("old-2")

@@ -97,6 +97,11 @@ async def test_retention_prunes_only_older_records(store: Store, clock: FakeCloc
     clock.advance(20 * 86400)
     await auditor.record(AuditKind.REQUESTED, request_id="new")
     clock.advance(11 * 86400)
-    assert await auditor.prune() == 1
+    if getattr(store, "audit_expires_natively", False):
+        # DynamoDB: TTL expires records; the bot's role may not Scan or delete them, so the bot never prunes.
+        assert await auditor.prune() == 0
+        assert store.prune_audit(clock() - 30 * 86400) == 1  # the operator's `audit --prune-older-than`
+    else:
+        assert await auditor.prune() == 1
     assert [e.request_id for e in store.query_audit(AuditQuery())] == ["new"]
     assert await Auditor(store, clock=clock, retention_days=None).prune() == 0

@@ -131,3 +131,26 @@ async def test_stopped_task_and_task_of_another_service(local_aws: LocalAws, dem
 async def test_unknown_container(shared_aws: LocalAws, shared_demo: DemoCluster) -> None:
     text = await fails(shared_aws, raw("web-nginx"), container="php")
     assert "has no container named 'php' (it has: nginx, log-router)" in text
+
+
+def test_a_task_is_named_by_arn_id_unique_prefix_or_the_short_id_slack_shows() -> None:
+    from bot.errors import TargetError
+    from bot.targets import match_task
+
+    tasks = [{"taskArn": f"arn:aws:ecs:us-east-1:1:task/prod/{tid}"} for tid in
+             ("3f2a9c00aa11e1", "3f2a9c00bb22e2", "77aa0000cc33e3")]
+    assert match_task(tasks, "77aa0000cc33e3") == [tasks[2]]
+    assert match_task(tasks, tasks[0]["taskArn"]) == [tasks[0]]
+    assert match_task(tasks, "77aa00") == [tasks[2]]
+    assert match_task(tasks, "3f2a9c…e2") == [tasks[1]]  # short_task_id() of bot.output.render
+    assert match_task(tasks, "77aa0") == []  # too short to be taken as a prefix
+    assert match_task(tasks, "999999") == []
+    with pytest.raises(TargetError) as caught:
+        match_task(tasks, "3f2a9c00")
+    assert "matches 2 running tasks" in caught.value.message and caught.value.fix
+
+
+def test_slack_accepts_the_short_task_id_it_shows() -> None:
+    from bot.commands import parse_command_text
+
+    assert parse_command_text("--task 3f2a9c…e2 web echo hi").task == "3f2a9c…e2"
