@@ -284,7 +284,7 @@ class AgentSession:
 
     def _make_source(self) -> OutputSource:
         if self.spec.synthetic_output_bytes is not None:
-            return SyntheticSource(self.spec.synthetic_output_bytes)
+            return SyntheticSource(self.spec.synthetic_output_bytes, self.spec.synthetic_interval)
         env = agent_environment(os.environ, self.spec.env)
         return PtyProcess(self.spec.command, cwd=self.spec.cwd or self._sandbox_dir, env=env)
 
