@@ -114,6 +114,11 @@ def register(url: str, total_bytes: int, interval: float, context: ssl.SSLContex
         return json.loads(response.read())
 
 
+def agent_stats(url: str, session_id: str, context: ssl.SSLContext | None) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{url}/control/sessions/{session_id}", timeout=10, context=context) as response:
+        return json.loads(response.read())
+
+
 class ReadCounter:
     """Counts socket reads handed to the websocket protocol (every client subclass calls the base's)."""
 
@@ -164,7 +169,9 @@ async def stream(url: str, total_bytes: int, interval: float, cert: str | None) 
         raise SystemExit(f"incomplete stream: {received} of {total_bytes} bytes")
     mib = received / MIB
     messages = result.messages_received - 1  # the first message started the clock
+    stats = await asyncio.to_thread(agent_stats, url, session_info["sessionId"], context)
     return {
+        "retransmissions": stats.get("retransmissions", -1),
         "mib": mib,
         "cpu_s": cpu - first["cpu"],
         "wall_s": wall - first["wall"],
@@ -216,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"client_cpu_ms_per_mib: {figures['cpu_s'] * 1000 / figures['mib']:.1f}")
     print(f"client_cpu_us_per_message: {figures['cpu_s'] * 1e6 / max(1, figures['messages']):.1f}")
     print(f"frames_per_read: {figures['messages'] / figures['reads']:.2f}")
+    print(f"agent_retransmissions: {figures['retransmissions']}")  # > 0: acks came later than the agent's RTO
     print(f"end_to_end_mib_s: {figures['mib'] / figures['wall_s']:.2f}")
     print(f"startup_cpu_ms: {figures['startup_cpu_s'] * 1000:.0f}")
     print(f"startup_rss_mib: {figures['startup_rss_mib']:.1f}")

@@ -47,14 +47,15 @@ _MEDIUM = struct.Struct(">BBH")
 _LONG = struct.Struct(">BBQ")
 _KICK = Frame(_BINARY, b"")  # an empty message: the reader's cue to drain held output (see ``kick``)
 MAX_BACKOFF = 5.0
+_QUEUE_FULL, _WRITES_STALLED, _COALESCING = 1, 2, 4  # why reading is paused
 
 
 class FrameSink(Protocol):
     def take_frame(self, conn: DataChannelConnection, frame: bytes) -> bool:
         """Handle one complete message now; False: leave it (and every later one) to the reader task."""
 
-    def end_of_read(self, conn: DataChannelConnection) -> None:
-        """Every frame of one socket read was offered: write what is owed for them."""
+    def end_of_read(self, conn: DataChannelConnection) -> bool:
+        """Every frame of one socket read was offered: write what is owed for them. True: output came."""
 
 
 def client_frames(messages: list[bytes], masks: bytes) -> bytes:
@@ -87,6 +88,9 @@ class DataChannelConnection(ClientConnection):
         self.sink: FrameSink | None = None
         self.queued = 0  # messages left to the reader task and not yet handled by it
         self.write_stalled_at: float | None = None  # loop time the write buffer went over its high mark
+        self.read_pause = 0.0  # seconds to wait before reading again after a read that carried output
+        self._read_pauses = 0  # bit set of the reasons reading is paused (_QUEUE_FULL, ...)
+        self._socket_transport: asyncio.Transport | None = None  # under TLS: the transport of the socket
 
     # --- receive ------------------------------------------------------------------------------
 
@@ -105,8 +109,11 @@ class DataChannelConnection(ClientConnection):
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
         sink = self.sink
-        if sink is not None:
-            sink.end_of_read(self)
+        if sink is not None and sink.end_of_read(self) and self.read_pause:
+            # Output paced by the agent (1 KiB per ~1 ms) would wake us once per message: read again only
+            # after a short pause, so the next read takes several messages and one ack write answers all.
+            self._pause_reading(_COALESCING)
+            self.loop.call_later(self.read_pause, self._resume_reading, _COALESCING)
 
     def message_done(self) -> None:
         """The reader handled one queued message."""
@@ -129,27 +136,46 @@ class DataChannelConnection(ClientConnection):
     def pause_writing(self) -> None:
         super().pause_writing()
         self.write_stalled_at = self.loop.time()
-        with contextlib.suppress(RuntimeError):  # already closing
-            self.transport.pause_reading()
+        self._pause_reading(_WRITES_STALLED)  # take no more output we would owe acks for
 
     def resume_writing(self) -> None:
         super().resume_writing()
         self.write_stalled_at = None
-        if not self.recv_messages.paused:
-            self._resume_reading()
+        self._resume_reading(_WRITES_STALLED)
+
+    # --- reading paused for any of three reasons ------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        # The message queue resumes reading when the reader drains it; not while acks cannot be written.
-        self.recv_messages.resume = self._resume_reading_if_writable
+        # websockets' message queue pauses reading when the reader falls behind; it must not resume
+        # reading while another reason still holds.
+        self.recv_messages.pause = lambda: self._pause_reading(_QUEUE_FULL)
+        self.recv_messages.resume = lambda: self._resume_reading(_QUEUE_FULL)
+        # Under TLS, asyncio's pause_reading only stops handing decrypted data over: the socket is still
+        # read, so every record would still wake us. The coalescing pause also pauses the socket's own
+        # transport (an asyncio internal, hence looked up defensively; other loops pause what they pause).
+        ssl_protocol = getattr(transport, "_ssl_protocol", None)
+        raw = getattr(ssl_protocol, "_transport", None)
+        self._socket_transport = raw if isinstance(raw, asyncio.Transport) else None
 
-    def _resume_reading_if_writable(self) -> None:
-        if not self.paused:
-            self._resume_reading()
+    def _pause_reading(self, reason: int) -> None:
+        if not self._read_pauses:
+            with contextlib.suppress(RuntimeError):  # already closing
+                self.transport.pause_reading()
+        if reason == _COALESCING and self._socket_transport is not None:
+            with contextlib.suppress(RuntimeError):
+                self._socket_transport.pause_reading()
+        self._read_pauses |= reason
 
-    def _resume_reading(self) -> None:
-        with contextlib.suppress(RuntimeError):
-            self.transport.resume_reading()
+    def _resume_reading(self, reason: int) -> None:
+        if self._read_pauses & reason:
+            self._read_pauses &= ~reason
+            if reason == _COALESCING and self._socket_transport is not None:
+                with contextlib.suppress(RuntimeError):
+                    self._socket_transport.resume_reading()
+            if not self._read_pauses:
+                with contextlib.suppress(RuntimeError):
+                    self.transport.resume_reading()
 
 
 # --- sends with deadlines (the sender task, the token, the reader's rare acks) ------------------------
