@@ -62,7 +62,7 @@ def client_frames(messages: list[bytes], masks: bytes) -> bytes:
     """``messages`` as client-to-server websocket BINARY frames (RFC 6455 §5.2), concatenated.
 
     Each frame has its own masking key, ``masks[4*i : 4*i + 4]``: one ``os.urandom`` call per batch
-    instead of one per frame, still a fresh key per frame as §5.3 requires.
+    instead of one per frame, still a fresh key per frame as RFC 6455 §5.3 requires.
     """
     parts: list[bytes] = []
     append = parts.append

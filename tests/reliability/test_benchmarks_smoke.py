@@ -21,7 +21,7 @@ EXPECTED: dict[tuple[str, ...], set[str]] = {
         "ack_post_ack_failures",
     },
     ("benchmarks.concurrent_sessions", "--quick"): {
-        "sessions", "sessions_wall_s", "sessions_errors", "client_peak_rss_mb", "client_cpu_s",
+        "sessions", "sessions_wall_s", "sessions_errors", "client_peak_rss_mib", "client_cpu_s", "client_cpu_ms_per_mib",
     },
     ("benchmarks.policy", "--quick"): {
         "policy_rules", "policy_decision_us_p50", "policy_decision_us_p99", "policy_worst_decision_us_p50",

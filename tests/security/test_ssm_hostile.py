@@ -1,5 +1,5 @@
 """Hostile agent/MGS peers: every session must end with a typed DataChannelError, within a deadline and
-in bounded memory (ssm-protocol.md §2, §4, §11)."""
+in bounded memory (docs/ssm-protocol.md §2, §4, §11)."""
 
 from __future__ import annotations
 
