@@ -48,6 +48,8 @@ _LONG = struct.Struct(">BBQ")
 _KICK = Frame(_BINARY, b"")  # an empty message: the reader's cue to drain held output (see ``kick``)
 MAX_BACKOFF = 5.0
 _QUEUE_FULL, _WRITES_STALLED, _COALESCING = 1, 2, 4  # why reading is paused
+_WHOLE_DATA_FRAMES = frozenset({0x81, 0x82})  # FIN, no reserved bits, TEXT or BINARY
+_CONTROL_FRAMES = frozenset({0x88, 0x89, 0x8A})  # FIN, no reserved bits, CLOSE, PING, PONG
 
 
 class FrameSink(Protocol):
@@ -91,12 +93,18 @@ class DataChannelConnection(ClientConnection):
         self.read_pause = 0.0  # seconds to wait before reading again after a read that carried output
         self._read_pauses = 0  # bit set of the reasons reading is paused (_QUEUE_FULL, ...)
         self._socket_transport: asyncio.Transport | None = None  # under TLS: the transport of the socket
+        self._own_frames = False  # splitting reads into frames ourselves (see _read_frames)
+        self._own_frames_off = False  # something unusual came: websockets parses everything from then on
+        self._partial = b""  # the start of a frame whose end has not arrived yet
+        self._bypass_sink = False
+        limit = getattr(self.protocol, "max_message_size", None)  # connect(max_size=...)
+        self._max_size: int = limit if isinstance(limit, int) else 1 << 20
 
     # --- receive ------------------------------------------------------------------------------
 
     def process_event(self, event: Any) -> None:
         sink = self.sink
-        if sink is not None and self.queued == 0 and self.response is not None:
+        if sink is not None and self.queued == 0 and self.response is not None and not self._bypass_sink:
             opcode = event.opcode
             if (opcode is _BINARY or opcode is _TEXT) and event.fin:
                 data = event.data
@@ -107,13 +115,77 @@ class DataChannelConnection(ClientConnection):
         super().process_event(event)
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+        if self._own_frames or self._can_read_own_frames():
+            self._read_frames(data)
+        else:
+            super().data_received(data)
         sink = self.sink
         if sink is not None and sink.end_of_read(self) and self.read_pause:
             # Output paced by the agent (1 KiB per ~1 ms) would wake us once per message: read again only
             # after a short pause, so the next read takes several messages and one ack write answers all.
             self._pause_reading(_COALESCING)
             self.loop.call_later(self.read_pause, self._resume_reading, _COALESCING)
+
+    # --- our own frame reader for the common case ------------------------------------------------
+
+    def _can_read_own_frames(self) -> bool:
+        # Only from a frame boundary: websockets' reader must hold nothing (it has parsed the handshake
+        # response and every byte after it). From then on it only ever gets complete frames from us.
+        if self.sink is None or self.protocol.state is not State.OPEN or self._own_frames_off:
+            return False
+        reader = getattr(self.protocol, "reader", None)
+        if getattr(reader, "buffer", None) != b"":
+            return False
+        self._own_frames = True
+        return True
+
+    def _read_frames(self, data: bytes) -> None:
+        """Split a read into frames ourselves (websockets' generator-based parser costs several times more
+        per frame): complete unfragmented data frames go to the sink; complete control frames, and data
+        frames the sink leaves to the reader, go to websockets one whole frame at a time. Anything else
+        (fragments, reserved bits, a masked or oversized frame, a closing connection) goes to websockets
+        with the rest of the stream, for good."""
+        buf = self._partial + data if self._partial else data
+        n = len(buf)
+        pos = 0
+        sink = self.sink
+        while pos + 2 <= n:
+            b0 = buf[pos]
+            length = buf[pos + 1]
+            if length & 0x80 or self.protocol.state is not State.OPEN:  # a masked server frame is an error
+                return self._hand_over_rest(buf[pos:])
+            head = 2
+            if length == 126:
+                if pos + 4 > n:
+                    break
+                length = (buf[pos + 2] << 8) | buf[pos + 3]
+                head = 4
+            elif length == 127:
+                if pos + 10 > n:
+                    break
+                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                head = 10
+            control = b0 in _CONTROL_FRAMES
+            if length > (125 if control else self._max_size) or not (control or b0 in _WHOLE_DATA_FRAMES):
+                return self._hand_over_rest(buf[pos:])  # before buffering a frame we would refuse
+            end = pos + head + length
+            if end > n:
+                break
+            if control or sink is None or self.queued or not sink.take_frame(self, buf[pos + head : end]):
+                self._to_websockets(buf[pos:end])
+            pos = end
+        self._partial = buf[pos:] if pos < n else b""
+
+    def _to_websockets(self, frame: bytes) -> None:
+        self._bypass_sink = True  # the sink has seen (or must not see) this frame: queue it
+        try:
+            super().data_received(frame)
+        finally:
+            self._bypass_sink = False
+
+    def _hand_over_rest(self, rest: bytes) -> None:
+        self._own_frames, self._own_frames_off, self._partial = False, True, b""
+        self._to_websockets(rest)
 
     def message_done(self) -> None:
         """The reader handled one queued message."""
