@@ -505,7 +505,7 @@ class DataChannelSession:
         try:
             async for frame in ws:
                 try:
-                    outcome = await self._read_one(ws, frame)
+                    outcome = await self._read_one(ws, fast, frame)
                 finally:
                     if fast is not None:
                         fast.message_done()
@@ -520,7 +520,9 @@ class DataChannelSession:
             return _Dropped(f"connection error: {_why(exc)}", self._conn_got_message)
         return _Dropped("connection closed by the service", self._conn_got_message)
 
-    async def _read_one(self, ws: ClientConnection, frame: bytes | str) -> _Ended | None:
+    async def _read_one(
+        self, ws: ClientConnection, fast: DataChannelConnection | None, frame: bytes | str
+    ) -> _Ended | None:
         """One message the fast path left to us, with the full rules (§4.2)."""
         if self._fatal is not None:
             raise self._fatal
@@ -528,6 +530,12 @@ class DataChannelSession:
             frame = frame.encode("utf-8")
         if not frame:  # the fast path's cue (or an empty message, which means nothing): drain held output
             await self._drain_held()
+            return None
+        if fast is not None and self.take_frame(fast, frame):
+            # Output queued behind a slow message (or while the loop was too busy to keep up): handled as
+            # the fast path would, without a send to await per ack, so the queue drains in one go and
+            # the fast path takes over again.
+            self.end_of_read(fast)
             return None
         try:
             m = decode_message(frame)
