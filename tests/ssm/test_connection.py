@@ -10,6 +10,7 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
+from bot.errors import DataChannelError
 from bot.ssm.channel import DataChannelSession, SessionParams
 from bot.ssm.connection import backoff, client_frames
 from tests.ssm.peer import SESSION_ID, Conn, FakeControl, Peer, output_frame
@@ -103,3 +104,19 @@ async def test_control_frames_and_a_fragmented_message_between_data_frames() -> 
     data = outputs(1, 3) + ping + outputs(4, 6) + fragmented + outputs(8, 10)
     sink, acks = await stream_raw([data[:200], data[200:]])
     assert sink == EXPECTED and acks == list(range(11))
+
+
+async def test_a_frame_header_claiming_a_terabyte_fails_at_once_instead_of_being_buffered() -> None:
+    async def script(c: Conn) -> None:
+        await c.output(0, b"<0>")
+        await c.wait_ack(0)  # our frame reader is in charge now
+        c.ws.transport.write(bytes([0x82, 127]) + (1 << 40).to_bytes(8, "big") + b"x" * 1000)
+        await asyncio.sleep(10)
+
+    control = FakeControl(tokens=["T2"])
+    async with Peer(script) as peer:
+        s = DataChannelSession(SessionParams(SESSION_ID, peer.url, "T"), on_output=lambda _: None,
+                               control=control, config=replace(FAST, max_frame_bytes=65_536))
+        with pytest.raises(DataChannelError) as info:
+            await asyncio.wait_for(s.run(), 8)
+    assert "larger than" in info.value.message and control.resumed == []
