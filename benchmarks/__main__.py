@@ -14,11 +14,12 @@ import time
 
 # (module, arguments, what it measures)
 BENCHMARKS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("benchmarks.data_channel", ("--mb", "1"), "data channel, 1 MB"),
-    ("benchmarks.data_channel", ("--mb", "50"), "data channel, 50 MB"),
+    ("benchmarks.data_channel", ("--pattern", "paced"), "data channel, paced like the agent, 8 MiB"),
+    ("benchmarks.data_channel", ("--pattern", "paced", "--tls"), "data channel, paced, over TLS"),
+    ("benchmarks.data_channel", ("--pattern", "batched"), "data channel, batched, 50 MiB"),
     ("benchmarks.cli_exec_stream", ("--mb", "100"), "exec CLI streaming 100 MiB to stdout"),
     ("benchmarks.ack_latency", (), "slash-command ack latency over signed HTTP"),
-    ("benchmarks.concurrent_sessions", (), "200 concurrent sessions x 100 KB"),
+    ("benchmarks.concurrent_sessions", (), "200 concurrent paced sessions x 100 KiB"),
     ("benchmarks.policy", (), "policy decisions with 1,000 rules"),
     ("benchmarks.redaction", (), "redaction throughput"),
 )

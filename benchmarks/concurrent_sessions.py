@@ -1,12 +1,14 @@
-"""200 concurrent sessions of 100 KB each through the real runner: ExecuteCommand → data channel → capture.
+"""200 concurrent sessions of 100 KiB each through the real runner: ExecuteCommand → data channel → capture.
 
-    python -m benchmarks.concurrent_sessions [--sessions 200] [--kb 100] [--quick]
+    python -m benchmarks.concurrent_sessions [--sessions 200] [--kb 100] [--batched] [--quick]
 
 Three processes on loopback, so the figures are the client's alone:
 
 - the local agent (``python -m standins.agent``): the SSM side of every session; each session
-  streams ``--kb`` KiB of synthetic numbered lines (no process per session: the 2-core machine's CPU
-  goes to the client, which is what is measured);
+  streams ``--kb`` KiB of synthetic numbered lines, paced like the real agent (1 KiB, then 1 ms sleep;
+  ``--batched``: as fast as acked), with no process per session: the 2-core machine's CPU goes to the
+  client, which is what is measured (with 200 paced sessions the agent itself becomes the limit, so each
+  session streams slower than 1 MiB/s);
 - the patched moto ECS (``--serve-ecs``, this module): ``ExecuteCommand`` registers each session
   with the agent, exactly as in the tests and the demo;
 - this process: ``bot.targets.resolve_targets`` once, then ``bot.runner.ExecRunner.run`` for every
@@ -16,7 +18,8 @@ Three processes on loopback, so the figures are the client's alone:
 Figures: ``sessions_wall_s`` (all sessions, start to last end), ``sessions_errors`` (a session that did
 not end "ok" with every byte; target 0), ``sessions_resumed`` (sessions whose data channel dropped and
 was resumed: they succeed, but on loopback a drop means something reset a connection),
-``client_peak_rss_mb`` (peak RSS of this process; target < 300 MB), ``client_cpu_s``. Errors are
+``client_peak_rss_mib`` (peak RSS of this process, boto3 and all; target < 150 MiB), ``client_cpu_s`` and
+``client_cpu_ms_per_mib`` (this process's CPU while the sessions run, per MiB of output). Errors are
 counted by kind on stderr (``error_kind: <class>: <n>``), with the first five in full.
 """
 
@@ -34,6 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 KIB = 1024
+MIB = 1024 * KIB
+PACED_INTERVAL = 0.001  # seconds between 1 KiB messages: the agent's sleep between PTY reads
 REGION = "us-east-1"
 
 
@@ -48,7 +53,7 @@ def start_child(args: list[str], what: str) -> tuple[subprocess.Popen[str], str]
     return proc, url
 
 
-def serve_ecs(agent_url: str, output_bytes: int) -> int:
+def serve_ecs(agent_url: str, output_bytes: int, interval: float) -> int:
     """Child process: the patched moto ECS with the demo cluster; every session streams synthetic output."""
     from standins.ecs import SANDBOX, LocalEcsServer, seed_demo_cluster
 
@@ -56,6 +61,7 @@ def serve_ecs(agent_url: str, output_bytes: int) -> int:
         seed_demo_cluster(ecs.url, region=REGION)
         with SANDBOX.lock:
             SANDBOX.session_options["synthetic_output_bytes"] = output_bytes
+            SANDBOX.session_options["synthetic_interval"] = interval
         print(ecs.url, flush=True)
         sys.stdin.read()  # until the parent closes it
     return 0
@@ -115,18 +121,21 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--kb", type=int, default=100, help="KiB of output per session (default 100)")
+    parser.add_argument("--batched", action="store_true", help="output as fast as acked instead of paced")
     parser.add_argument("--quick", action="store_true", help="10 sessions (smoke run)")
     parser.add_argument("--serve-ecs", metavar="AGENT_URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     output_bytes = args.kb * KIB
+    interval = 0.0 if args.batched else PACED_INTERVAL
     if args.serve_ecs:
-        return serve_ecs(args.serve_ecs, output_bytes)
+        return serve_ecs(args.serve_ecs, output_bytes, interval)
     count = 10 if args.quick else args.sessions
 
     agent, agent_url = start_child(["standins.agent", "--port", "0"], "the local agent")
     try:
         ecs, ecs_url = start_child(["benchmarks.concurrent_sessions", "--serve-ecs", agent_url,
-                                    "--kb", str(args.kb)], "the local ECS")
+                                    "--kb", str(args.kb), *(["--batched"] if args.batched else [])],
+                                   "the local ECS")
         try:
             point_boto3_at(ecs_url, agent_url)
             result = asyncio.run(run_sessions(count, output_bytes))
@@ -141,14 +150,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error_kind: {kind}: {n}", file=sys.stderr)
     for error in result["errors"][:5]:
         print(error, file=sys.stderr)
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(f"sessions: {count}")
-    print(f"session_output_kb: {args.kb}")
+    print(f"session_output_kib: {args.kb}")
+    print(f"paced_interval_ms: {interval * 1000:g}")
     print(f"sessions_wall_s: {result['wall_s']:.1f}")
     print(f"sessions_errors: {len(result['errors'])}")
     print(f"sessions_resumed: {result['resumed']}")
-    print(f"client_peak_rss_mb: {peak_rss_mb:.0f}")
+    print(f"client_peak_rss_mib: {peak_rss_mib:.0f}")
     print(f"client_cpu_s: {result['cpu_s']:.1f}")
+    print(f"client_cpu_ms_per_mib: {result['cpu_s'] * 1000 / (count * output_bytes / MIB):.0f}")
     return 0
 
 

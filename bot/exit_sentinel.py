@@ -1,7 +1,7 @@
 """Exit codes for ECS Exec: wrap the command so the shell prints a per-run sentinel, then strip it.
 
 ECS Exec never reports the command's exit status (the agent always records 0, see
-/work/shared/ssm-protocol.md §7.3). When the container has a shell we run
+docs/ssm-protocol.md §7.3). When the container has a shell we run
 
     sh -c '(
     <command>

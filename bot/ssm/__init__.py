@@ -1,8 +1,10 @@
 """The SSM Session Manager data channel (ECS Exec) without session-manager-plugin.
 
 - ``frames``: binary message codec (pure); ``handshake``: JSON payloads (pure);
-  ``outbox``: sequenced sends and the retransmission timer (pure); ``kms``: AES-GCM + data keys;
-- ``channel``: the async client (``DataChannelSession``); ``control``: ResumeSession/TerminateSession;
+  ``inbox``: the receive reorder buffer (pure); ``outbox``: sequenced sends and the retransmission timer
+  (pure); ``kms``: AES-GCM + data keys;
+- ``connection``: the websocket (dial, receive fast path, batched acks, back-pressure, close);
+  ``channel``: the session (``DataChannelSession``); ``control``: ResumeSession/TerminateSession;
 - ``errors``: the ``DataChannelError`` subclasses users see.
 """
 

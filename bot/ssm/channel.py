@@ -1,10 +1,14 @@
 """The SSM Session Manager data-channel client: one ECS Exec session over a websocket.
 
-Protocol reference: shared/ssm-protocol.md (sections in comments below). Two tasks per connection:
+Protocol reference: docs/ssm-protocol.md (sections in comments below). Per connection:
 
-- the *reader* decodes each frame, advances the receive state (deliver output, handshake), then acks;
-  out-of-order messages are acked and kept in a bounded reorder buffer; duplicates are re-acked (§11.1);
-- the *sender* owns everything sequenced that goes out (handshake replies, Size, stdin): it puts new
+- the *receive fast path* (``take_frame``, called by ``connection.DataChannelConnection`` for each frame of
+  a socket read) handles output and acks once the handshake question is settled: deliver in order, keep
+  what arrives ahead in the ``Inbox`` (acked), re-ack duplicates (§11.1); the acks of one read go out in
+  one write (``end_of_read``);
+- the *reader* task handles everything else, in arrival order: the handshake, channel_closed, publication
+  notices, and every frame that arrives while it still has something queued;
+- the *sender* task owns everything sequenced that goes out (handshake replies, Size, stdin): it puts new
   messages on the wire, retransmits the oldest unacked one on RTO (§4.3), and enforces the deadlines.
 
 A dropped connection is resumed with ``ssm:ResumeSession`` and a new token while all sequence state is
@@ -18,19 +22,21 @@ import asyncio
 import contextlib
 import enum
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import websockets
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.frames import CloseCode
 
 from bot.errors import DataChannelError
+from bot.ssm import connection as wsconn
 from bot.ssm import handshake as hs
+from bot.ssm.connection import DataChannelConnection, SendStalled, send_frame
 from bot.ssm.control import SessionControl
 from bot.ssm.errors import (
     AgentClosedError,
@@ -47,12 +53,15 @@ from bot.ssm.errors import (
 from bot.ssm.frames import (
     FrameError,
     MessageType,
+    OutputAckEncoder,
     PayloadType,
     decode_message,
     encode_ack_fields,
     encode_message,
     parse_ack,
+    peek_output,
 )
+from bot.ssm.inbox import Inbox
 from bot.ssm.kms import DataKeyProvider, SessionCipher, data_key_context
 from bot.ssm.outbox import Outbox
 
@@ -75,6 +84,10 @@ _INPUT = MessageType.INPUT_STREAM_DATA
 _STDOUT = int(PayloadType.OUTPUT)
 _STDERR = int(PayloadType.STDERR)
 _EXIT_CODE = int(PayloadType.EXIT_CODE)
+# Payload types the receive fast path handles itself: output, and types that carry nothing for a shell
+# session (still acked). The handshake payloads (5, 7, 8) go to the reader task, in order.
+_FAST_TYPES = frozenset(int(t) for t in PayloadType if t not in (
+    PayloadType.HANDSHAKE_REQUEST, PayloadType.HANDSHAKE_COMPLETE, PayloadType.ENC_CHALLENGE_REQUEST))
 # Errors after which TerminateSession is pointless: the service already ended the session.
 _SESSION_ALREADY_OVER = (AgentClosedError, SessionExpiredError)
 
@@ -111,9 +124,14 @@ class ChannelConfig:
     reorder_bytes: int = 16 << 20  # ... and their payload bytes: frames may be up to max_frame_bytes each
     # A message further ahead than this cannot be real (the agent keeps at most 100000 unacked): dropped.
     reorder_max_gap: int = 100_000
-    # websocket max_size; agent payloads are ~1 KiB (§9). With max_queue=64 a hostile peer can make us hold
-    # at most 64 x 256 KiB = 16 MiB of unread frames per session.
+    # websocket max_size; agent payloads are ~1 KiB (§9). A hostile peer can make us hold at most
+    # 64 (the reader's queue) x 256 KiB = 16 MiB of unread frames per session.
     max_frame_bytes: int = 256 * 1024
+    # After a read that carried output, wait this long before reading again: output paced by the agent
+    # (1 KiB per ~1 ms, §9) then arrives ~10 messages per read, answered by one ack write (measured: half
+    # the CPU per MiB of reading every message as it comes). Output and acks wait at most this long; the
+    # agent's RTO stays above it (its smoothed RTT plus at least 10 ms, §4.3). 0: read as data comes.
+    read_pause: float = 0.010
     send_timeout: float = 30.0  # one frame onto the socket; a peer that stops reading is a dropped connection
     max_unacked_input: int = 10000
     stdin_chunk: int = 1024  # StdinBufferLimit
@@ -158,41 +176,12 @@ class _Ended:
 
 @dataclass
 class _State:
-    expected: int = 0  # next agent sequence number to deliver
-    reorder: dict[int, tuple[int, bytes]] = field(default_factory=dict)  # seq -> (PayloadType, payload)
-    reorder_bytes: int = 0  # payload bytes held in ``reorder``
     next_seq: int = 0  # our next input_stream_data sequence number
     bytes_received: int = 0
     messages_received: int = 0
 
 
-class _SendStalled(OSError):
-    """A frame could not be written within ``send_timeout``: the peer stopped reading (handled as a drop)."""
-
-
-async def _send(ws: ClientConnection, frame: bytes | str, seconds: float) -> None:
-    # ws.send waits for the write buffer to drain; a peer that never reads would block it (and with it
-    # the deadline checks of the task that sends) forever. It can only wait when the write would cross the
-    # transport's high-water mark, so below it the frame goes out without a timer: one ack per output
-    # message makes this the hot path, and a timer per ack costs ~10 ms of CPU per MB of output.
-    if _cannot_block(ws, len(frame)):
-        await ws.send(frame)
-        return
-    try:
-        async with asyncio.timeout(seconds):
-            await ws.send(frame)
-    except TimeoutError:
-        raise _SendStalled(f"the peer read nothing for {seconds:g} s") from None
-
-
-def _cannot_block(ws: ClientConnection, size: int) -> bool:
-    try:
-        if ws.paused:
-            return False
-        _low, high = ws.transport.get_write_buffer_limits()
-        return ws.transport.get_write_buffer_size() + size + 16 < high  # 16: websocket frame header
-    except AttributeError:  # not a websockets asyncio connection: take the timed path
-        return False
+_ConnectionClosed = websockets.ConnectionClosed  # bound once: the lazy module attribute costs µs per use
 
 
 async def _send_ack(ws: ClientConnection, frame: bytes, seconds: float) -> None:
@@ -202,8 +191,10 @@ async def _send_ack(ws: ClientConnection, frame: bytes, seconds: float) -> None:
     the socket closed while ``channel_closed`` is still queued, unread. Reading on delivers it (or ends
     in a drop, after which a resume gets the unacked message again).
     """
-    with contextlib.suppress(websockets.ConnectionClosed):
-        await _send(ws, frame, seconds)
+    try:
+        await send_frame(ws, frame, seconds)
+    except _ConnectionClosed:
+        pass
 
 
 class DataChannelSession:
@@ -223,7 +214,15 @@ class DataChannelSession:
         self._cfg = config
         self._client_id = str(uuid.uuid4())
         self._st = _State()
+        self._inbox = Inbox(
+            max_messages=config.reorder_window, max_bytes=config.reorder_bytes, max_gap=config.reorder_max_gap
+        )
         self._outbox = Outbox(config.max_unacked_input)
+        self._acks = OutputAckEncoder()
+        self._owed: list[bytes] = []  # acks for the frames of the current socket read (fast path)
+        self._progressed = False  # the current read delivered in-order output
+        self._fatal: BaseException | None = None  # raised in the fast path; the reader raises it
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stdin: deque[bytes] = deque()  # waiting for the agent to be ready
         self._tentative: list[bytes] = []  # stdin sent before we knew whether a handshake would come
         self._size_sent = False
@@ -296,7 +295,7 @@ class DataChannelSession:
 
     async def _run(self) -> ChannelResult:
         cfg = self._cfg
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         self._last_progress = loop.time()
         token = self._params.token
         dial_failures = 0
@@ -348,26 +347,18 @@ class DataChannelSession:
             token = new_token
 
     def _backoff(self, attempt: int) -> float:
-        return min(self._cfg.resume_backoff * (2 ** (attempt - 1)), 5.0)
+        return wsconn.backoff(attempt, self._cfg.resume_backoff)
 
     async def _dial(self) -> ClientConnection:
         cfg = self._cfg
-        url = self._params.stream_url
-        try:
-            return await connect(
-                url,
-                compression=None,  # the plugin (gorilla DefaultDialer) never offers permessage-deflate
-                open_timeout=cfg.connect_timeout,
-                ping_interval=cfg.ping_interval,
-                ping_timeout=cfg.ping_timeout,
-                close_timeout=min(cfg.close_timeout, 5.0),
-                max_size=cfg.max_frame_bytes,
-                max_queue=64,
-                user_agent_header=None,
-            )
-        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
-            detail = str(exc) or type(exc).__name__
-            raise ChannelConnectError(urlsplit(url).netloc or url, detail) from None
+        return await wsconn.dial(
+            self._params.stream_url,
+            open_timeout=cfg.connect_timeout,
+            ping_interval=cfg.ping_interval,
+            ping_timeout=cfg.ping_timeout,
+            close_timeout=min(cfg.close_timeout, 5.0),
+            max_frame_bytes=cfg.max_frame_bytes,
+        )
 
     async def _serve(self, ws: ClientConnection, token: str) -> _Ended | _Dropped:
         loop = asyncio.get_running_loop()
@@ -377,7 +368,7 @@ class DataChannelSession:
             self._first_conn_at = self._conn_started
         self._outbox.requeue_all()  # in flight on a previous socket = presumed lost
         try:
-            await _send(
+            await send_frame(
                 ws,
                 hs.open_data_channel_input(
                     token=token,
@@ -392,6 +383,9 @@ class DataChannelSession:
         except OSError as exc:
             return _Dropped(f"could not send the token: {exc}", got_message=False)
         log.debug("data channel open for session %s", self._params.session_id)
+        if isinstance(ws, DataChannelConnection):
+            ws.read_pause = self._cfg.read_pause
+            ws.sink = self
         reader = asyncio.create_task(self._read_loop(ws))
         sender = asyncio.create_task(self._send_loop(ws))
         try:
@@ -407,89 +401,116 @@ class DataChannelSession:
         return first.result()
 
     async def _close_socket(self, ws: ClientConnection) -> None:
-        try:
-            async with asyncio.timeout(min(self._cfg.close_timeout, 5.0)):
-                await ws.close()
-        except (TimeoutError, OSError, websockets.WebSocketException):
-            ws.transport.abort()
+        await wsconn.close(ws, min(self._cfg.close_timeout, 5.0))
 
-    # --- receive path ---------------------------------------------------------------------------
+    # --- receive path: the fast path (called by the connection, inside its read callback) ---------
+
+    def take_frame(self, conn: DataChannelConnection, frame: bytes) -> bool:
+        handshake = self._handshake
+        if (handshake is not _Handshake.NONE and handshake is not _Handshake.COMPLETE) or self._fatal is not None:
+            return False  # until we know whether a handshake comes, everything goes the reader's way
+        try:
+            peeked = peek_output(frame)
+            if peeked is None:
+                return self._take_other(frame)
+            seq, ptype, mid, payload = peeked
+            self._conn_got_message = True
+            inbox = self._inbox
+            if seq == inbox.expected:
+                if ptype not in _FAST_TYPES:
+                    return False
+                inbox.expected = seq + 1  # advance first: output shown is output counted (§11.3)
+                self._deliver(ptype, payload)
+                self._owed.append(self._acks.encode(mid, seq, time.time_ns() // 1_000_000))
+                self._progressed = True
+                while (held_type := inbox.peek_type()) is not None:
+                    if held_type not in _FAST_TYPES:
+                        conn.kick()  # a held handshake payload is next: the reader takes it from here
+                        break
+                    entry = inbox.pop_next()
+                    assert entry is not None
+                    self._deliver(entry[0], entry[1])
+            elif seq > inbox.expected:
+                if inbox.hold(seq, ptype, payload):
+                    self._owed.append(self._acks.encode(mid, seq, time.time_ns() // 1_000_000))
+                # else: full or absurdly far ahead: dropped unacked, the agent resends it
+            else:
+                # Already delivered: our ack was lost. The agent resends only its oldest unacked message,
+                # so staying silent here would stall the whole stream (§11.1).
+                self._owed.append(self._acks.encode(mid, seq, time.time_ns() // 1_000_000))
+        except Exception as exc:  # the reader raises it: nothing may escape into the event loop's callback
+            self._fatal = exc
+            conn.kick()
+        return True
+
+    def _take_other(self, frame: bytes) -> bool:
+        try:
+            m = decode_message(frame)
+        except FrameError as exc:
+            log.debug("dropping a malformed frame without ack: %s", exc)
+            return True  # not acked: the agent will resend it
+        if m.message_type != _ACK:
+            return False
+        self._conn_got_message = True
+        self._on_ack(m.payload)
+        return True
+
+    def _deliver(self, ptype: int, payload: bytes) -> None:
+        """In-order output, still encrypted if the session is (fast path and reader alike)."""
+        if ptype == _STDOUT or ptype == _STDERR:
+            if self._cipher is not None:
+                payload = self._cipher.decrypt(payload)
+            st = self._st
+            st.messages_received += 1
+            st.bytes_received += len(payload)
+            self._on_output(payload)
+        elif ptype == _EXIT_CODE:
+            if self._cipher is not None:
+                payload = self._cipher.decrypt(payload)
+            self._st.messages_received += 1
+            self._exit_code = _parse_exit_code(payload)
+        # other payload types carry nothing for a shell-style session; they are still acked
+
+    def end_of_read(self, conn: DataChannelConnection) -> bool:
+        if not self._owed:
+            return False
+        owed, self._owed = self._owed, []
+        conn.write_messages(owed)
+        if self._progressed:
+            # Only in-order delivery is progress: an agent that keeps sending later or duplicate messages
+            # but never the missing one is stuck (idle deadline).
+            self._progressed = False
+            if self._loop is not None:
+                self._last_progress = self._loop.time()
+        return True
+
+    def _on_ack(self, payload: bytes) -> None:
+        try:
+            ack = parse_ack(payload)
+        except FrameError as exc:
+            log.debug("ignoring unreadable acknowledge: %s", exc)
+            return
+        assert self._loop is not None
+        now = self._loop.time()
+        if self._outbox.acknowledge(ack.sequence_number, now):
+            # Only an ack of something outstanding is progress: a flood of acks for nothing must not hold
+            # the idle deadline off forever.
+            self._last_progress = now
+            self._wake.set()
+
+    # --- receive path: the reader task ------------------------------------------------------------
 
     async def _read_loop(self, ws: ClientConnection) -> _Ended | _Dropped:
-        loop = asyncio.get_running_loop()
-        st = self._st
-        on_output = self._on_output
-        send_timeout = self._cfg.send_timeout
+        fast = ws if isinstance(ws, DataChannelConnection) else None
         try:
             async for frame in ws:
-                if isinstance(frame, str):  # the plugin parses text frames the same way
-                    frame = frame.encode("utf-8")
                 try:
-                    m = decode_message(frame)
-                except FrameError as exc:
-                    log.debug("dropping a malformed frame without ack: %s", exc)
-                    continue  # not acked: the agent will resend it
-                mtype = m.message_type
-                self._conn_got_message = True
-                if mtype == _OUTPUT:
-                    seq = m.sequence_number
-                    if seq == st.expected:
-                        # Only in-order delivery is progress: an agent that keeps sending later or
-                        # duplicate messages but never the missing one is stuck (idle deadline).
-                        self._last_progress = loop.time()
-                        if m.payload_type == _STDOUT and self._cipher is None and self._handshake is _Handshake.NONE:
-                            # Fast path (most messages of an unencrypted session): count, deliver, ack.
-                            st.expected = seq + 1
-                            st.messages_received += 1
-                            st.bytes_received += len(m.payload)
-                            on_output(m.payload)
-                        else:
-                            st.expected = seq + 1
-                            await self._process(m.payload_type, m.payload)
-                        await _send_ack(ws, encode_ack_fields(mtype, m.message_id_wire, seq), send_timeout)
-                        while st.expected in st.reorder:
-                            ptype, payload = st.reorder.pop(st.expected)
-                            st.reorder_bytes -= len(payload)
-                            st.expected += 1
-                            await self._process(ptype, payload)
-                    elif seq > st.expected:
-                        if seq not in st.reorder:
-                            if (
-                                len(st.reorder) >= self._cfg.reorder_window
-                                or st.reorder_bytes + len(m.payload) > self._cfg.reorder_bytes
-                                or seq - st.expected > self._cfg.reorder_max_gap
-                            ):
-                                continue  # full (or absurdly far ahead): drop unacked, the agent resends it
-                            st.reorder[seq] = (m.payload_type, m.payload)
-                            st.reorder_bytes += len(m.payload)
-                        await _send_ack(ws, encode_ack_fields(mtype, m.message_id_wire, seq), send_timeout)
-                    else:
-                        # Already delivered: our ack was lost. The agent resends only its oldest unacked
-                        # message, so staying silent here would stall the whole stream (§11.1).
-                        await _send_ack(ws, encode_ack_fields(mtype, m.message_id_wire, seq), send_timeout)
-                elif mtype == _ACK:
-                    try:
-                        ack = parse_ack(m.payload)
-                    except FrameError as exc:
-                        log.debug("ignoring unreadable acknowledge: %s", exc)
-                        continue
-                    if self._outbox.acknowledge(ack.sequence_number, loop.time()):
-                        # Only an ack of something outstanding is progress: a flood of acks for nothing
-                        # must not hold the idle deadline off forever.
-                        self._last_progress = loop.time()
-                        self._wake.set()
-                elif mtype == MessageType.CHANNEL_CLOSED:
-                    closed = hs.parse_channel_closed(m.payload)
-                    log.info("channel_closed for session %s: %r", self._params.session_id, closed.output)
-                    if closed.output:
-                        raise AgentClosedError(closed.output)
-                    return _Ended("")
-                elif mtype == MessageType.PAUSE_PUBLICATION:
-                    self._paused = True
-                elif mtype == MessageType.START_PUBLICATION:
-                    self._paused = False
-                    self._wake.set()
-                # other types (agent_session_state, ...) are not for us
+                    outcome = await self._read_one(ws, fast, frame)
+                finally:
+                    if fast is not None:
+                        fast.message_done()
+                if outcome is not None:
+                    return outcome
         except websockets.ConnectionClosed as exc:
             if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
                 # A protocol violation, not a network drop: resuming would only get the same frame again.
@@ -499,20 +520,74 @@ class DataChannelSession:
             return _Dropped(f"connection error: {_why(exc)}", self._conn_got_message)
         return _Dropped("connection closed by the service", self._conn_got_message)
 
+    async def _read_one(
+        self, ws: ClientConnection, fast: DataChannelConnection | None, frame: bytes | str
+    ) -> _Ended | None:
+        """One message the fast path left to us, with the full rules (§4.2)."""
+        if self._fatal is not None:
+            raise self._fatal
+        if isinstance(frame, str):  # the plugin parses text frames the same way
+            frame = frame.encode("utf-8")
+        if not frame:  # the fast path's cue (or an empty message, which means nothing): drain held output
+            await self._drain_held()
+            return None
+        if fast is not None and self.take_frame(fast, frame):
+            # Output queued behind a slow message (or while the loop was too busy to keep up): handled as
+            # the fast path would, without a send to await per ack, so the queue drains in one go and
+            # the fast path takes over again.
+            self.end_of_read(fast)
+            return None
+        try:
+            m = decode_message(frame)
+        except FrameError as exc:
+            log.debug("dropping a malformed frame without ack: %s", exc)
+            return None  # not acked: the agent will resend it
+        mtype = m.message_type
+        self._conn_got_message = True
+        send_timeout = self._cfg.send_timeout
+        if mtype == _OUTPUT:
+            inbox = self._inbox
+            seq = m.sequence_number
+            if seq == inbox.expected:
+                self._last_progress = asyncio.get_running_loop().time()
+                inbox.advance()
+                await self._process(m.payload_type, m.payload)
+                await _send_ack(ws, encode_ack_fields(mtype, m.message_id_wire, seq), send_timeout)
+                await self._drain_held()
+            elif seq > inbox.expected:
+                if inbox.hold(seq, m.payload_type, m.payload):
+                    await _send_ack(ws, encode_ack_fields(mtype, m.message_id_wire, seq), send_timeout)
+                # else: full (or absurdly far ahead): dropped unacked, the agent resends it
+            else:
+                # A duplicate: re-ack it (§11.1).
+                await _send_ack(ws, encode_ack_fields(mtype, m.message_id_wire, seq), send_timeout)
+        elif mtype == _ACK:
+            self._on_ack(m.payload)
+        elif mtype == MessageType.CHANNEL_CLOSED:
+            closed = hs.parse_channel_closed(m.payload)
+            log.info("channel_closed for session %s: %r", self._params.session_id, closed.output)
+            if closed.output:
+                raise AgentClosedError(closed.output)
+            return _Ended("")
+        elif mtype == MessageType.PAUSE_PUBLICATION:
+            self._paused = True
+        elif mtype == MessageType.START_PUBLICATION:
+            self._paused = False
+            self._wake.set()
+        # other types (agent_session_state, ...) are not for us
+        return None
+
+    async def _drain_held(self) -> None:
+        """Held messages that have become next, processed exactly like in-order ones (§11.2)."""
+        while (entry := self._inbox.pop_next()) is not None:
+            await self._process(*entry)
+
     async def _process(self, ptype: int, payload: bytes) -> None:
         """One in-order message, identical whether it came straight off the wire or out of the buffer."""
-        st = self._st
         if ptype == _STDOUT or ptype == _STDERR or ptype == _EXIT_CODE:
-            if self._cipher is not None:
-                payload = self._cipher.decrypt(payload)
             if self._handshake is not _Handshake.COMPLETE and self._handshake is not _Handshake.NONE:
                 self._become_ready(_Handshake.NONE)
-            st.messages_received += 1
-            if ptype == _EXIT_CODE:
-                self._exit_code = _parse_exit_code(payload)
-                return
-            st.bytes_received += len(payload)
-            self._on_output(payload)
+            self._deliver(ptype, payload)
         elif ptype == PayloadType.HANDSHAKE_REQUEST:
             await self._on_handshake_request(payload)
         elif ptype == PayloadType.ENC_CHALLENGE_REQUEST:
@@ -520,7 +595,6 @@ class DataChannelSession:
         elif ptype == PayloadType.HANDSHAKE_COMPLETE:
             self._customer_message = hs.parse_handshake_complete(payload).customer_message
             self._become_ready(_Handshake.COMPLETE)
-        # other payload types carry nothing for a shell-style session; they are still acked
 
     async def _on_handshake_request(self, payload: bytes) -> None:
         request = hs.parse_handshake_request(payload)
@@ -653,16 +727,20 @@ class DataChannelSession:
                     # not wait for output that may never come (§11.4). If a handshake does come, the
                     # input is sent again after it (see _on_handshake_request).
                     self._become_ready(_Handshake.ASSUMED_NONE)
+                stalled_at = getattr(ws, "write_stalled_at", None)
+                if stalled_at is not None and now - stalled_at > cfg.send_timeout:
+                    # Acks of the fast path are written without waiting; this is their send timeout.
+                    raise SendStalled(f"the peer read nothing for {cfg.send_timeout:g} s")
                 if not self._paused:  # pause_publication: the remote side is inactive, hold everything
-                    for entry in outbox.take_pending():
-                        await _send(ws, entry.frame, cfg.send_timeout)
-                        outbox.mark_sent(entry, loop.time())
+                    for pending in outbox.take_pending():
+                        await send_frame(ws, pending.frame, cfg.send_timeout)
+                        outbox.mark_sent(pending, loop.time())
                 if self._failure is not None:
                     raise self._failure
-                entry = None if self._paused else outbox.due(now)
-                if entry is not None:
-                    await _send(ws, entry.frame, cfg.send_timeout)  # same bytes: same seq, MessageId and CreatedDate
-                    outbox.mark_sent(entry, loop.time())
+                due = None if self._paused else outbox.due(now)
+                if due is not None:
+                    await send_frame(ws, due.frame, cfg.send_timeout)  # same bytes: same seq, MessageId and CreatedDate
+                    outbox.mark_sent(due, loop.time())
         except websockets.ConnectionClosed as exc:
             return _Dropped(f"connection closed while sending: {_why(exc)}", self._conn_got_message)
         except OSError as exc:
@@ -696,8 +774,7 @@ class DataChannelSession:
             cause.add_note(f"ssm:TerminateSession also failed: {exc}")
 
     def _result(self, closed_output: str) -> ChannelResult:
-        reorder = self._st.reorder
-        missing = (max(reorder) - self._st.expected + 1 - len(reorder)) if reorder else 0
+        missing = self._inbox.missing()
         if missing:
             log.warning(
                 "session %s ended with %d output messages never received; the output is incomplete",

@@ -1,7 +1,7 @@
 """``ssm:ResumeSession`` / ``ssm:TerminateSession`` for the data-channel client, via boto3.
 
 The reference plugin sends these to whatever endpoint the AWS CLI passes (the *ECS* endpoint, see
-ssm-protocol.md §11.6); we take a real SSM client, so its region and ``AWS_ENDPOINT_URL_SSM`` apply.
+docs/ssm-protocol.md §11.6); we take a real SSM client, so its region and ``AWS_ENDPOINT_URL_SSM`` apply.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Binary framing of the SSM Session Manager data channel (ClientMessage / AgentMessage).
 
-Pure code, no I/O. Layout (all integers big-endian, see ``shared/ssm-protocol.md`` section 2)::
+Pure code, no I/O. Layout (all integers big-endian, see docs/ssm-protocol.md §2)::
 
     0   HeaderLength   u32  always 116: the offset of PayloadLength
     4   MessageType    32 bytes, UTF-8, right-padded with spaces (readers strip NUL and space)
@@ -17,9 +17,11 @@ Pure code, no I/O. Layout (all integers big-endian, see ``shared/ssm-protocol.md
 
 from __future__ import annotations
 
+import binascii
 import enum
 import hashlib
 import json
+import os
 import struct
 import time
 import uuid
@@ -274,6 +276,82 @@ def encode_ack_fields(
         len(payload),
     )
     return header + payload
+
+
+_OUTPUT_TYPE_FIELD = MessageType.OUTPUT_STREAM_DATA.encode().ljust(32, b" ")
+# HeaderLength, MessageType, CreatedDate, SequenceNumber, MessageId, PayloadDigest, PayloadType, PayloadLength;
+# SchemaVersion and Flags are skipped (nobody acts on them, §3.3).
+_PEEK = struct.Struct(">I32s4xQq8x16s32sII")
+assert _PEEK.size == PAYLOAD_OFFSET
+
+
+def peek_output(frame: bytes) -> tuple[int, int, bytes, bytes] | None:
+    """``(seq, payload_type, message_id_wire, payload)`` of an output_stream_data frame in the exact form
+    the agent writes, validated as ``decode_message`` would (digest included); ``None`` for anything else,
+    valid or not: the caller then decodes it with ``decode_message``.
+
+    The receiver's hot path: one unpack, no message object.
+    """
+    if len(frame) < PAYLOAD_OFFSET:
+        return None
+    hl, mtype, created, seq, mid, digest, ptype, plen = _PEEK.unpack_from(frame)
+    if hl != HEADER_LENGTH or mtype != _OUTPUT_TYPE_FIELD or not created or plen != len(frame) - PAYLOAD_OFFSET:
+        return None
+    payload = frame[PAYLOAD_OFFSET:]
+    if plen and hashlib.sha256(payload).digest() != digest:
+        return None
+    return seq, ptype, mid, payload
+
+
+_ACK_FIXED = struct.pack(">I32sI", HEADER_LENGTH, _ACK_TYPE_FIELD, SCHEMA_VERSION)
+# CreatedDate, SequenceNumber 0, Flags SYN|FIN, MessageId (wire order: low half, high half), digest, PayloadType
+# unset, PayloadLength.
+_ACK_REST = struct.Struct(">QqQQ8s32sII")
+assert len(_ACK_FIXED) + _ACK_REST.size == PAYLOAD_OFFSET
+_OUTPUT_ACK_JSON = (
+    b'{"AcknowledgedMessageType":"output_stream_data","AcknowledgedMessageId":"%s-%s-%s-%s-%s",'
+    b'"AcknowledgedMessageSequenceNumber":%d,"IsSequentialMessage":true}'
+)
+_UUID_VARIANT = 0x8000_0000_0000_0000  # RFC 4122 variant bits (10) at the top of the low half
+_COUNTER_MASK = (1 << 62) - 1
+
+
+class OutputAckEncoder:
+    """Acknowledgements of output_stream_data, byte-identical in layout to ``encode_ack_fields``.
+
+    One ack per output message makes this the receiver's busiest encoder, so its message ids are not
+    fresh ``uuid4()`` calls: each encoder draws one random version-4 high half and a random start for a
+    62-bit counter in the low half. Ids stay unique and well-formed; nobody matches acks by id (both
+    sides match by sequence number, §4.1).
+    """
+
+    __slots__ = ("_id_high", "_counter")
+
+    def __init__(self, seed: bytes | None = None) -> None:
+        seed = seed if seed is not None else os.urandom(16)
+        high = bytearray(seed[:8])
+        high[6] = (high[6] & 0x0F) | 0x40  # version 4
+        self._id_high = bytes(high)
+        self._counter = int.from_bytes(seed[8:16], "big") & _COUNTER_MASK
+
+    def encode(self, acked_id_wire: bytes, acked_sequence_number: int, created_date: int) -> bytes:
+        h = binascii.hexlify(acked_id_wire)  # wire order: low half first, then high half
+        payload = _OUTPUT_ACK_JSON % (h[16:24], h[24:28], h[28:32], h[0:4], h[4:16], acked_sequence_number)
+        self._counter = counter = (self._counter + 1) & _COUNTER_MASK
+        return (
+            _ACK_FIXED
+            + _ACK_REST.pack(
+                created_date,
+                0,
+                _SYN_FIN,
+                _UUID_VARIANT | counter,
+                self._id_high,
+                hashlib.sha256(payload).digest(),
+                0,
+                len(payload),
+            )
+            + payload
+        )
 
 
 def parse_ack(payload: bytes) -> Acknowledgement:

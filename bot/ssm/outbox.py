@@ -1,6 +1,6 @@
 """Sequenced client→agent messages awaiting acknowledgement, and the retransmission timer.
 
-Pure code (the caller passes ``now``). Rules from ssm-protocol.md §4.3, same constants as the plugin and
+Pure code (the caller passes ``now``). Rules from docs/ssm-protocol.md §4.3, same constants as the plugin and
 the agent: Jacobson/Karels RTT estimation, RTO clamped to [10 ms granularity, 1 s], and only the *oldest*
 unacked message is ever resent. Unlike the plugin we write ``last_sent`` back after a resend, so a
 timed-out message is resent once per RTO, not every scheduler tick.

@@ -22,6 +22,7 @@ import logging
 import secrets
 import shutil
 import signal
+import ssl
 import sys
 import tempfile
 import threading
@@ -62,8 +63,10 @@ class LocalAgent:
         *,
         sandbox_dir: str | Path | None = None,
         max_unacked_messages: int = 256,
+        ssl_context: ssl.SSLContext | None = None,  # serve https:// and wss:// (benchmarks: TLS costs)
     ) -> None:
         self.host = host
+        self.ssl_context = ssl_context
         self.port = port
         self.max_unacked_messages = max_unacked_messages
         self._sandbox_dir = Path(sandbox_dir) if sandbox_dir else None
@@ -86,7 +89,7 @@ class LocalAgent:
         app.router.add_post("/", self._aws_json)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
         await site.start()
         server = site._server
         assert server is not None and server.sockets  # type: ignore[attr-defined]
@@ -111,7 +114,7 @@ class LocalAgent:
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
 
     @property
     def sandbox_dir(self) -> Path:
@@ -154,7 +157,8 @@ class LocalAgent:
 
     def stream_url(self, session_id: str) -> str:
         host = self.host if ":" not in self.host else f"[{self.host}]"
-        return f"ws://{host}:{self.port}/v1/data-channel/{session_id}?role=publish_subscribe"
+        scheme = "wss" if self.ssl_context else "ws"
+        return f"{scheme}://{host}:{self.port}/v1/data-channel/{session_id}?role=publish_subscribe"
 
     def stats(self, session_id: str) -> SessionStats:
         return self._sessions[session_id].stats
@@ -312,11 +316,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
     parser.add_argument("--port", type=int, default=0, help="port to bind (default 0: any free port)")
     parser.add_argument("--sandbox-dir", default=None, help="working directory of commands (default: a temp dir)")
+    parser.add_argument("--tls-cert", help="PEM certificate chain: serve https:// and wss:// (with --tls-key)")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = parser.parse_args(argv)
+    context: ssl.SSLContext | None = None
+    if args.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     async def serve() -> None:
-        agent = LocalAgent(args.host, args.port, sandbox_dir=args.sandbox_dir)
+        agent = LocalAgent(args.host, args.port, sandbox_dir=args.sandbox_dir, ssl_context=context)
         await agent.start()
         print(agent.http_url, flush=True)  # the one line a parent process reads
         stop = asyncio.Event()

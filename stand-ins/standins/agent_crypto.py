@@ -1,4 +1,4 @@
-"""The local stand-in for KMS, and the agent's half of the session encryption (ssm-protocol.md §6)."""
+"""The local stand-in for KMS, and the agent's half of the session encryption (docs/ssm-protocol.md §6)."""
 
 from __future__ import annotations
 

@@ -49,6 +49,9 @@ class SessionSpec(BaseModel):
     cwd: str | None = None  # default: the agent's sandbox directory
     env: dict[str, str] = Field(default_factory=dict)  # added to the agent's own environment
     synthetic_output_bytes: int | None = Field(None, ge=0)  # fast path: no process, deterministic output
+    # Seconds between synthetic 1 KiB chunks; 0.001 is how the agent paces a PTY that has more to say (it
+    # sleeps 1 ms between reads), so each message reaches the client on its own. 0: as fast as acked.
+    synthetic_interval: float = Field(0.0, ge=0, le=1)
     kms_key_id: str | None = None  # set: handshake with KMSEncryption, encrypted payloads
     target: str | None = None  # "ecs:<cluster>_<taskId>_<runtimeId>": the KMS encryption context
     handshake: bool = False  # handshake (SessionType only) even without KMS

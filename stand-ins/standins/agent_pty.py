@@ -172,8 +172,9 @@ class SyntheticSource:
     ``b"\\x03"`` on stdin stops it, like Ctrl-C stops a command.
     """
 
-    def __init__(self, total_bytes: int) -> None:
+    def __init__(self, total_bytes: int, interval: float = 0.0) -> None:
         self._total = total_bytes
+        self._interval = interval
         self._index = 0
         self._stopped = False
 
@@ -183,6 +184,8 @@ class SyntheticSource:
     async def read(self) -> bytes:
         if self._stopped:
             return b""
+        if self._interval and self._index:
+            await asyncio.sleep(self._interval)
         chunk = synthetic_chunk(self._index, self._total)
         self._index += 1
         if self._index % 64 == 0:

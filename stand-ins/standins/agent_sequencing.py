@@ -1,6 +1,6 @@
 """Pure sequencing state of one side of the data channel: unacked output + RTO, reordering of input.
 
-Constants and formulas are the agent's (ssm-protocol.md §4.2-§4.3); no I/O, the caller passes ``now``.
+Constants and formulas are the agent's (docs/ssm-protocol.md §4.2-§4.3); no I/O, the caller passes ``now``.
 """
 
 from __future__ import annotations

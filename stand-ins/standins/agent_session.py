@@ -1,6 +1,6 @@
 """One ECS Exec session as the agent and MGS play it, over whichever websocket is attached.
 
-Behaviour follows ssm-protocol.md: §4 sequencing/acks/retransmission, §5-§6 handshake and KMS,
+Behaviour follows docs/ssm-protocol.md: §4 sequencing/acks/retransmission, §5-§6 handshake and KMS,
 §7 the end of a session, §8 size and stdin. The websocket may come and go (a closed socket pauses
 the session, like MGS); sequence state and unacked output survive until the client resumes.
 """
@@ -284,7 +284,7 @@ class AgentSession:
 
     def _make_source(self) -> OutputSource:
         if self.spec.synthetic_output_bytes is not None:
-            return SyntheticSource(self.spec.synthetic_output_bytes)
+            return SyntheticSource(self.spec.synthetic_output_bytes, self.spec.synthetic_interval)
         env = agent_environment(os.environ, self.spec.env)
         return PtyProcess(self.spec.command, cwd=self.spec.cwd or self._sandbox_dir, env=env)
 

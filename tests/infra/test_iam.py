@@ -118,7 +118,7 @@ def test_session_control_is_limited_to_ecs_exec_sessions() -> None:
     assert set(stmt.actions) == {"ssm:TerminateSession", "ssm:ResumeSession"}
     assert stmt.resources == "${local.session_arns}"
     session_arns = MODULES["exec-permissions"].locals()["session_arns"]
-    # ECS Exec session ids are "ecs-execute-command-<random>" (shared/ssm-protocol.md §1.1).
+    # ECS Exec session ids are "ecs-execute-command-<random>" (docs/ssm-protocol.md §1.1).
     assert ":session/ecs-execute-command-*" in session_arns and "${p[3]}:${p[4]}" in session_arns
 
 

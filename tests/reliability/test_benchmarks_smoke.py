@@ -21,13 +21,17 @@ EXPECTED: dict[tuple[str, ...], set[str]] = {
         "ack_post_ack_failures",
     },
     ("benchmarks.concurrent_sessions", "--quick"): {
-        "sessions", "sessions_wall_s", "sessions_errors", "client_peak_rss_mb", "client_cpu_s",
+        "sessions", "sessions_wall_s", "sessions_errors", "client_peak_rss_mib", "client_cpu_s", "client_cpu_ms_per_mib",
     },
     ("benchmarks.policy", "--quick"): {
         "policy_rules", "policy_decision_us_p50", "policy_decision_us_p99", "policy_worst_decision_us_p50",
         "policy_worst_decision_us_p99",
     },
-    ("benchmarks.data_channel", "--mb", "1"): {"client_cpu_ms_per_mb", "end_to_end_mb_s", "client_peak_rss_mb"},
+    ("benchmarks.data_channel", "--quick"): {
+        "client_cpu_ms_per_mib", "frames_per_read", "end_to_end_mib_s", "startup_cpu_ms", "startup_rss_mib",
+        "client_peak_rss_mib",
+    },
+    ("benchmarks.data_channel", "--quick", "--pattern", "batched", "--tls"): {"client_cpu_ms_per_mib", "frames_per_read"},
 }
 
 

@@ -1,5 +1,5 @@
 """Hostile agent/MGS peers: every session must end with a typed DataChannelError, within a deadline and
-in bounded memory (ssm-protocol.md §2, §4, §11)."""
+in bounded memory (docs/ssm-protocol.md §2, §4, §11)."""
 
 from __future__ import annotations
 
@@ -140,9 +140,9 @@ async def test_reorder_buffer_is_bounded_in_bytes_and_distance() -> None:
     async with Peer(script) as peer:
         s._params = replace(s._params, stream_url=peer.url)
         result = await asyncio.wait_for(s.run(), 10)
-    assert s._st.reorder_bytes <= 1_000_000
-    assert sum(len(p) for _, p in s._st.reorder.values()) <= 1_000_000
-    assert 2**63 - 1 not in s._st.reorder
+    assert s._inbox.held_bytes <= 1_000_000
+    assert sum(len(p) for _, p in s._inbox._held.values()) <= 1_000_000
+    assert 2**63 - 1 not in s._inbox._held
     assert sink[0] == b"zero" and b"negative" not in sink and b"absurd" not in sink
     assert result.missing_messages < 100
 

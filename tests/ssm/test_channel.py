@@ -515,3 +515,28 @@ async def test_a_gap_that_is_never_filled_hits_the_no_progress_deadline() -> Non
         with pytest.raises(DeadlineError, match="idle"):
             await run(session(peer, control, sink, config=replace(FAST, idle_timeout=0.4)))
     assert sink == [] and control.terminated == [SESSION_ID]
+
+
+@pytest.mark.parametrize("read_pause", [0.0, 0.01])
+async def test_fast_path_hands_a_held_handshake_payload_to_the_reader_and_keeps_order(read_pause: float) -> None:
+    # Output has started (no handshake), so frames are handled where websockets parses them. Seq 3 is a
+    # HandshakeComplete held behind a gap: when the gap fills, the fast path must stop at it and let the
+    # reader process it, then everything after it still comes out once, in order, each copy acked.
+    order = [0, 2, 4, 3, 5, 1, 4, 6]
+
+    async def script(c: Conn) -> None:
+        await c.output(0, b"<0>")
+        await c.wait_ack(0)  # the reader handled seq 0 (no handshake): later frames take the fast path
+        for seq in order[1:]:
+            if seq == 3:
+                await c.output(3, b'{"HandshakeTimeToComplete":1,"CustomerMessage":"late"}', PayloadType.HANDSHAKE_COMPLETE)
+            else:
+                await c.output(seq, f"<{seq}>".encode())
+        await c.wait_until(lambda: sorted(c.acks) == sorted(order))
+        await c.close_channel()
+
+    sink: list[bytes] = []
+    async with Peer(script) as peer:
+        result = await run(session(peer, FakeControl(), sink, config=replace(FAST, read_pause=read_pause)))
+    assert sink == [b"<0>", b"<1>", b"<2>", b"<4>", b"<5>", b"<6>"]
+    assert result.customer_message == "late" and result.missing_messages == 0

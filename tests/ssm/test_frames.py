@@ -1,4 +1,4 @@
-"""Frame codec against the byte-exact vectors of shared/ssm-vectors.md (made by the Go serializer)."""
+"""Frame codec against byte-exact vectors made by the plugin's Go serializer (docs/ssm-protocol.md §2)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from hypothesis import strategies as st
 
 from bot.ssm.frames import (
     FrameError,
+    OutputAckEncoder,
     PayloadType,
     decode_message,
     encode_ack,
     encode_ack_fields,
     encode_message,
     parse_ack,
+    peek_output,
+    uuid_to_wire,
 )
 
 FIXTURE_ID = uuid.UUID("dd01e56b-ff48-483e-a508-b5f073f31b16")
@@ -253,3 +256,53 @@ def test_corrupted_valid_frames_raise_only_frame_error(payload: bytes, at: int, 
     except FrameError:
         return
     assert isinstance(m.payload, bytes)
+
+
+# --- the receiver's hot path: peek_output and OutputAckEncoder ---------------------------------------
+
+
+def test_output_ack_encoder_of_v6_is_v4_but_for_its_own_message_id() -> None:
+    v6 = decode_message(bytes.fromhex(V6))
+    ack = OutputAckEncoder(seed=bytes(16)).encode(v6.message_id_wire, v6.sequence_number, 1700000000000)
+    m = decode_message(ack)
+    assert ack[:64] == bytes.fromhex(V4)[:64] and ack[80:] == bytes.fromhex(V4)[80:]  # all but MessageId
+    assert m.message_id.version == 4 and m.message_id.variant == uuid.RFC_4122
+
+
+def test_output_ack_encoder_ids_are_unique_and_well_formed() -> None:
+    encoder = OutputAckEncoder()
+    ids = [decode_message(encoder.encode(uuid_to_wire(FIXTURE_ID), 1, 1)).message_id for _ in range(1000)]
+    assert len(set(ids)) == 1000 and {(i.version, i.variant) for i in ids} == {(4, uuid.RFC_4122)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300), st.integers(-(2**63), 2**63 - 1), st.integers(0, 2**32 - 1))
+def test_peek_output_agrees_with_decode_message(payload: bytes, seq: int, ptype: int) -> None:
+    frame = encode_message("output_stream_data", payload, sequence_number=seq, payload_type=ptype)
+    m = decode_message(frame)
+    assert peek_output(frame) == (m.sequence_number, m.payload_type, m.message_id_wire, m.payload)
+    ack = OutputAckEncoder().encode(m.message_id_wire, seq, 1700000000000)
+    generic = encode_ack_fields("output_stream_data", m.message_id_wire, seq, ack_id_wire=ack[64:80],
+                                created_date=1700000000000)
+    assert ack == generic
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.integers(0, 119), st.binary(min_size=1, max_size=8))
+def test_peek_output_never_accepts_what_decode_message_rejects(payload: bytes, at: int, junk: bytes) -> None:
+    frame = bytearray(encode_message("output_stream_data", payload, sequence_number=3, payload_type=1))
+    frame[at : at + len(junk)] = junk
+    peeked = peek_output(bytes(frame))
+    if peeked is None:
+        return  # the caller falls back to decode_message, which decides
+    m = decode_message(bytes(frame))
+    assert m.message_type == "output_stream_data"
+    assert peeked == (m.sequence_number, m.payload_type, m.message_id_wire, m.payload)
+
+
+def test_peek_output_leaves_everything_but_output_to_decode_message() -> None:
+    assert peek_output(bytes.fromhex(V1)) is None  # input_stream_data
+    assert peek_output(bytes.fromhex(V4)) is None  # acknowledge
+    assert peek_output(bytes.fromhex(V6)[:-1]) is None  # short payload
+    corrupted = bytes.fromhex(V6)[:-1] + b"\x00"
+    assert peek_output(corrupted) is None  # digest mismatch

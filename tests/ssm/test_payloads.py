@@ -25,7 +25,7 @@ E3 = (
 )
 
 
-# --- JSON payloads (ssm-vectors.md "JSON payload vectors") -----------------------------------------
+# --- JSON payloads (exactly as Go json.Marshal writes them with the plugin's structs) ----------------
 
 
 def test_open_data_channel_input_is_byte_exact() -> None:
