@@ -6,12 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run demo test bench serve lint types clean
 
+# The bot, its test tools, and the stand-ins (stand-ins/: local AWS, agent, Slack and the demo), which
+# neither `pip install .` nor the Docker image carry.
 $(STAMP): pyproject.toml stand-ins/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# The bot, its test tools, and the stand-ins (stand-ins/: local AWS, agent, Slack and the demo), which
-	# neither `pip install .` nor the Docker image carry.
 	$(PY) -m pip install --quiet -e '.[test]' -e ./stand-ins
 	@touch $(STAMP)
 

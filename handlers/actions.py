@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import BotError
-from bot.output.render import APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION
+from bot.output.render import APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION, approvals_left
 from bot.runs.fanout import run_budget
 from bot.runs.intake import require_still_granted
 from bot.runs.jobs import Job
@@ -123,7 +123,8 @@ async def _approve(services: Services, client: AsyncWebClient, click: Click) -> 
     vote = await services.runs.approve(record, click.user_id, groups, expected_hash=click.request_hash or None)
     if not vote.approved:
         await show_card(client, services.runs, services.redactor, vote.record)  # read 2: anything newer?
-        more = f"it needs {vote.needed} more." if vote.needed else "another approver completed it at the same moment."
+        more = (f"it needs {approvals_left(vote.needed)}." if vote.needed
+                else "another approver completed it at the same moment.")
         await Responder(click.response_url)(f"Your approval is recorded; {more}", replace_original=False)
         return
     approved = vote.record

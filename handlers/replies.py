@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot.commands import HELP_TEXT
+from bot.config import MAX_TIMEOUT_S
 from bot.errors import BotError
 from bot.output import views
 from bot.output.render import (
@@ -94,7 +95,9 @@ def approval_pending(service: str, command: str, redactor: Redactor | None = Non
 def run_view(order: RunOrder, redactor: Redactor | None) -> RunView:
     return views.run_view(service=order.service.name, environment=order.service.environment,
                           command=order.command, requester=order.requester, redactor=redactor,
-                          approved_by=order.approved_by, reason=order.reason)
+                          approved_by=order.approved_by, reason=order.reason, request_id=order.request_id,
+                          cluster=order.service.cluster, ecs_service=order.service.service,
+                          timeout_s=order.timeout, max_timeout_s=MAX_TIMEOUT_S)
 
 
 def running_message(order: RunOrder, targets: list[Target], redactor: Redactor | None) -> Message:

@@ -75,6 +75,11 @@ class RunView:
     requester: str  # Slack user id
     approved_by: tuple[str, ...] = ()
     reason: str | None = None
+    request_id: str | None = None  # what `ecs-exec-bot audit --request` takes
+    cluster: str | None = None  # the real ECS cluster and service behind the catalogue name
+    ecs_service: str | None = None
+    timeout_s: float | None = None  # the budget a timed-out command ran out of
+    max_timeout_s: float | None = None  # how far it may be raised (bot.config.MAX_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
@@ -314,6 +319,24 @@ def _who(run: RunView) -> str:
     return who
 
 
+def _where(run: RunView) -> str:
+    """The real cluster/service and the request id (for `audit --request`), on every result."""
+    parts = []
+    if run.cluster and run.ecs_service:
+        parts.append(f"{_prose(run.cluster)}/{_prose(run.ecs_service)}")
+    if run.request_id:
+        parts.append(f"req `{_prose(run.request_id)}`")
+    return " · ".join(parts)
+
+
+def _timeout_words(run: RunView) -> str:
+    budget = f"its {human_duration(run.timeout_s)} timeout" if run.timeout_s else "its timeout"
+    limit = f" (up to {human_duration(run.max_timeout_s)})" if run.max_timeout_s else ""
+    return (f"⏱ The command did not finish within {budget}, so it was interrupted (Ctrl-C) and its session "
+            f"ended; the output is what it printed until then. Fix: give it a longer `--timeout`{limit}, "
+            "or narrow the command.")
+
+
 def result_cut(result: TaskResultView) -> bool:
     """Whether the single-task result message leaves part of the output out (then attach the file)."""
     return _fit_output(result.output, SECTION_LIMIT, SECTION_LIMIT).cut
@@ -345,10 +368,13 @@ def _render_single(run: RunView, r: TaskResultView) -> SlackMessage:
              f"{human_duration(r.duration_s)}")
     blocks: list[Block] = [
         _section(f"{title}\n{inline_code(run.command)}"),
-        _context(f"task {_prose(short_task_id(r.task_id))} · container {_prose(r.container)} · {_who(run)}"),
+        _context(f"task {_prose(short_task_id(r.task_id))} · container {_prose(r.container)} · {_who(run)}",
+                 *([where] if (where := _where(run)) else [])),
     ]
     if r.status == "error" and r.error:
         blocks.append(_section(f"⚠️ {_prose(r.error)}"))
+    if r.status == "timeout":
+        blocks.append(_context(_timeout_words(run)))
     if r.note:
         blocks.append(_context(f"ℹ️ {_prose(_clip(r.note, 1000))}"))
     fitted = _fit_output(r.output, SECTION_LIMIT, SECTION_LIMIT)
@@ -374,7 +400,7 @@ def _render_fanout(run: RunView, results: Sequence[TaskResultView]) -> SlackMess
     blocks: list[Block] = [
         _section(f"{worst} *{_prose(run.service)}* ({_prose(run.environment)}) · {len(results)} tasks · "
                  f"{counts}\n{inline_code(run.command, 500)}"),
-        _context(_who(run)),
+        _context(_who(run), *([where] if (where := _where(run)) else [])),
     ]
     budget, _ = _task_budgets(len(results))
     any_cut = False
@@ -494,13 +520,31 @@ def _approvers(a: ApprovalView) -> str:
     return ", ".join(who) if who else "_nobody is configured to approve_"
 
 
+# The card's header says where the request stands, not only "needed" (the state line gives the details).
+_APPROVAL_HEADER = {
+    "pending": "✋ *Approval needed*",
+    "approved": "👍 *Approved*",
+    "running": "▶️ *Approved*",
+    "finished": "🏁 *Approved*",
+    "failed": "⚠️ *Approved, then failed*",
+    "denied": "🚫 *Denied*",
+    "expired": "⌛ *Expired*",
+    "cancelled": "🛑 *Cancelled*",
+}
+
+
+def approvals_left(n: int) -> str:
+    """One wording for what a request still needs, everywhere it is said."""
+    return "1 more approval" if n == 1 else f"{n} more approvals"
+
+
 def render_approval(a: ApprovalView) -> SlackMessage:
     """The approval request in its current state; buttons only while pending (Approve has a confirm)."""
     value = a.button_value or a.request_id
     _check_value(value)
     why = f": {_prose(a.state_reason)}" if a.state_reason else ""
     state_line = {
-        "pending": f"⏳ Waiting for {a.min_approvals - a.votes} more approval(s) · expires {_date(a.expires_at)}",
+        "pending": f"⏳ Waiting for {approvals_left(a.min_approvals - a.votes)} · expires {_date(a.expires_at)}",
         "approved": f"👍 Approved by {', '.join(_user(u) for u in a.decided_by)}",
         "running": f"▶️ Approved by {', '.join(_user(u) for u in a.decided_by)} · running…",
         "finished": f"🏁 Approved by {', '.join(_user(u) for u in a.decided_by)} · finished (result below)",
@@ -510,7 +554,7 @@ def render_approval(a: ApprovalView) -> SlackMessage:
         "cancelled": f"🛑 Cancelled by {', '.join(_user(u) for u in a.decided_by)}",
     }[a.state]
     blocks: list[Block] = [
-        _section(f"✋ *Approval needed* · {_user(a.requester)} wants to run on {_target_words(a)}\n"
+        _section(f"{_APPROVAL_HEADER[a.state]} · {_user(a.requester)} wants to run on {_target_words(a)}\n"
                  f"{inline_code(a.command)}"),
         _context(f"reason: {_prose(a.reason) if a.reason else '—'}",
                  f"may approve: {_approvers(a)} · {a.min_approvals} needed"),

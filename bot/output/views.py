@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.errors import BotError
 from bot.output.capture import CapturedOutput
@@ -185,9 +185,9 @@ def output_file(result: ExecResultLike, redactor: Redactor | None, *, service: s
 
 
 def run_view(*, service: str, environment: str, command: str, requester: str, redactor: Redactor | None,
-             approved_by: tuple[str, ...] = (), reason: str | None = None) -> RunView:
+             approved_by: tuple[str, ...] = (), reason: str | None = None, **facts: Any) -> RunView:
     """The header facts of a run, with the command and the reason redacted: people paste tokens into
     commands (``curl -H 'Authorization: Bearer …'``), and the message must not repeat them."""
     redact = _or_builtin(redactor).redact
     return RunView(service=service, environment=environment, command=redact(command), requester=requester,
-                   approved_by=approved_by, reason=redact(reason) if reason else None)
+                   approved_by=approved_by, reason=redact(reason) if reason else None, **facts)

@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 from bot.errors import BotError
+from bot.output.render import approvals_left
 from bot.store.base import DetailValue, RunRecord, RunState
 
 
@@ -128,10 +129,9 @@ def judge_vote(record: RunRecord, approver: str, approver_groups: Collection[str
     if break_glass and not record.allow_self_approval:
         raise ApprovalError("You cannot approve your own request.", fix=f"Ask {approvers_text(record)}.")
     if approver in record.approvers_so_far:
-        raise ApprovalError(
-            "You already approved this request.",
-            fix=f"It needs {votes_needed(record)} more approval(s) from {approvers_text(record)}.",
-        )
+        needed = votes_needed(record)
+        fix = f"It needs {approvals_left(needed)} from {approvers_text(record)}." if needed else "Nothing else to do."
+        raise ApprovalError("You already approved this request.", fix=fix)
     return break_glass
 
 

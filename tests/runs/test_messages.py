@@ -41,7 +41,7 @@ def test_pending_message_shows_the_request_and_three_buttons() -> None:
     body = _text(blocks)
     assert "grep -c 'a&lt;b' /var/log/x" in body  # escaped for mrkdwn
     assert "may approve: <@U0BOB>, <@U0CAROL>, <!subteam^S0SRE> · 2 needed" in body
-    assert "Waiting for 1 more approval(s)" in body and "<!date^1795000900^" in body
+    assert "Waiting for 1 more approval ·" in body and "<!date^1795000900^" in body
     assert text.startswith("Approval (pending): web (prod)")
 
 

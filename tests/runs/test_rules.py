@@ -70,7 +70,7 @@ def test_an_approver_counts_once() -> None:
     assert votes_needed(record) == 1
     with pytest.raises(ApprovalError, match="already approved") as info:
         judge_vote(record, "U0BOB", (), NOW)
-    assert info.value.fix and info.value.fix.startswith("It needs 1 more approval(s)")
+    assert info.value.fix and info.value.fix.startswith("It needs 1 more approval from")
 
 
 def test_expired_or_decided_requests_take_no_votes() -> None:
