@@ -28,6 +28,7 @@ from handlers.usergroups import UserGroupCache
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.services import Services
+    from handlers.live import LiveSettings
 
 log = logging.getLogger("ecs_exec_bot.app")
 
@@ -156,10 +157,14 @@ async def verify_bot_token(client: AsyncWebClient) -> dict[str, Any]:
     return dict(resp.data) if isinstance(resp.data, dict) else {}
 
 
-def create_app(services: Services, client: AsyncWebClient, slack: SlackSettings) -> AsyncApp:
+def create_app(
+    services: Services, client: AsyncWebClient, slack: SlackSettings, live: LiveSettings | None = None
+) -> AsyncApp:
     """A Bolt app with our handlers. ``process_before_response=True``: the handler acks itself within its
-    own bounded pre-ack work and starts tracked jobs, so the HTTP answer never waits on AWS."""
+    own bounded pre-ack work and starts tracked jobs, so the HTTP answer never waits on AWS. ``live``:
+    live progress settings (default `LiveSettings()`); one budget for every run of this app."""
     import handlers
+    from handlers.live import LiveUpdates
 
     app = AsyncApp(
         client=client,
@@ -169,7 +174,7 @@ def create_app(services: Services, client: AsyncWebClient, slack: SlackSettings)
         process_before_response=True,
         logger=logging.getLogger("ecs_exec_bot.bolt"),
     )
-    handlers.register(app, services)
+    handlers.register(app, services, LiveUpdates(live))
     return app
 
 

@@ -15,6 +15,8 @@ from bot.output.clean import clean_terminal_output
 from bot.output.redact import builtin_redactor
 from bot.output.render import (
     ApprovalView,
+    LiveTaskView,
+    LiveView,
     OutputView,
     RunView,
     TaskResultView,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from bot.doctor import DoctorReport
     from bot.output.redact import Redactor
     from bot.runner import ExecResult
+    from bot.runs.fanout import TargetProgress
     from bot.runs.order import RunOrder
     from bot.store.base import RunRecord
     from bot.targets import Target
@@ -133,6 +136,28 @@ def run_view(order: RunOrder, redactor: Redactor | None) -> RunView:
 def running_message(order: RunOrder, targets: list[Target], redactor: Redactor | None) -> Message:
     """The "running…" message; its Cancel button carries the request id (any replica can act on it)."""
     return render_running(run_view(order, redactor), [t.task_id for t in targets], run_id=order.request_id)
+
+
+def live_message(
+    order: RunOrder,
+    targets: list[Target],
+    progress: list[TargetProgress],
+    elapsed_s: float,
+    redactor: Redactor | None,
+    *,
+    tail_lines: int = 5,
+) -> Message:
+    """The "running…" message with the progress so far: the same Cancel button, plus elapsed time, lines,
+    bytes and the last lines of output (cleaned by the runner, redacted here like every output)."""
+    tasks = tuple(
+        LiveTaskView(
+            task_id=p.target.task_id, bytes=p.bytes, lines=p.lines,
+            tail=_redact(redactor, "\n".join(p.tail_text.split("\n")[-tail_lines:])) if p.tail_text else "",
+        )
+        for p in progress
+    )
+    live = LiveView(elapsed_s=elapsed_s, tasks=tasks)
+    return render_running(run_view(order, redactor), [t.task_id for t in targets], run_id=order.request_id, live=live)
 
 
 def task_view(result: ExecResult, redactor: Redactor | None) -> TaskResultView:

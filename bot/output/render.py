@@ -89,6 +89,28 @@ class TaskResultView:
 
 
 @dataclass(frozen=True)
+class LiveTaskView:
+    """A running task's progress so far; ``tail`` is its last lines, cleaned and redacted."""
+
+    task_id: str
+    bytes: int
+    lines: int
+    tail: str = ""
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """What the "running…" message shows while the command runs (live progress)."""
+
+    elapsed_s: float
+    tasks: tuple[LiveTaskView, ...] = ()
+
+
+# Characters of a live tail shown (a few lines: the final result shows the output properly).
+LIVE_TAIL_SHOWN = 1500
+
+
+@dataclass(frozen=True)
 class ApprovalView:
     request_id: str
     requester: str
@@ -506,8 +528,11 @@ def fanout_cuts(results: Sequence[TaskResultView]) -> list[bool]:
 # -- running / cancel ------------------------------------------------------------------------------------
 
 
-def render_running(run: RunView, task_ids: Sequence[str], *, run_id: str) -> SlackMessage:
-    """The "running…" message with a Cancel button whose value carries ``run_id``."""
+def render_running(
+    run: RunView, task_ids: Sequence[str], *, run_id: str, live: LiveView | None = None
+) -> SlackMessage:
+    """The "running…" message with a Cancel button whose value carries ``run_id``; with ``live``, also
+    the elapsed time, lines and bytes so far and the last lines (the final result replaces all of it)."""
     _check_value(run_id)
     tasks = ", ".join(_prose(short_task_id(t)) for t in task_ids[:5])
     if len(task_ids) > 5:
@@ -516,6 +541,7 @@ def render_running(run: RunView, task_ids: Sequence[str], *, run_id: str) -> Sla
     head = f"⏳ Running on *{_prose(run.service)}* ({_prose(run.environment)}) · {where}"
     blocks: list[Block] = [
         _section(f"{head}\n{inline_code(run.command)}"),
+        *(_live_blocks(live) if live is not None else []),
         _context(_who(run)),
         {"type": "actions", "block_id": f"run-{run_id}"[:255], "elements": [{
             "type": "button", "action_id": CANCEL_ACTION, "text": _plain("Cancel", 75), "style": "danger",
@@ -525,6 +551,26 @@ def render_running(run: RunView, task_ids: Sequence[str], *, run_id: str) -> Sla
         }]},
     ]
     return SlackMessage(_fallback(f"⏳ Running on {run.service} ({run.environment}): {run.command}"), blocks)
+
+
+def _live_blocks(live: LiveView) -> list[Block]:
+    lines = sum(t.lines for t in live.tasks)
+    nbytes = sum(t.bytes for t in live.tasks)
+    noun = "line" if lines == 1 else "lines"
+    summary = f"⏱ {human_duration(live.elapsed_s)} · {lines:,} {noun} · {human_bytes(nbytes)} so far"
+    if len(live.tasks) > 1:
+        summary += " · " + ", ".join(
+            f"{_prose(short_task_id(t.task_id))}: {t.lines:,}" for t in live.tasks[:5]
+        )
+    blocks: list[Block] = [_context(summary)]
+    # The most recent lines of the task that printed last (one tail keeps the message short).
+    latest = max((t for t in live.tasks if t.tail), key=lambda t: t.bytes, default=None)
+    if latest is not None:
+        tail = latest.tail
+        if _shown_len(tail) > LIVE_TAIL_SHOWN:
+            tail = "…" + tail[_fit_suffix(tail, LIVE_TAIL_SHOWN - 1) :]
+        blocks.append(_section(code_block(tail)))
+    return blocks
 
 
 def _confirm(title: str, text: str, yes: str, no: str) -> dict[str, Any]:
