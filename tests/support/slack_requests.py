@@ -1,7 +1,9 @@
 """Signed Slack requests over real HTTP, as Slack sends them (form body, v0 HMAC signature).
 
 Shared by the Slack tests and the approvals tests: ``SlackSender(url, secret).command(...)`` posts a
-slash command to the app's ``/slack/events`` and returns the HTTP status and body (the ack).
+slash command to the app's ``/slack/events`` and returns the HTTP status and body (the ack);
+``.event(event_callback_body(...))`` posts an Events API delivery (JSON), with ``X-Slack-Retry-Num``
+when it stands for one of Slack's retries.
 """
 
 from __future__ import annotations
@@ -51,13 +53,15 @@ def _strings(value: Any) -> str:
     return ""
 
 
-def sign(secret: str, body: str, timestamp: int | None = None) -> SignedRequest:
+def sign(
+    secret: str, body: str, timestamp: int | None = None, *, content_type: str = "application/x-www-form-urlencoded"
+) -> SignedRequest:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
     return SignedRequest(
         body=body,
         headers={
-            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Type": content_type,
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": signature,
         },
@@ -94,6 +98,49 @@ def command_body(
     )
 
 
+def mention_event(
+    text: str,
+    *,
+    user: str = "U0ALICE",
+    channel: str = "C0INCIDENT",
+    bot_user_id: str = "U0BOT",
+    ts: str | None = None,
+    thread_ts: str | None = None,
+) -> dict[str, Any]:
+    """An ``app_mention`` event as Slack sends it: the text starts with the bot's mention."""
+    n = next(_counter)
+    event: dict[str, Any] = {
+        "type": "app_mention",
+        "user": user,
+        "text": f"<@{bot_user_id}> {text}",
+        "ts": ts or f"{int(time.time())}.{n:06d}",
+        "channel": channel,
+        "event_ts": ts or f"{int(time.time())}.{n:06d}",
+        "client_msg_id": f"msg-{n}",
+        "team": "T0TEAM",
+    }
+    if thread_ts is not None:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def event_callback_body(
+    event: dict[str, Any], *, event_id: str | None = None, team_id: str = "T0TEAM", api_app_id: str = "A0APP"
+) -> str:
+    """The Events API envelope (``type: event_callback``) around ``event``, as a JSON body."""
+    n = next(_counter)
+    return json.dumps({
+        "token": "deprecated-verification-token",
+        "team_id": team_id,
+        "api_app_id": api_app_id,
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{n:08d}",
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": team_id, "user_id": "U0BOT", "is_bot": True}],
+    })
+
+
 def block_actions_body(payload: dict[str, Any]) -> str:
     return urlencode({"payload": json.dumps(payload)})
 
@@ -114,3 +161,10 @@ class SlackSender:
 
     async def command(self, text: str, **fields: Any) -> AckResponse:
         return await self.post(sign(self.secret, command_body(text, **fields)))
+
+    async def event(self, body: str, *, retry_num: int | None = None) -> AckResponse:
+        """An Events API delivery; ``retry_num``: Slack's retry headers (same body, same event_id)."""
+        signed = sign(self.secret, body, content_type="application/json")
+        if retry_num is not None:
+            signed.headers.update({"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"})
+        return await self.post(signed)
