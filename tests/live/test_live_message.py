@@ -55,10 +55,12 @@ class StubClient:
         self.finished: list[int] = []
         self.slow = slow
         self.fail_429 = fail_429
+        self.called = asyncio.Event()
 
     async def chat_update(self, **params: Any) -> None:
         n = len(self.calls)
         self.calls.append(params)
+        self.called.set()
         if self.fail_429:
             self.fail_429 -= 1
             response: Any = type("R", (), {"status_code": 429, "headers": {"Retry-After": "30"},
@@ -80,16 +82,11 @@ class StubUpdates(LiveUpdates):
 FAST = LiveSettings(interval_s=0.01, first_update_s=0.0, updates_per_minute=6000, burst=100)
 
 
-async def until(predicate: Any) -> None:
-    while not predicate():
-        await asyncio.sleep(0.005)
-
-
 async def test_close_waits_for_the_update_in_flight_and_nothing_follows_it() -> None:
     stub = StubClient(slow=0.2)
     msg = LiveMessage(None, "C1", "1.0", lambda: ("t", []), StubUpdates(stub, FAST))  # type: ignore[arg-type]
     msg.changed()
-    await until(lambda: stub.calls)
+    await stub.called.wait()
     await msg.close()
     assert stub.finished == [0]  # the in-flight update completed before close returned
     msg.changed()
@@ -102,7 +99,7 @@ async def test_a_429_pauses_the_shared_budget_instead_of_retrying() -> None:
     updates = StubUpdates(stub, FAST)
     msg = LiveMessage(None, "C1", "1.0", lambda: ("t", []), updates)  # type: ignore[arg-type]
     msg.changed()
-    await until(lambda: stub.calls)
+    await stub.called.wait()
     await asyncio.sleep(0.05)
     await msg.close()
     assert msg.rate_limited == 1 and len(stub.calls) == 1  # no retry: every live message waits 30 s
