@@ -28,6 +28,10 @@ EXPECTED: dict[tuple[str, ...], set[str]] = {
         "policy_worst_decision_us_p99",
     },
     ("benchmarks.data_channel", "--mb", "1"): {"client_cpu_ms_per_mb", "end_to_end_mb_s", "client_peak_rss_mb"},
+    ("benchmarks.live_updates", "--seconds", "5"): {
+        "live_runs", "live_chat_update_calls", "live_chat_update_per_s_mean", "live_chat_update_busiest_minute",
+        "live_429_answered", "live_messages_ending_with_result",
+    },
 }
 
 
