@@ -1,7 +1,8 @@
 """The Slack adapter: the only package that knows Slack payloads, in the shape of Bolt's starter template.
 
 - listeners: ``commands`` (the slash command), ``mentions`` (``@ecs-exec …`` in a channel or thread, the
-  same path as the slash command), ``actions`` (Approve / Deny / Cancel buttons) — each turns a payload into
+  same path as the slash command), ``shortcuts`` (the "Run on ECS…" message shortcut and its modal, the
+  same path again), ``actions`` (Approve / Deny / Cancel buttons) — each turns a payload into
   one call to the core (`bot.runs`) and a reply;
 - ``live``: live progress of running commands within Slack's ``chat.update`` rate limit;
 - ``delivery``: posts, updates and uploads from the core's run events (`bot.runs.executor.RunSink`);
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
 
 
 def register(app: AsyncApp, services: Services, live: LiveUpdates | None = None) -> None:
-    from handlers import actions, commands, mentions
+    from handlers import actions, commands, mentions, shortcuts
 
     commands.register(app, services, live)
     mentions.register(app, services, live)
+    shortcuts.register(app, services, live)
     actions.register(app, services, live)

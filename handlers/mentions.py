@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runs.jobs import BotRestarting
-from handlers.commands import CommandRequest, Message, handle_request, new_request_id
+from handlers.commands import Answer, CommandRequest, Message, handle_request, new_request_id
+from handlers.slack_calls import Replier
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -99,11 +100,16 @@ async def handle_mention(
         user=mention.user, channel=mention.channel, text=command_text(mention.text, services.bot_user_id),
         dedupe_key=f"slack-event:{mention.event_id}", thread_ts=mention.thread,
     )
-    replier = req.replier(client)
+    answer = thread_answer(services, req.replier(client), request_id)
+    await handle_request(services, client, req, answer, request_id=request_id, live=live)
+
+
+def thread_answer(services: Services, replier: Replier, request_id: str) -> Answer:
+    """The first answer to a request made in a message (a mention, the shortcut's modal): posted to the
+    requester alone from a job after the ack, which carries no message; notices are not posted at all (the
+    run's own message, or the card, appears in the thread at once; "already received" is a retry)."""
 
     async def answer(message: Message, *, notice: bool) -> None:
-        # After the ack (an Events API ack carries no message): posted from a job, so the ack never waits
-        # on Slack. "Already received" is a retry of an event being handled: nothing to say to anyone.
         if notice:
             return
 
@@ -115,4 +121,4 @@ async def handle_mention(
         except BotRestarting:
             log.warning("request %s not answered: the bot is restarting", request_id)
 
-    await handle_request(services, client, req, answer, request_id=request_id, live=live)
+    return answer

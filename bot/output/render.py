@@ -39,6 +39,11 @@ _FENCE = "```"
 
 # action_ids of the buttons (handlers/actions.py routes on these).
 APPROVE_ACTION, DENY_ACTION, CANCEL_ACTION = "ecs_exec_approve", "ecs_exec_deny", "ecs_exec_cancel"
+# The "Run on ECS…" message shortcut and its modal (handlers/shortcuts.py; the manifests name the shortcut).
+RUN_SHORTCUT, RUN_MODAL = "ecs_exec_run_shortcut", "ecs_exec_run_modal"
+RUN_MODAL_SERVICE, RUN_MODAL_COMMAND, RUN_MODAL_REASON = "service", "command", "reason"
+MODAL_OPTIONS = 100  # static_select options (docs.slack.dev/reference/block-kit/block-elements)
+MODAL_METADATA_LIMIT = 3000  # private_metadata
 
 STATUS_EMOJI: dict[str, str] = {"ok": "✅", "failed": "❌", "timeout": "⏱", "error": "⚠️", "cancelled": "🛑"}
 _STATUS_RANK = {"error": 0, "timeout": 1, "failed": 2, "cancelled": 3, "ok": 4}
@@ -581,6 +586,44 @@ def _confirm(title: str, text: str, yes: str, no: str) -> dict[str, Any]:
 def _check_value(value: str) -> None:
     if not value or len(value) > BUTTON_VALUE_LIMIT:
         raise ValueError(f"a button value must be 1..{BUTTON_VALUE_LIMIT} characters")
+
+
+# -- the "Run on ECS…" modal ------------------------------------------------------------------------------
+
+
+def render_run_modal(services: Sequence[tuple[str, str]], private_metadata: str) -> dict[str, Any]:
+    """The modal of the message shortcut: a service (``(alias, label)``, the first 100), the command and
+    an optional reason. ``private_metadata`` carries where the answer goes (the message's thread)."""
+    if len(private_metadata) > MODAL_METADATA_LIMIT:
+        raise ValueError(f"private_metadata must be at most {MODAL_METADATA_LIMIT} characters")
+    options = [{"text": _plain(label, 75), "value": alias[:150]} for alias, label in services[:MODAL_OPTIONS]]
+
+    def field(block_id: str, label: str, element: dict[str, Any], *, optional: bool = False,
+              hint: str | None = None) -> Block:
+        block: Block = {"type": "input", "block_id": block_id, "label": _plain(label, 2000), "element": element,
+                        "optional": optional}
+        if hint:
+            block["hint"] = _plain(hint, 2000)
+        return block
+
+    return {
+        "type": "modal",
+        "callback_id": RUN_MODAL,
+        "title": _plain("Run on ECS", 24),
+        "submit": _plain("Run", 24),
+        "close": _plain("Cancel", 24),
+        "private_metadata": private_metadata,
+        "blocks": [
+            field(RUN_MODAL_SERVICE, "Service", {"type": "static_select", "action_id": RUN_MODAL_SERVICE,
+                                                 "placeholder": _plain("Pick a service", 150), "options": options}),
+            field(RUN_MODAL_COMMAND, "Command", {
+                "type": "plain_text_input", "action_id": RUN_MODAL_COMMAND, "max_length": 3000,
+                "placeholder": _plain("tail -n 100 /var/log/nginx/error.log", 150),
+            }, hint="Exactly as it will run; options such as --task or --all-tasks go first."),
+            field(RUN_MODAL_REASON, "Reason", {"type": "plain_text_input", "action_id": RUN_MODAL_REASON,
+                                               "max_length": 300}, optional=True),
+        ],
+    }
 
 
 # -- refusals and errors (ephemeral) ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from bot.commands import RESERVED_SERVICE_NAMES
+from bot.output.render import RUN_SHORTCUT
 from handlers.server.http import EVENTS_PATH
 from tests.infra.terraform import INFRA
 
@@ -38,6 +39,10 @@ def test_scopes_command_and_interactivity(manifest: dict[str, Any]) -> None:
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     # @ecs-exec in threads (handlers/mentions.py listens to it)
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_mention"]
+    # the "Run on ECS…" message shortcut (handlers/shortcuts.py routes on its callback id)
+    (shortcut,) = manifest["features"]["shortcuts"]
+    assert shortcut["type"] == "message" and shortcut["callback_id"] == RUN_SHORTCUT
+    assert len(shortcut["name"]) <= 24 and len(shortcut["description"]) <= 150
     assert manifest["features"]["bot_user"]["display_name"]
     hint = command["usage_hint"]
     assert all(f"| {word}" in hint for word in RESERVED_SERVICE_NAMES), "the hint lists the subcommands"

@@ -141,6 +141,57 @@ def event_callback_body(
     })
 
 
+def message_action_payload(
+    *,
+    callback_id: str = "ecs_exec_run_shortcut",
+    user: str = "U0ALICE",
+    channel: str = "C0INCIDENT",
+    message_ts: str = "1699990000.000100",
+    thread_ts: str | None = None,
+) -> dict[str, Any]:
+    """A message shortcut click (``message_action``) on a message (in a thread when ``thread_ts``)."""
+    n = next(_counter)
+    message: dict[str, Any] = {"type": "message", "user": "U0CAROL", "ts": message_ts, "text": "502s again"}
+    if thread_ts is not None:
+        message["thread_ts"] = thread_ts
+    return {
+        "type": "message_action",
+        "callback_id": callback_id,
+        "trigger_id": f"{n}.{int(time.time())}.shortcut",
+        "action_ts": f"{time.time():.6f}",
+        "team": {"id": "T0TEAM", "domain": "fake"},
+        "user": {"id": user, "team_id": "T0TEAM"},
+        "channel": {"id": channel, "name": "incident"},
+        "message": message,
+        "message_ts": message_ts,
+        "response_url": "http://127.0.0.1:9/response/none",
+        "api_app_id": "A0APP",
+    }
+
+
+def view_submission_payload(
+    view: dict[str, Any], *, service: str, command: str, reason: str | None = None, user: str = "U0ALICE",
+    view_id: str | None = None,
+) -> dict[str, Any]:
+    """The submission of ``view`` (as the bot opened it) with the fields filled in."""
+    n = next(_counter)
+    values: dict[str, Any] = {
+        "service": {"service": {"type": "static_select", "selected_option": {
+            "text": {"type": "plain_text", "text": service}, "value": service}}},
+        "command": {"command": {"type": "plain_text_input", "value": command}},
+        "reason": {"reason": {"type": "plain_text_input", "value": reason}},
+    }
+    return {
+        "type": "view_submission",
+        "team": {"id": "T0TEAM", "domain": "fake"},
+        "user": {"id": user, "team_id": "T0TEAM"},
+        "api_app_id": "A0APP",
+        "trigger_id": f"{n}.{int(time.time())}.submit",
+        "view": {**view, "id": view_id or f"V{n:08d}", "hash": f"{n}.hash", "state": {"values": values}},
+        "response_urls": [],
+    }
+
+
 def block_actions_body(payload: dict[str, Any]) -> str:
     return urlencode({"payload": json.dumps(payload)})
 
@@ -161,6 +212,10 @@ class SlackSender:
 
     async def command(self, text: str, **fields: Any) -> AckResponse:
         return await self.post(sign(self.secret, command_body(text, **fields)))
+
+    async def interaction(self, payload: dict[str, Any]) -> AckResponse:
+        """Any interactivity payload (``payload=<json>`` form body): shortcuts, view submissions, clicks."""
+        return await self.post(sign(self.secret, block_actions_body(payload)))
 
     async def event(self, body: str, *, retry_num: int | None = None) -> AckResponse:
         """An Events API delivery; ``retry_num``: Slack's retry headers (same body, same event_id)."""
