@@ -31,6 +31,7 @@ from bot.output.render import (
     render_list,
     render_notice,
     render_result,
+    render_run_modal,
     render_running,
     result_cut,
 )
@@ -117,6 +118,11 @@ def running(service: str, command: str, redactor: Redactor | None = None) -> Mes
 def approval_pending(service: str, command: str, redactor: Redactor | None = None) -> Message:
     text = f"✋ `{_redact(redactor, command)}` on {service} needs approval; the request is posted in this channel."
     return render_notice(text)
+
+
+def run_modal(services: list[tuple[str, str]], private_metadata: str) -> dict[str, Any]:
+    """The "Run on ECS…" modal (a view, not a message; Block Kit all the same)."""
+    return render_run_modal(services, private_metadata)
 
 
 # -- channel messages --------------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ from bot.output.render import (
     RUN_MODAL_REASON,
     RUN_MODAL_SERVICE,
     RUN_SHORTCUT,
-    render_run_modal,
 )
+from handlers import replies
 from handlers.commands import CommandRequest, handle_request, new_request_id
 from handlers.mentions import thread_answer
 from handlers.slack_calls import ThreadEphemeral
@@ -119,7 +119,7 @@ async def open_run_modal(services: Services, client: AsyncWebClient, body: dict[
     metadata = ModalPlace(channel=channel, thread_ts=thread_ts).model_dump_json()
     choices = service_choices(services.config)
     try:
-        await client.views_open(trigger_id=trigger_id, view=render_run_modal(choices, metadata))
+        await client.views_open(trigger_id=trigger_id, view=replies.run_modal(choices, metadata))
     except SlackApiError as exc:
         # The trigger expired (3 s) or Slack refused the view: say so where the user clicked.
         log.warning("views.open failed: %s", exc.response.get("error"))
