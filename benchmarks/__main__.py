@@ -22,6 +22,7 @@ BENCHMARKS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("benchmarks.concurrent_sessions", (), "200 concurrent paced sessions x 100 KiB"),
     ("benchmarks.policy", (), "policy decisions with 1,000 rules"),
     ("benchmarks.redaction", (), "redaction throughput"),
+    ("benchmarks.live_updates", (), "20 concurrent live runs x 60 s, chat.update rate-limited"),
 )
 
 

@@ -111,7 +111,7 @@ class FastBackend:
                        service.container or "app", None, True)]
 
     async def run(self, target: Any, command: str, *, timeout: float, requester: str,  # noqa: ASYNC109
-                  cancel: asyncio.Event | None, on_started: Any) -> Any:
+                  cancel: asyncio.Event | None, on_started: Any, on_progress: Any = None) -> Any:
         from bot.output.capture import CapturedOutput
         from bot.runner import ExecResult
 

@@ -33,6 +33,7 @@ from bot.config import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S
 from bot.errors import AwsError, BotError, DataChannelError, ExecTimeout, TargetError
 from bot.exit_sentinel import ExitSentinel, SentinelFilter
 from bot.output.capture import BoundedCapture, CapturedOutput, CaptureLimits
+from bot.output.live_tail import LiveTail
 from bot.output.views import terminal_text
 from bot.rate_budget import BudgetExhausted
 from bot.ssm.channel import ChannelConfig, ChannelResult, DataChannelSession, SessionParams
@@ -50,6 +51,19 @@ OnStarted = Callable[[str], "Awaitable[None] | None"]  # called with the session
 # removed), in order, as it arrives: the CLI streams it whole while the capture keeps head + tail.
 OnOutput = Callable[[bytes], None]
 CTRL_C = b"\x03"
+
+
+@dataclass(frozen=True)
+class ExecProgress:
+    """What a running command has printed so far (cleaned, not yet redacted: the adapter redacts)."""
+
+    bytes: int
+    lines: int
+    tail_text: str  # the last few complete lines
+    elapsed_s: float
+
+
+OnProgress = Callable[[ExecProgress], "Awaitable[None] | None"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +104,7 @@ class ExecRunner:
         terminate_wait: float | None = None,
         session_factory: Callable[..., DataChannelSession] = DataChannelSession,
         start_policy: StartPolicy | None = None,
+        progress_interval: float = 1.0,
     ) -> None:
         self._clients = clients
         self._start_policy = start_policy or StartPolicy()
@@ -99,6 +114,8 @@ class ExecRunner:
         # TerminateSession -> give up on the session; it makes run() end within the channel's close_timeout.
         self._terminate_wait = terminate_wait if terminate_wait is not None else self._channel_config.close_timeout + 5
         self._session_factory = session_factory
+        # How often a running command reports progress (when asked to): a timer, never per output chunk.
+        self._progress_interval = max(0.05, progress_interval)
 
     async def run(
         self,
@@ -110,16 +127,20 @@ class ExecRunner:
         cancel: asyncio.Event | None = None,
         on_started: OnStarted | None = None,
         on_output: OnOutput | None = None,
+        on_progress: OnProgress | None = None,
     ) -> ExecResult:
         timeout = max(0.1, min(float(timeout), MAX_TIMEOUT_S))
         started = time.monotonic()
         capture = BoundedCapture.from_limits(self._limits)
+        live = LiveTail() if on_progress is not None else None
         sentinel = ExitSentinel.random() if target.shell else None
         filt: SentinelFilter | None = sentinel.filter() if sentinel else None
 
         def emit(data: bytes) -> None:
             if data:
                 capture.write(data)
+                if live is not None:
+                    live.write(data)
                 if on_output is not None:
                     on_output(data)
 
@@ -160,12 +181,23 @@ class ExecRunner:
             config=self._channel_config,
         )
         running = asyncio.create_task(channel.run(), name=f"exec {params.session_id}")
+        reporter: asyncio.Task[None] | None = None
         try:
             if on_started is not None:
                 maybe = on_started(params.session_id)
                 if inspect.isawaitable(maybe):
                     await maybe
-            outcome = await _first_of(running, timeout, cancel)
+            if on_progress is not None and live is not None:
+                reporter = asyncio.create_task(
+                    _report_progress(live, on_progress, started, self._progress_interval),
+                    name=f"progress {params.session_id}",
+                )
+            try:
+                outcome = await _first_of(running, timeout, cancel)
+            finally:
+                if reporter is not None:
+                    reporter.cancel()
+                    await asyncio.gather(reporter, return_exceptions=True)
             if outcome != "done":
                 await self._interrupt(channel, running)
             result: ChannelResult | None = None
@@ -348,6 +380,23 @@ def execute_command_error(exc: BaseException, target: Target) -> BotError:
         return TargetError(f"ECS refused to exec into task {target.task_id}: {message.rstrip('.')}.",
                            fix=f"Run {doctor} for the full checklist.")
     return describe_aws_error(exc, action="ecs:ExecuteCommand", resource=target.task_arn)
+
+
+async def _report_progress(live: LiveTail, on_progress: OnProgress, started: float, interval: float) -> None:
+    """Every ``interval`` seconds: what the command printed so far. A failing callback is logged, once, and
+    never ends the run (progress is a courtesy; the result is what counts)."""
+    warned = False
+    while True:
+        await asyncio.sleep(interval)
+        progress = ExecProgress(live.total_bytes, live.lines, live.text(), time.monotonic() - started)
+        try:
+            maybe = on_progress(progress)
+            if inspect.isawaitable(maybe):
+                await maybe
+        except Exception:
+            if not warned:
+                log.exception("progress callback failed; the run goes on")
+                warned = True
 
 
 async def _first_of(running: asyncio.Task[Any], seconds: float,

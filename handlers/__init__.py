@@ -1,13 +1,16 @@
 """The Slack adapter: the only package that knows Slack payloads, in the shape of Bolt's starter template.
 
-- listeners: ``commands`` (the slash command), ``actions`` (Approve / Deny / Cancel buttons) — each turns a
-  payload into one call to the core (`bot.runs`) and a reply;
+- listeners: ``commands`` (the slash command), ``mentions`` (``@ecs-exec …`` in a channel or thread, the
+  same path as the slash command), ``shortcuts`` (the "Run on ECS…" message shortcut and its modal, the
+  same path again), ``actions`` (Approve / Deny / Cancel buttons) — each turns a payload into
+  one call to the core (`bot.runs`) and a reply;
+- ``live``: live progress of running commands within Slack's ``chat.update`` rate limit;
 - ``delivery``: posts, updates and uploads from the core's run events (`bot.runs.executor.RunSink`);
 - ``replies``: every message, built through `bot.output.render`;
 - ``app`` (the Bolt app and the composition root), ``server`` (HTTP / Socket Mode listener, drain),
   ``slack_calls`` (Web API calls with one error sentence each), ``usergroups`` (cached memberships).
 
-`register(app, services)` wires every listener.
+`register(app, services, live)` wires every listener; ``live`` (one per process) is shared by every run.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ if TYPE_CHECKING:
     from slack_bolt.app.async_app import AsyncApp
 
     from bot.services import Services
+    from handlers.live import LiveUpdates
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    from handlers import actions, commands
+def register(app: AsyncApp, services: Services, live: LiveUpdates | None = None) -> None:
+    from handlers import actions, commands, mentions, shortcuts
 
-    commands.register(app, services)
-    actions.register(app, services)
+    commands.register(app, services, live)
+    mentions.register(app, services, live)
+    shortcuts.register(app, services, live)
+    actions.register(app, services, live)

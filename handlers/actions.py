@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from slack_bolt.app.async_app import AsyncApp
 
     from bot.services import Services
+    from handlers.live import LiveUpdates
 
 log = logging.getLogger("ecs_exec_bot.approvals")
 
@@ -75,12 +76,12 @@ class Click(BaseModel):
         )
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, services: Services, live: LiveUpdates | None = None) -> None:
     for action_id in (APPROVE, DENY, CANCEL):
-        app.action(action_id)(_listener(services))
+        app.action(action_id)(_listener(services, live))
 
 
-def _listener(services: Services) -> Callable[..., Awaitable[None]]:
+def _listener(services: Services, live: LiveUpdates | None) -> Callable[..., Awaitable[None]]:
     async def on_click(ack: Ack, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()  # nothing before the ack: Slack shows an error on the button after 3 s
         try:
@@ -89,21 +90,23 @@ def _listener(services: Services) -> Callable[..., Awaitable[None]]:
             log.warning("malformed block_actions payload ignored")
             return
         try:
-            services.jobs.start(f"click-{uuid.uuid4().hex[:12]}", lambda job: handle_click(services, client, click))
+            services.jobs.start(f"click-{uuid.uuid4().hex[:12]}", lambda job: handle_click(services, client, click, live))
         except BotError as exc:  # draining for a restart
             await Responder(click.response_url)(f":no_entry: {exc.user_text()}", replace_original=False)
 
     return on_click
 
 
-async def handle_click(services: Services, client: AsyncWebClient, click: Click) -> None:
+async def handle_click(
+    services: Services, client: AsyncWebClient, click: Click, live: LiveUpdates | None = None
+) -> None:
     respond = Responder(click.response_url)
     try:
         if not await services.runs.claim(click.dedupe_key, CLICK_CLAIM_TTL_S):
             log.info("replayed click %s ignored", click.dedupe_key)
             return
         if click.action_id == APPROVE:
-            await _approve(services, client, click)
+            await _approve(services, client, click, live)
         elif click.action_id == DENY:
             await _deny(services, client, click)
         elif click.action_id == CANCEL:
@@ -116,7 +119,7 @@ async def handle_click(services: Services, client: AsyncWebClient, click: Click)
         await respond(f":warning: internal error, reference {reference}", replace_original=False)
 
 
-async def _approve(services: Services, client: AsyncWebClient, click: Click) -> None:
+async def _approve(services: Services, client: AsyncWebClient, click: Click, live: LiveUpdates | None) -> None:
     record = await services.runs.get(click.request_id)  # read 1 of at most 2
     await require_still_granted(services.config, services.groups, record)
     groups = await _approver_groups(services, click.user_id, record)
@@ -138,7 +141,7 @@ async def _approve(services: Services, client: AsyncWebClient, click: Click) -> 
         return  # another caller claimed the run (cannot normally happen: this click won the approval)
     try:
         services.jobs.start(
-            f"run-{running.request_id}", lambda job: _run(services, client, order, running, job),
+            f"run-{running.request_id}", lambda job: _run(services, client, order, running, job, live),
             requester=running.requester, request_id=running.request_id,
         )
     except BotError as exc:  # draining for a restart: it will not run, so record that and say so
@@ -146,8 +149,11 @@ async def _approve(services: Services, client: AsyncWebClient, click: Click) -> 
         raise
 
 
-async def _run(services: Services, client: AsyncWebClient, order: RunOrder, record: RunRecord, job: Job) -> None:
-    await services.executor.execute(order, job, SlackRun(client, services.redactor), record=record)
+async def _run(
+    services: Services, client: AsyncWebClient, order: RunOrder, record: RunRecord, job: Job,
+    live: LiveUpdates | None,
+) -> None:
+    await services.executor.execute(order, job, SlackRun(client, services.redactor, live), record=record)
 
 
 async def _deny(services: Services, client: AsyncWebClient, click: Click) -> None:

@@ -30,6 +30,7 @@ from handlers.usergroups import UserGroupCache
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.services import Services
+    from handlers.live import LiveSettings
 
 log = logging.getLogger("ecs_exec_bot.app")
 
@@ -159,12 +160,15 @@ async def verify_bot_token(client: AsyncWebClient) -> dict[str, Any]:
 
 
 def create_app(
-    services: Services, client: AsyncWebClient, slack: SlackSettings, installation: Installation
+    services: Services, client: AsyncWebClient, slack: SlackSettings, installation: Installation,
+    live: LiveSettings | None = None,
 ) -> AsyncApp:
     """A Bolt app with our handlers. ``process_before_response=True``: the handler acks itself within its
     own bounded pre-ack work and starts tracked jobs, so the HTTP answer never waits on AWS. Requests from
-    any other installation are refused first (`handlers.installation`)."""
+    any other installation are refused first (`handlers.installation`). ``live``: live progress settings
+    (default `LiveSettings()`); one budget for every run of this app."""
     import handlers
+    from handlers.live import LiveUpdates
 
     app = AsyncApp(
         client=client,
@@ -175,7 +179,7 @@ def create_app(
         logger=logging.getLogger("ecs_exec_bot.bolt"),
     )
     app.use(guard(installation))
-    handlers.register(app, services)
+    handlers.register(app, services, LiveUpdates(live))
     return app
 
 

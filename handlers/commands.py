@@ -6,6 +6,9 @@ the cache (bounded by ``Services.ack_lookup_timeout``) and evaluate the policy (
 refusal, the usage text, or "running…". Everything that talks to AWS, or to Slack beyond the ack,
 happens in a `JobTracker` job whose failures reach the user as one sentence (or "internal error,
 reference <id>") through the command's ``response_url``.
+
+`handle_request` is that path for any listener: the slash command and the ``@ecs-exec`` mention
+(`handlers.mentions`) each turn their payload into a `CommandRequest` and an `Answer`, and nothing else.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -33,13 +37,14 @@ from bot.runs.queue import Ticket
 from bot.targets import ServiceRef, resolve_service_ref
 from handlers import replies
 from handlers.delivery import SlackRun, post_approval_card
-from handlers.slack_calls import Responder
+from handlers.slack_calls import Replier, requester_replier
 
 if TYPE_CHECKING:
     from slack_bolt.app.async_app import AsyncApp
     from slack_bolt.request.async_request import AsyncBoltRequest
 
     from bot.services import Services
+    from handlers.live import LiveUpdates
 
 log = logging.getLogger("ecs_exec_bot.handlers")
 
@@ -48,8 +53,15 @@ COMMAND = "/ecs-exec"
 ACK_WAIT_S = 3.0
 Ack = Callable[..., Awaitable[None]]
 Message = tuple[str, list[dict[str, Any]]]
-# What the pre-ack part decides: the ack message, and the work to run after it (if any).
-Plan = tuple[Message, Callable[[Job], Awaitable[None]] | None]
+
+
+class Plan(NamedTuple):
+    """What the pre-answer part decides: the first answer, and the work to run after it (if any).
+    ``notice``: the answer only says the request is under way (see `Answer`)."""
+
+    message: Message
+    work: Callable[[Job], Awaitable[None]] | None = None
+    notice: bool = False
 
 
 class SlashCommand(BaseModel):
@@ -66,12 +78,12 @@ class SlashCommand(BaseModel):
     trigger_id: str | None = None
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, services: Services, live: LiveUpdates | None = None) -> None:
     @app.command(COMMAND)
     async def _slash_command(
         ack: Ack, body: dict[str, Any], request: AsyncBoltRequest, client: AsyncWebClient
     ) -> None:
-        await handle_slash_command(services, client, ack, body, request)
+        await handle_slash_command(services, client, ack, body, request, live)
 
 
 def new_request_id() -> str:
@@ -89,74 +101,133 @@ def dedupe_key(body: Mapping[str, Any], raw_body: str, timestamp: str | None) ->
 
 
 
+@dataclass(frozen=True)
+class CommandRequest:
+    """What a listener hands the one shared path: who asked what, where, and where the answers go.
+
+    ``response_url`` is the slash command's requester-only channel; a mention has none and is answered
+    ephemerally in its thread. ``thread_ts``: results, approval cards and files go in that thread.
+    """
+
+    user: str
+    channel: str
+    text: str
+    dedupe_key: str
+    thread_ts: str | None = None
+    response_url: str | None = None
+
+    def replier(self, client: AsyncWebClient) -> Replier:
+        return requester_replier(
+            client, response_url=self.response_url, channel=self.channel, user=self.user,
+            thread_ts=self.thread_ts,
+        )
+
+    @property
+    def origin(self) -> Origin:
+        return Origin(reply_url=self.response_url, thread_ts=self.thread_ts)
+
+
+class Answer(Protocol):
+    """The listener's first answer to a request (the slash command's ack; a mention's ephemeral reply).
+    ``notice``: only says the request is under way, which a message in the thread will show anyway."""
+
+    async def __call__(self, message: Message, *, notice: bool) -> None: ...
+
+
 async def handle_slash_command(
-    services: Services, client: AsyncWebClient, ack: Ack, body: dict[str, Any], request: AsyncBoltRequest
+    services: Services,
+    client: AsyncWebClient,
+    ack: Ack,
+    body: dict[str, Any],
+    request: AsyncBoltRequest,
+    live: LiveUpdates | None = None,
 ) -> None:
     request_id = new_request_id()
-    acked = False
-    ack_sent = asyncio.Event()  # jobs wait for it, so their messages never overtake the ack
+    try:
+        cmd = SlashCommand.model_validate(body)
+    except ValidationError:
+        log.warning("malformed slash command payload (request %s)", request_id)
+        await ack(*replies.internal_error(request_id))
+        return
+    stamps = request.headers.get("x-slack-request-timestamp")
+    req = CommandRequest(
+        user=cmd.user_id, channel=cmd.channel_id, text=cmd.text,
+        dedupe_key=dedupe_key(body, request.raw_body, stamps[0] if stamps else None),
+        response_url=cmd.response_url,
+    )
 
-    async def reply(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        nonlocal acked
-        acked = True
-        await ack(text=text, blocks=blocks)
+    async def answer(message: Message, *, notice: bool) -> None:
+        await ack(text=message[0], blocks=message[1])
+
+    await handle_request(services, client, req, answer, request_id=request_id, live=live)
+
+
+async def handle_request(
+    services: Services,
+    client: AsyncWebClient,
+    req: CommandRequest,
+    answer: Answer,
+    *,
+    request_id: str,
+    live: LiveUpdates | None = None,
+) -> None:
+    """The one path of a request, whatever listener it came from: drain check, the exactly-once claim,
+    parse, group lookup (bounded), policy; ``answer`` once, then the work in a tracked job."""
+    answered = False
+    ack_sent = asyncio.Event()  # jobs wait for it, so their messages never overtake the first answer
+
+    async def reply(message: Message, *, notice: bool = False) -> None:
+        nonlocal answered
+        answered = True
+        await answer(message, notice=notice)
         ack_sent.set()
 
     try:
-        cmd = SlashCommand.model_validate(body)
         if services.jobs.draining:
             raise BotRestarting()
-        stamps = request.headers.get("x-slack-request-timestamp")
-        timestamp = stamps[0] if stamps else None
-        key = dedupe_key(body, request.raw_body, timestamp)
         try:
-            claimed = await services.runs.claim_within(key, services.ack.claim_ttl_s, services.ack.store_s)
+            claimed = await services.runs.claim_within(req.dedupe_key, services.ack.claim_ttl_s, services.ack.store_s)
         except StoreError as exc:
             # Without the store the bot cannot promise "exactly once": refuse, and leave an audit trace.
-            await reply(*replies.refusal(exc))
-            _audit_store_refusal(services, request_id, cmd, exc)
+            await reply(replies.refusal(exc))
+            _audit_store_refusal(services, request_id, req, exc)
             return
         if not claimed:
-            log.info("replayed slash command %s ignored", key)
-            await reply(*replies.already_received())
+            log.info("replayed request %s ignored", req.dedupe_key)
+            await reply(replies.already_received(), notice=True)
             return
-        parsed = parse_command_text(cmd.text)
+        parsed = parse_command_text(req.text)
         if isinstance(parsed, HelpRequest):
-            message, work = replies.help_message(), None
+            plan = Plan(replies.help_message())
         elif isinstance(parsed, ListRequest):
-            message, work = await _list(services, cmd)
+            plan = await _list(services, client, req)
         elif isinstance(parsed, DoctorRequest):
-            message, work = await _doctor(services, cmd, parsed)
+            plan = await _doctor(services, client, req, parsed)
         else:
-            message, work = await _exec(services, client, cmd, parsed, request_id)
-        if work is not None:
-            # Started before the ack so a drain that began meanwhile is answered in the ack itself.
-            _start(services, request_id, cmd, work, ack_sent)
-        await reply(*message)
-    except ValidationError:
-        log.warning("malformed slash command payload (request %s)", request_id)
-        if not acked:
-            await reply(*replies.internal_error(request_id))
+            plan = await _exec(services, client, req, parsed, request_id, live)
+        if plan.work is not None:
+            # Started before the answer so a drain that began meanwhile is answered in it.
+            _start(services, client, request_id, req, plan.work, ack_sent)
+        await reply(plan.message, notice=plan.notice)
     except BotError as exc:
-        if not acked:
-            await reply(*replies.refusal(exc))
+        if not answered:
+            await reply(replies.refusal(exc))
         else:
             log.warning("request %s: %s", request_id, exc.user_text())
     except Exception:
-        log.exception("slash command failed before its ack (reference %s)", request_id)
-        if not acked:
-            await reply(*replies.internal_error(request_id))
+        log.exception("request failed before its answer (reference %s)", request_id)
+        if not answered:
+            await reply(replies.internal_error(request_id))
 
 
-
-def _audit_store_refusal(services: Services, request_id: str, cmd: SlashCommand, exc: BotError) -> None:
+def _audit_store_refusal(services: Services, request_id: str, req: CommandRequest, exc: BotError) -> None:
     """Audit a request refused for lack of store, after the ack (the JSON log line is written at once;
     the store write is attempted and its failure only logged)."""
 
     async def record(job: Job) -> None:
         await services.auditor.record(
-            AuditKind.REFUSED, request_id=request_id, user=cmd.user_id, requester=cmd.user_id,
-            channel=cmd.channel_id, command=cmd.text, details={"reason": exc.user_text()}, best_effort=True,
+            AuditKind.REFUSED, request_id=request_id, user=req.user, requester=req.user,
+            channel=req.channel, command=req.text, details={"reason": exc.user_text()}, best_effort=True,
         )  # fmt: skip
 
     try:
@@ -176,52 +247,55 @@ async def _all_groups(services: Services, user_id: str) -> frozenset[str]:
     return await services.groups.groups_of(user_id, policy_groups(services.config.policy))
 
 
-async def _list(services: Services, cmd: SlashCommand) -> Plan:
+async def _list(services: Services, client: AsyncWebClient, rq: CommandRequest) -> Plan:
     policy = services.config.policy
-    groups = await _groups(services, cmd.user_id)
+    groups = await _groups(services, rq.user)
     if groups is not None:
-        return replies.allowed_list(allowed_summary(policy, cmd.user_id, groups, cmd.channel_id)), None
+        return Plan(replies.allowed_list(allowed_summary(policy, rq.user, groups, rq.channel)))
 
     async def later(job: Job) -> None:
-        full = await _all_groups(services, cmd.user_id)
-        await Responder(cmd.response_url)(
-            *replies.allowed_list(allowed_summary(policy, cmd.user_id, full, cmd.channel_id))
-        )
+        full = await _all_groups(services, rq.user)
+        await rq.replier(client)(*replies.allowed_list(allowed_summary(policy, rq.user, full, rq.channel)))
 
-    return replies.checking(), later
+    return Plan(replies.checking(), later, notice=True)
 
 
-async def _doctor(services: Services, cmd: SlashCommand, req: DoctorRequest) -> Plan:
+async def _doctor(services: Services, client: AsyncWebClient, rq: CommandRequest, req: DoctorRequest) -> Plan:
     ref = resolve_service_ref(services.config, req.service)
-    groups = await _groups(services, cmd.user_id)
+    groups = await _groups(services, rq.user)
     if groups is not None:
-        require_some_rule(services.config, cmd.user_id, groups, ref)
+        require_some_rule(services.config, rq.user, groups, ref)
 
     async def work(job: Job) -> None:
         if groups is None:
-            require_some_rule(services.config, cmd.user_id, await _all_groups(services, cmd.user_id), ref)
-        report = await services.backend.doctor(ref.name, task=None, requester=cmd.user_id)
-        await Responder(cmd.response_url)(*replies.doctor_report(report))
+            require_some_rule(services.config, rq.user, await _all_groups(services, rq.user), ref)
+        report = await services.backend.doctor(ref.name, task=None, requester=rq.user)
+        await rq.replier(client)(*replies.doctor_report(report))
 
-    return replies.doctor_started(ref.name), work
+    return Plan(replies.doctor_started(ref.name), work, notice=True)
 
 
 async def _exec(
-    services: Services, client: AsyncWebClient, cmd: SlashCommand, req: ExecRequest, request_id: str
+    services: Services,
+    client: AsyncWebClient,
+    rq: CommandRequest,
+    req: ExecRequest,
+    request_id: str,
+    live: LiveUpdates | None,
 ) -> Plan:
     ref = resolve_service_ref(services.config, req.service)
-    groups, standing = await asyncio.gather(_groups(services, cmd.user_id), _standing(services, cmd.user_id))
+    groups, standing = await asyncio.gather(_groups(services, rq.user), _standing(services, rq.user))
     if groups is None or standing is None:
-        # Slack is slow to say who this is right now: ack, then decide once the lookups finish.
+        # Slack is slow to say who this is right now: answer, then decide once the lookups finish.
 
         async def decide_later(job: Job) -> None:
-            full = await _all_groups(services, cmd.user_id)
-            decision = _decide(services, cmd, req, ref, full, await _full_standing(services, cmd.user_id))
-            await _after_decision(services, client, cmd, req, ref, decision, request_id, job, acked=False)
+            full = await _all_groups(services, rq.user)
+            decision = _decide(services, rq, req, ref, full, await _full_standing(services, rq.user))
+            await _after_decision(services, client, rq, req, ref, decision, request_id, job, live, acked=False)
 
-        return replies.checking(), decide_later
+        return Plan(replies.checking(), decide_later, notice=True)
 
-    decision = _decide(services, cmd, req, ref, groups, standing)
+    decision = _decide(services, rq, req, ref, groups, standing)
     ticket: Ticket | None = None
     if decision.allowed:
         # The run's place in the queue is taken now, so what the ack says is what happens: running,
@@ -229,7 +303,7 @@ async def _exec(
         # starts before the job does leaves the place taken: the process is on its way out.)
         queue = services.executor.queue
         ahead = queue.ahead()
-        ticket = queue.reserve(cmd.user_id)
+        ticket = queue.reserve(rq.user)
         message = replies.running(ref.name, req.command, services.redactor, ahead=ahead)
     elif decision.needs_approval:
         message = replies.approval_pending(ref.name, req.command, services.redactor)
@@ -237,18 +311,19 @@ async def _exec(
         message = replies.refusal(decision.to_error())
 
     async def work(job: Job) -> None:
-        await _after_decision(services, client, cmd, req, ref, decision, request_id, job, acked=True, ticket=ticket)
+        await _after_decision(
+            services, client, rq, req, ref, decision, request_id, job, live, acked=True, ticket=ticket
+        )
 
-    return message, work
+    return Plan(message, work, notice=decision.allowed or decision.needs_approval)
 
 
 def _decide(
-    services: Services, cmd: SlashCommand, req: ExecRequest, ref: ServiceRef, groups: frozenset[str],
+    services: Services, rq: CommandRequest, req: ExecRequest, ref: ServiceRef, groups: frozenset[str],
     standing: Standing,
 ) -> Decision:
     return decide(
-        services.config, user=cmd.user_id, groups=groups, channel=cmd.channel_id, ref=ref, req=req,
-        standing=standing,
+        services.config, user=rq.user, groups=groups, channel=rq.channel, ref=ref, req=req, standing=standing
     )
 
 
@@ -265,40 +340,41 @@ async def _full_standing(services: Services, user_id: str) -> Standing:
 async def _after_decision(
     services: Services,
     client: AsyncWebClient,
-    cmd: SlashCommand,
+    rq: CommandRequest,
     req: ExecRequest,
     ref: ServiceRef,
     decision: Decision,
     request_id: str,
     job: Job,
+    live: LiveUpdates | None,
     *,
     acked: bool,
     ticket: Ticket | None = None,
 ) -> None:
-    """Post-ack: audit the request and its decision, then run it (in the queue place ``ticket`` its ack
-    took) or ask for its approval."""
+    """Post-answer: audit the request and its decision, then run it (in the queue place ``ticket`` its
+    answer took) or ask for its approval."""
     order = build_order(
-        request_id=request_id, user=cmd.user_id, channel=cmd.channel_id,
-        origin=Origin(reply_url=cmd.response_url), ref=ref, req=req, decision=decision,
+        request_id=request_id, user=rq.user, channel=rq.channel, origin=rq.origin, ref=ref, req=req,
+        decision=decision,
     )
     audit = services.auditor.record_quietly
     fields = order.audit_fields()
-    await audit(AuditKind.REQUESTED, **fields, user=cmd.user_id,
+    await audit(AuditKind.REQUESTED, **fields, user=rq.user,
                 details={"reason": req.reason or "", "rule": decision.rule or ""})  # fmt: skip
-    respond = Responder(cmd.response_url)
+    respond = rq.replier(client)
     if not decision.allowed and not decision.needs_approval:
-        await audit(AuditKind.REFUSED, **fields, user=cmd.user_id, details={"reason": decision.reason})
+        await audit(AuditKind.REFUSED, **fields, user=rq.user, details={"reason": decision.reason})
         if not acked:
             await respond(*replies.refusal(decision.to_error()))
         return
     if decision.needs_approval:
-        if not acked:
+        if not acked and rq.response_url:  # in a thread, the card itself says so
             await respond(*replies.approval_pending(ref.name, req.command, services.redactor))
         await _request_approval(services, client, order, decision)
         return
-    if not acked:
+    if not acked and rq.response_url:  # in a thread, the "running…" message itself says so
         await respond(*replies.running(ref.name, req.command, services.redactor))
-    await services.executor.execute(order, job, SlackRun(client, services.redactor), ticket=ticket)
+    await services.executor.execute(order, job, SlackRun(client, services.redactor, live), ticket=ticket)
 
 
 async def _request_approval(
@@ -319,15 +395,16 @@ async def _request_approval(
 
 def _start(
     services: Services,
+    client: AsyncWebClient,
     request_id: str,
-    cmd: SlashCommand,
+    rq: CommandRequest,
     work: Callable[[Job], Awaitable[None]],
     ack_sent: asyncio.Event,
 ) -> None:
-    """Start ``work`` as a tracked job once the ack is out; any error reaches the user via response_url."""
+    """Start ``work`` as a tracked job once the answer is out; any error reaches the requester alone."""
 
     async def guarded(job: Job) -> None:
-        respond = Responder(cmd.response_url)
+        respond = rq.replier(client)
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ack_sent.wait(), ACK_WAIT_S)
@@ -338,4 +415,4 @@ def _start(
             log.exception("request %s failed (reference %s)", request_id, request_id)
             await respond(*replies.internal_error(request_id))
 
-    services.jobs.start(request_id, guarded, requester=cmd.user_id, request_id=request_id)
+    services.jobs.start(request_id, guarded, requester=rq.user, request_id=request_id)

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import BotError
+from bot.runs.fanout import TargetProgress
 from bot.store.base import RunRecord, RunState
 from handlers import replies
-from handlers.slack_calls import Responder, post_message, update_message, upload_text_file
+from handlers.live import LiveMessage, LiveUpdates
+from handlers.slack_calls import Replier, post_message, requester_replier, update_message, upload_text_file
 
 if TYPE_CHECKING:
     from bot.output.redact import Redactor
@@ -31,34 +33,80 @@ if TYPE_CHECKING:
     from bot.targets import Target
 
 log = logging.getLogger("ecs_exec_bot.handlers")
+# A silent command's live message refreshes its elapsed time this often (output refreshes it sooner).
+IDLE_REFRESH_S = 10.0
 # How long to wait for the maintenance loop when the bot stops.
 MAINTENANCE_STOP_S = 10.0
 
 
 class SlackRun:
     """One run's messages. The channel message is posted by `running` (or is the approval card the run
-    was approved on) and updated from then on."""
+    was approved on) and updated from then on; with ``live``, it shows progress while the run lasts.
+    A run requested in a thread (``order.origin.thread_ts``) posts there, and its files go there too."""
 
-    def __init__(self, client: AsyncWebClient, redactor: Redactor) -> None:
+    def __init__(self, client: AsyncWebClient, redactor: Redactor, live: LiveUpdates | None = None) -> None:
         self._client = client
         self._redactor = redactor
         self._ts: str | None = None
+        self._live = live if live is not None and live.settings.enabled else None
+        self.wants_progress = self._live is not None
+        self._live_message: LiveMessage | None = None
+        self._progress: dict[str, TargetProgress] = {}
+        self._targets: list[Target] = []
+        self._started = 0.0
+        self._shown_at = 0.0  # the elapsed time of the progress last marked for showing
 
     async def running(self, order: RunOrder, targets: Sequence[Target]) -> str | None:
         text, blocks = replies.running_message(order, list(targets), self._redactor)
         self._ts = order.origin.message_ts
         if self._ts is None:
-            self._ts = await post_message(self._client, order.channel_id, text, blocks)
+            self._ts = await post_message(self._client, order.channel_id, text, blocks, thread_ts=order.origin.thread_ts)
         else:
             await update_message(self._client, order.channel_id, self._ts, text, blocks)
+        if self._live is not None:
+            self._targets, self._started = list(targets), self._live.clock()
+            self._live_message = LiveMessage(
+                self._client, order.channel_id, self._ts, lambda: self._live_view(order), self._live
+            )
         return self._ts
 
+    def _live_view(self, order: RunOrder) -> replies.Message:
+        assert self._live is not None
+        elapsed = self._live.clock() - self._started
+        progress = [self._progress[t.task_arn] for t in self._targets if t.task_arn in self._progress]
+        return replies.live_message(
+            order, self._targets, progress, elapsed, self._redactor, tail_lines=self._live.settings.tail_lines
+        )
+
     async def event(self, order: RunOrder, event: RunEvent) -> None:
-        return None  # the message shows the result when the run ends
+        if not isinstance(event, TargetProgress) or self._live_message is None:
+            return
+        before = self._progress.get(event.target.task_arn)
+        self._progress[event.target.task_arn] = event
+        # New output is worth an update; a silent command only gets its elapsed time refreshed now and
+        # then, so it does not spend the workspace's budget on a ticking clock.
+        if before is None or event.bytes != before.bytes or event.elapsed_s - self._shown_at >= IDLE_REFRESH_S:
+            self._shown_at = event.elapsed_s
+            self._live_message.changed()
+
+    async def _stop_live(self) -> None:
+        if self._live_message is not None:
+            await self._live_message.close()
+            self._live_message = None
+        if self._live is not None and self._ts is not None:
+            # The final update always goes out, and it counts: live updates of other runs yield to it.
+            self._live.budget().take(force=True)
+
+    def _requester(self, order: RunOrder) -> Replier:
+        return requester_replier(
+            self._client, response_url=order.origin.reply_url, channel=order.channel_id, user=order.requester,
+            thread_ts=order.origin.thread_ts,
+        )
 
     async def finished(self, order: RunOrder, results: Sequence[ExecResult], cancel_reason: str | None) -> None:
         # The command ran (and is audited): a Slack failure from here on is reported, not a failed run.
         assert self._ts is not None
+        await self._stop_live()
         try:
             text, blocks = replies.result_message(
                 order, list(results), cancel_reason=cancel_reason, redactor=self._redactor
@@ -67,31 +115,35 @@ class SlackRun:
             await self._upload_full_outputs(order, list(results))
         except BotError as exc:
             log.warning("request %s ran but its result could not be shown: %s", order.request_id, exc.user_text())
-            await Responder(order.origin.reply_url)(*replies.refusal(exc))
+            await self._requester(order)(*replies.refusal(exc))
 
     async def failed(self, order: RunOrder, sentence: str, error: BotError | None) -> None:
+        await self._stop_live()
         if error is not None:
-            await Responder(order.origin.reply_url)(*replies.refusal(error))
+            await self._requester(order)(*replies.refusal(error))
         if self._ts is not None:
             text, blocks = replies.error_message(order, sentence, self._redactor)
             await _best_effort_update(self._client, order.channel_id, self._ts, text, blocks)
 
     async def _upload_full_outputs(self, order: RunOrder, results: list[ExecResult]) -> None:
         assert self._ts is not None
+        thread = order.origin.thread_ts or self._ts  # the incident's thread, or the result's own
         for result, needed in zip(results, replies.files_needed(results, self._redactor), strict=True):
             if not needed:
                 continue
             filename, title, content = replies.output_file(order, result, self._redactor)
             try:
-                await upload_text_file(self._client, order.channel_id, self._ts, filename, title, content)
+                await upload_text_file(self._client, order.channel_id, thread, filename, title, content)
             except BotError as exc:
                 # The message already carries head and tail; a failed upload is worth a sentence, not a failure.
-                await Responder(order.origin.reply_url)(*replies.refusal(exc))
+                await self._requester(order)(*replies.refusal(exc))
 
 
 async def post_approval_card(client: AsyncWebClient, redactor: Redactor, record: RunRecord) -> str:
+    """The card goes where the request was made: the channel, or the incident's thread."""
     text, blocks = replies.approval_message(record, redactor)
-    return await post_message(client, record.channel, text, blocks)
+    thread_ts = str(record.params.get("thread_ts") or "") or None
+    return await post_message(client, record.channel, text, blocks, thread_ts=thread_ts)
 
 
 async def show_card(

@@ -14,6 +14,8 @@ from bot.errors import BotError
 from bot.output import views
 from bot.output.render import (
     ApprovalView,
+    LiveTaskView,
+    LiveView,
     RunView,
     escape,
     render_approval,
@@ -24,6 +26,7 @@ from bot.output.render import (
     render_list,
     render_notice,
     render_result,
+    render_run_modal,
     render_running,
 )
 
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from bot.doctor import DoctorReport
     from bot.output.redact import Redactor
     from bot.runner import ExecResult
+    from bot.runs.fanout import TargetProgress
     from bot.runs.order import RunOrder
     from bot.store.base import RunRecord
     from bot.targets import Target
@@ -89,6 +93,11 @@ def approval_pending(service: str, command: str, redactor: Redactor | None = Non
     return render_notice(text)
 
 
+def run_modal(services: list[tuple[str, str]], private_metadata: str) -> dict[str, Any]:
+    """The "Run on ECS…" modal (a view, not a message; Block Kit all the same)."""
+    return render_run_modal(services, private_metadata)
+
+
 # -- channel messages --------------------------------------------------------------------------------------
 
 
@@ -103,6 +112,28 @@ def run_view(order: RunOrder, redactor: Redactor | None) -> RunView:
 def running_message(order: RunOrder, targets: list[Target], redactor: Redactor | None) -> Message:
     """The "running…" message; its Cancel button carries the request id (any replica can act on it)."""
     return render_running(run_view(order, redactor), [t.task_id for t in targets], run_id=order.request_id)
+
+
+def live_message(
+    order: RunOrder,
+    targets: list[Target],
+    progress: list[TargetProgress],
+    elapsed_s: float,
+    redactor: Redactor | None,
+    *,
+    tail_lines: int = 5,
+) -> Message:
+    """The "running…" message with the progress so far: the same Cancel button, plus elapsed time, lines,
+    bytes and the last lines of output (cleaned by the runner, redacted here like every output)."""
+    tasks = tuple(
+        LiveTaskView(
+            task_id=p.target.task_id, bytes=p.bytes, lines=p.lines,
+            tail=_redact(redactor, "\n".join(p.tail_text.split("\n")[-tail_lines:])) if p.tail_text else "",
+        )
+        for p in progress
+    )
+    live = LiveView(elapsed_s=elapsed_s, tasks=tasks)
+    return render_running(run_view(order, redactor), [t.task_id for t in targets], run_id=order.request_id, live=live)
 
 
 def result_message(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -56,7 +56,7 @@ async def post_message(
     *,
     thread_ts: str | None = None,
 ) -> str:
-    """``chat.postMessage`` → the message ts."""
+    """``chat.postMessage`` → the message ts; with ``thread_ts``, a reply in that thread."""
     try:
         resp = await client.chat_postMessage(
             channel=channel,
@@ -139,3 +139,58 @@ class Responder:
             log.error("response_url answered %s: %s", resp.status_code, resp.body[:200])
             return False
         return True
+
+
+class Replier(Protocol):
+    """Answers the requester alone (ephemeral); True when the answer was delivered."""
+
+    async def __call__(self, text: str, blocks: Sequence[dict[str, Any]] | None = None) -> bool: ...
+
+
+# chat.postEphemeral cannot reach these users (Slack Connect guests outside the channel, a user who left):
+# the answer then goes in the thread, naming the user, so the request is never left unanswered.
+_NO_EPHEMERAL = frozenset({"user_not_in_channel", "cannot_dm_bot", "user_not_found"})
+
+
+class ThreadEphemeral:
+    """The requester-only channel of a request made in a message (an ``@ecs-exec`` mention), which has no
+    ``response_url``: ``chat.postEphemeral`` to the user, in the request's thread."""
+
+    def __init__(self, client: AsyncWebClient, channel: str, user: str, thread_ts: str | None) -> None:
+        self._client = client
+        self._channel = channel
+        self._user = user
+        self._thread_ts = thread_ts
+
+    async def __call__(self, text: str, blocks: Sequence[dict[str, Any]] | None = None) -> bool:
+        try:
+            await self._client.chat_postEphemeral(
+                channel=self._channel, user=self._user, text=text,
+                blocks=list(blocks) if blocks else None, thread_ts=self._thread_ts,
+            )
+            return True
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or "")
+            if error not in _NO_EPHEMERAL:
+                log.error("chat.postEphemeral failed (%s); dropping message: %s", error, text[:200])
+                return False
+        try:
+            mention = [{"type": "context", "elements": [{"type": "mrkdwn", "text": f"<@{self._user}>"}]}]
+            await post_message(
+                self._client, self._channel, f"<@{self._user}> {text}", [*mention, *(blocks or [])],
+                thread_ts=self._thread_ts,
+            )
+            return True
+        except SlackError as exc:
+            log.error("threaded reply failed: %s; dropping message: %s", exc.user_text(), text[:200])
+            return False
+
+
+def requester_replier(
+    client: AsyncWebClient, *, response_url: str | None, channel: str, user: str, thread_ts: str | None
+) -> Replier:
+    """A slash command's answers go through its ``response_url``; a mention's (which has none) are
+    posted ephemerally in its thread."""
+    if response_url:
+        return Responder(response_url)
+    return ThreadEphemeral(client, channel, user, thread_ts)

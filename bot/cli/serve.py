@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 # stopTimeout, at most 120 s) to let longer commands finish during a deploy.
 DEFAULT_DRAIN_GRACE_S = 20.0
 DRAIN_GRACE_ENV = "ECS_EXEC_BOT_DRAIN_GRACE"
+# chat.update calls per minute that live progress may spend, all running commands together: Slack's Tier 3
+# is "50+ per minute" per workspace; 40 leaves room for results and approval cards. Per process: with
+# several replicas, divide it among them. 0 turns live progress off.
+DEFAULT_LIVE_UPDATES_PER_MINUTE = 40.0
 
 # Log records carry these when a handler passes them in ``extra=``; everything else is the message.
 _EXTRA_FIELDS = ("request_id", "user", "channel", "service")
@@ -67,6 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds running commands may finish after SIGTERM before they are cancelled (env "
         f"ECS_EXEC_BOT_DRAIN_GRACE, default {DEFAULT_DRAIN_GRACE_S:g}); keep it ~25 s below the container's "
         "stopTimeout so cancelled commands can still update their messages",
+    )
+    parser.add_argument(
+        "--live-updates-per-minute",
+        type=float,
+        default=float(os.environ.get("ECS_EXEC_BOT_LIVE_UPDATES_PER_MINUTE", DEFAULT_LIVE_UPDATES_PER_MINUTE)),
+        help="chat.update calls per minute all live progress messages may spend together (env "
+        f"ECS_EXEC_BOT_LIVE_UPDATES_PER_MINUTE, default {DEFAULT_LIVE_UPDATES_PER_MINUTE:g}; 0 = off); with "
+        "several replicas, divide Slack's ~50/min among them",
     )
 
 
@@ -110,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from bot.aws import AwsClientFactory, check_environments
     from bot.config import load_config, load_settings
     from handlers.app import SlackSettings, build_slack_services
+    from handlers.live import LiveSettings
     from handlers.server.runtime import ServeOptions, serve
 
     # Local checks first (no network): settings, token shapes, the config file.
@@ -118,6 +131,9 @@ def run(args: argparse.Namespace) -> int:
         host=args.host or settings.host,
         port=settings.port if args.port is None else args.port,
         drain_grace=drain_grace(args.drain_grace),
+        live=LiveSettings(
+            enabled=args.live_updates_per_minute > 0, updates_per_minute=max(args.live_updates_per_minute, 1.0)
+        ),
     )
     log_filter = configure_logging(settings.log_level)
     slack = SlackSettings.from_settings(settings)

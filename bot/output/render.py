@@ -40,6 +40,11 @@ _FENCE = "```"
 
 # action_ids of the buttons (handlers/actions.py routes on these).
 APPROVE_ACTION, DENY_ACTION, CANCEL_ACTION = "ecs_exec_approve", "ecs_exec_deny", "ecs_exec_cancel"
+# The "Run on ECS…" message shortcut and its modal (handlers/shortcuts.py; the manifests name the shortcut).
+RUN_SHORTCUT, RUN_MODAL = "ecs_exec_run_shortcut", "ecs_exec_run_modal"
+RUN_MODAL_SERVICE, RUN_MODAL_COMMAND, RUN_MODAL_REASON = "service", "command", "reason"
+MODAL_OPTIONS = 100  # static_select options (docs.slack.dev/reference/block-kit/block-elements)
+MODAL_METADATA_LIMIT = 3000  # private_metadata
 
 STATUS_EMOJI: dict[str, str] = {"ok": "✅", "failed": "❌", "timeout": "⏱", "error": "⚠️", "cancelled": "🛑"}
 _STATUS_RANK = {"error": 0, "timeout": 1, "failed": 2, "cancelled": 3, "ok": 4}
@@ -92,6 +97,28 @@ class TaskResultView:
     output: OutputView
     error: str | None = None  # one sentence (+ fix) when status is "error"
     note: str | None = None  # what the reader must know about the output (e.g. the connection dropped at the end)
+
+
+@dataclass(frozen=True)
+class LiveTaskView:
+    """A running task's progress so far; ``tail`` is its last lines, cleaned and redacted."""
+
+    task_id: str
+    bytes: int
+    lines: int
+    tail: str = ""
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """What the "running…" message shows while the command runs (live progress)."""
+
+    elapsed_s: float
+    tasks: tuple[LiveTaskView, ...] = ()
+
+
+# Characters of a live tail shown (a few lines: the final result shows the output properly).
+LIVE_TAIL_SHOWN = 1500
 
 
 @dataclass(frozen=True)
@@ -450,8 +477,11 @@ def fanout_cuts(results: Sequence[TaskResultView]) -> list[bool]:
 # -- running / cancel ------------------------------------------------------------------------------------
 
 
-def render_running(run: RunView, task_ids: Sequence[str], *, run_id: str) -> SlackMessage:
-    """The "running…" message with a Cancel button whose value carries ``run_id``."""
+def render_running(
+    run: RunView, task_ids: Sequence[str], *, run_id: str, live: LiveView | None = None
+) -> SlackMessage:
+    """The "running…" message with a Cancel button whose value carries ``run_id``; with ``live``, also
+    the elapsed time, lines and bytes so far and the last lines (the final result replaces all of it)."""
     _check_value(run_id)
     tasks = ", ".join(_prose(short_task_id(t)) for t in task_ids[:5])
     if len(task_ids) > 5:
@@ -460,6 +490,7 @@ def render_running(run: RunView, task_ids: Sequence[str], *, run_id: str) -> Sla
     head = f"⏳ Running on *{_prose(run.service)}* ({_prose(run.environment)}) · {where}"
     blocks: list[Block] = [
         _section(f"{head}\n{inline_code(run.command)}"),
+        *(_live_blocks(live) if live is not None else []),
         _context(_who(run)),
         {"type": "actions", "block_id": f"run-{run_id}"[:255], "elements": [{
             "type": "button", "action_id": CANCEL_ACTION, "text": _plain("Cancel", 75), "style": "danger",
@@ -471,6 +502,26 @@ def render_running(run: RunView, task_ids: Sequence[str], *, run_id: str) -> Sla
     return SlackMessage(_fallback(f"⏳ Running on {run.service} ({run.environment}): {run.command}"), blocks)
 
 
+def _live_blocks(live: LiveView) -> list[Block]:
+    lines = sum(t.lines for t in live.tasks)
+    nbytes = sum(t.bytes for t in live.tasks)
+    noun = "line" if lines == 1 else "lines"
+    summary = f"⏱ {human_duration(live.elapsed_s)} · {lines:,} {noun} · {human_bytes(nbytes)} so far"
+    if len(live.tasks) > 1:
+        summary += " · " + ", ".join(
+            f"{_prose(short_task_id(t.task_id))}: {t.lines:,}" for t in live.tasks[:5]
+        )
+    blocks: list[Block] = [_context(summary)]
+    # The most recent lines of the task that printed last (one tail keeps the message short).
+    latest = max((t for t in live.tasks if t.tail), key=lambda t: t.bytes, default=None)
+    if latest is not None:
+        # Whole lines only (bot/output/cut.py): a line too long for the budget is left out, never its end.
+        tail = keep_tail(latest.tail, budget=LIVE_TAIL_SHOWN, measure=_shown_len).shown
+        if tail:
+            blocks.append(_section(code_block(tail)))
+    return blocks
+
+
 def _confirm(title: str, text: str, yes: str, no: str) -> dict[str, Any]:
     return {"title": _plain(title, 100), "text": {"type": "mrkdwn", "text": _clip(text, 300)},
             "confirm": _plain(yes, 30), "deny": _plain(no, 30)}
@@ -479,6 +530,44 @@ def _confirm(title: str, text: str, yes: str, no: str) -> dict[str, Any]:
 def _check_value(value: str) -> None:
     if not value or len(value) > BUTTON_VALUE_LIMIT:
         raise ValueError(f"a button value must be 1..{BUTTON_VALUE_LIMIT} characters")
+
+
+# -- the "Run on ECS…" modal ------------------------------------------------------------------------------
+
+
+def render_run_modal(services: Sequence[tuple[str, str]], private_metadata: str) -> dict[str, Any]:
+    """The modal of the message shortcut: a service (``(alias, label)``, the first 100), the command and
+    an optional reason. ``private_metadata`` carries where the answer goes (the message's thread)."""
+    if len(private_metadata) > MODAL_METADATA_LIMIT:
+        raise ValueError(f"private_metadata must be at most {MODAL_METADATA_LIMIT} characters")
+    options = [{"text": _plain(label, 75), "value": alias[:150]} for alias, label in services[:MODAL_OPTIONS]]
+
+    def field(block_id: str, label: str, element: dict[str, Any], *, optional: bool = False,
+              hint: str | None = None) -> Block:
+        block: Block = {"type": "input", "block_id": block_id, "label": _plain(label, 2000), "element": element,
+                        "optional": optional}
+        if hint:
+            block["hint"] = _plain(hint, 2000)
+        return block
+
+    return {
+        "type": "modal",
+        "callback_id": RUN_MODAL,
+        "title": _plain("Run on ECS", 24),
+        "submit": _plain("Run", 24),
+        "close": _plain("Cancel", 24),
+        "private_metadata": private_metadata,
+        "blocks": [
+            field(RUN_MODAL_SERVICE, "Service", {"type": "static_select", "action_id": RUN_MODAL_SERVICE,
+                                                 "placeholder": _plain("Pick a service", 150), "options": options}),
+            field(RUN_MODAL_COMMAND, "Command", {
+                "type": "plain_text_input", "action_id": RUN_MODAL_COMMAND, "max_length": 3000,
+                "placeholder": _plain("tail -n 100 /var/log/nginx/error.log", 150),
+            }, hint="Exactly as it will run; options such as --task or --all-tasks go first."),
+            field(RUN_MODAL_REASON, "Reason", {"type": "plain_text_input", "action_id": RUN_MODAL_REASON,
+                                               "max_length": 300}, optional=True),
+        ],
+    }
 
 
 # -- refusals and errors (ephemeral) ---------------------------------------------------------------------

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from bot.aws import AwsClientFactory
     from bot.config import BotConfig
     from bot.doctor import DoctorReport
-    from bot.runner import ExecResult, ExecRunner, OnStarted
+    from bot.runner import ExecResult, ExecRunner, OnProgress, OnStarted
     from bot.targets import ServiceRef, Target
 
 
@@ -28,6 +28,7 @@ class ExecBackend(Protocol):
         requester: str,
         cancel: asyncio.Event | None,
         on_started: OnStarted | None,
+        on_progress: OnProgress | None = None,
     ) -> ExecResult: ...
 
     async def terminate_session(self, environment: str, session_id: str, *, requester: str) -> None: ...
@@ -66,9 +67,11 @@ class AwsExecBackend:
         requester: str,
         cancel: asyncio.Event | None,
         on_started: OnStarted | None,
+        on_progress: OnProgress | None = None,
     ) -> ExecResult:
         return await self._runner.run(
-            target, command, timeout=timeout, requester=requester, cancel=cancel, on_started=on_started
+            target, command, timeout=timeout, requester=requester, cancel=cancel, on_started=on_started,
+            on_progress=on_progress,
         )
 
     async def terminate_session(self, environment: str, session_id: str, *, requester: str) -> None:

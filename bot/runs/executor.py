@@ -45,13 +45,17 @@ RESTARTED = "The bot restarted before the command finished."
 class RunSink(Protocol):
     """How a run is shown (the Slack adapter's delivery; the CLI's printer). One sink per run."""
 
+    # True: the sink shows progress while targets run, so they emit `TargetProgress` (a timer per target).
+    wants_progress: bool
+
     async def running(self, order: RunOrder, targets: Sequence[Target]) -> str | None:
         """Show that the run starts; returns the id of the message showing it (kept in the record so any
         replica can update it), or None."""
         ...
 
     async def event(self, order: RunOrder, event: RunEvent) -> None:
-        """A target started or finished (live progress)."""
+        """A target started, progressed or finished (live progress). Must not block for long: the
+        target's run waits for it."""
         ...
 
     async def finished(self, order: RunOrder, results: Sequence[ExecResult], cancel_reason: str | None) -> None:
@@ -135,7 +139,8 @@ class RunExecutor:
                 await sink.event(order, event)
 
             results = await fan_out(
-                self._backend, order, targets, concurrency=self.fanout_concurrency, cancel=job.cancel, emit=emit
+                self._backend, order, targets, concurrency=self.fanout_concurrency, cancel=job.cancel, emit=emit,
+                progress=sink.wants_progress,
             )
         except BotError as exc:
             await self._audit(AuditKind.FAILED, order, {"error": exc.user_text()})

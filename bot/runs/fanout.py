@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.runner import ExecResult
+    from bot.runner import ExecProgress, ExecResult
     from bot.runs.backend import ExecBackend
     from bot.runs.order import RunOrder
     from bot.targets import Target
@@ -30,7 +30,19 @@ class TargetFinished:
     result: ExecResult
 
 
-RunEvent = TargetStarted | TargetFinished
+@dataclass(frozen=True)
+class TargetProgress:
+    """What a target's command printed so far (throttled by the runner: one a second, not per chunk).
+    ``tail_text`` is cleaned, not redacted: whoever shows it redacts it."""
+
+    target: Target
+    bytes: int
+    lines: int
+    tail_text: str
+    elapsed_s: float
+
+
+RunEvent = TargetStarted | TargetProgress | TargetFinished
 Emit = Callable[[RunEvent], Awaitable[None]]
 
 
@@ -47,8 +59,10 @@ async def fan_out(
     concurrency: int,
     cancel: asyncio.Event,
     emit: Emit,
+    progress: bool = False,
 ) -> list[ExecResult]:
-    """Run ``order`` on every target (at most ``concurrency`` at once); results in target order."""
+    """Run ``order`` on every target (at most ``concurrency`` at once); results in target order. With
+    ``progress``, each target also emits `TargetProgress` while it runs."""
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def one(target: Target) -> ExecResult:
@@ -57,9 +71,12 @@ async def fan_out(
             async def started(session_id: str) -> None:
                 await emit(TargetStarted(target, session_id))
 
+            async def progressed(p: ExecProgress) -> None:
+                await emit(TargetProgress(target, p.bytes, p.lines, p.tail_text, p.elapsed_s))
+
             result = await backend.run(
                 target, order.command, timeout=order.timeout, requester=order.requester,
-                cancel=cancel, on_started=started,
+                cancel=cancel, on_started=started, on_progress=progressed if progress else None,
             )
             await emit(TargetFinished(result))
             return result

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -30,6 +30,7 @@ from handlers.app import (
 )
 from handlers.delivery import MAINTENANCE_STOP_S, maintenance_loop
 from handlers.installation import learn_installation
+from handlers.live import LiveSettings
 from handlers.server.http import HttpListener, build_web_app
 from handlers.server.socket_mode import SocketModeListener
 
@@ -46,6 +47,7 @@ class ServeOptions:
     # Below ECS's default stopTimeout (30 s) so cancelled commands can still update their messages.
     drain_grace: float = 20.0
     cancel_grace: float = 5.0
+    live: LiveSettings = field(default_factory=LiveSettings)  # live progress of running commands
 
 
 @dataclass
@@ -91,7 +93,7 @@ async def _serve(
     info = await verify_bot_token(client)
     installation = await learn_installation(client, info)
     services = await services_factory(client, info)
-    app = create_app(services, client, slack, installation)
+    app = create_app(services, client, slack, installation, options.live)
     stop = stop or asyncio.Event()
     socket: SocketModeListener | None = None
 

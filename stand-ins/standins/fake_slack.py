@@ -19,6 +19,9 @@ What it answers (everything else is ``{"ok": true}``):
 
 Tests inject failures with ``fail(method, error, times)``, ``rate_limit(method, retry_after, times)`` or
 a free-form ``overrides[method] = fn(call) -> Reply``; ``wait_for(prefix, count)`` polls for calls.
+``enforce_rate_limit(method, per_minute)`` makes a method behave like Slack's tiers: over ``per_minute``
+calls in a one-minute window, HTTP 429 with ``Retry-After`` (seconds to the next window); the refused
+calls are counted in ``rate_limited[method]`` (and recorded like any call).
 """
 
 from __future__ import annotations
@@ -97,6 +100,8 @@ class FakeSlack:
         self.overrides: dict[str, Override] = {}
         self.messages: dict[str, dict[str, Any]] = {}  # ts -> latest params of that message
         self.uploads: dict[str, bytes] = {}  # file id -> raw bytes
+        self.rate_limited: dict[str, int] = {}  # method -> 429s answered by enforce_rate_limit
+        self._limits: dict[str, _Window] = {}
         self._calls: list[Call] = []
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -188,6 +193,11 @@ class FakeSlack:
         reply = Reply({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": str(retry_after)})
         self._inject(method, reply, times)
 
+    def enforce_rate_limit(self, method: str, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        """At most ``per_minute`` calls to ``method`` per one-minute window (Slack's tiers count per
+        minute, per workspace and app); the rest answer 429 + ``Retry-After`` until the next window."""
+        self._limits[method] = _Window(per_minute, clock)
+
     def _inject(self, method: str, reply: Reply, times: int) -> None:
         left = [times]
         previous = self.overrides.get(method)
@@ -213,6 +223,14 @@ class FakeSlack:
 
     def _answer_api(self, call: Call) -> Reply:
         method = call.method or ""
+        window = self._limits.get(method)
+        if window is not None:
+            with self._lock:
+                wait = window.admit()
+                if wait is not None:
+                    self.rate_limited[method] = self.rate_limited.get(method, 0) + 1
+            if wait is not None:
+                return Reply({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": str(wait)})
         override = self.overrides.get(method)
         if override is not None:
             reply = override(call)
@@ -289,6 +307,25 @@ class FakeSlack:
     def _api_files_completeUploadExternal(self, call: Call) -> Reply:
         files = call.params.get("files") or []
         return Reply({"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]})
+
+
+class _Window:
+    """Fixed one-minute windows: ``admit()`` is None when the call fits, else the Retry-After seconds."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float]) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._start = clock()
+        self._count = 0
+
+    def admit(self) -> int | None:
+        now = self._clock()
+        if now - self._start >= 60:
+            self._start, self._count = now - (now - self._start) % 60, 0
+        if self._count < self.per_minute:
+            self._count += 1
+            return None
+        return max(1, int(self._start + 60 - now + 0.999))
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -9,10 +9,14 @@ import pytest
 import yaml
 
 from bot.commands import RESERVED_SERVICE_NAMES
+from bot.output.render import RUN_SHORTCUT
 from handlers.server.http import EVENTS_PATH
 from tests.infra.terraform import INFRA
 
-SCOPES = {"commands", "chat:write", "chat:write.public", "files:write", "users:read", "usergroups:read"}
+SCOPES = {
+    "commands", "app_mentions:read", "chat:write", "chat:write.public", "files:write", "users:read",
+    "usergroups:read",
+}
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -33,6 +37,12 @@ def test_scopes_command_and_interactivity(manifest: dict[str, Any]) -> None:
     assert command["command"] == "/ecs-exec"
     assert command["should_escape"] is False, "Slack must not rewrite @, # and links in the command text"
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    # @ecs-exec in threads (handlers/mentions.py listens to it)
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_mention"]
+    # the "Run on ECS…" message shortcut (handlers/shortcuts.py routes on its callback id)
+    (shortcut,) = manifest["features"]["shortcuts"]
+    assert shortcut["type"] == "message" and shortcut["callback_id"] == RUN_SHORTCUT
+    assert len(shortcut["name"]) <= 24 and len(shortcut["description"]) <= 150
     assert manifest["features"]["bot_user"]["display_name"]
     hint = command["usage_hint"]
     assert all(f"| {word}" in hint for word in RESERVED_SERVICE_NAMES), "the hint lists the subcommands"
@@ -42,12 +52,14 @@ def test_socket_mode_variant_has_no_urls() -> None:
     assert SOCKET["settings"]["socket_mode_enabled"] is True
     assert "url" not in SOCKET["features"]["slash_commands"][0]
     assert "request_url" not in SOCKET["settings"]["interactivity"]
+    assert "request_url" not in SOCKET["settings"]["event_subscriptions"]
 
 
 def test_http_variant_points_both_urls_at_the_events_endpoint() -> None:
     assert HTTP["settings"]["socket_mode_enabled"] is False
     url = HTTP["features"]["slash_commands"][0]["url"]
     assert url == HTTP["settings"]["interactivity"]["request_url"]
+    assert url == HTTP["settings"]["event_subscriptions"]["request_url"]
     assert url.startswith("https://") and url.endswith(EVENTS_PATH)
 
 
@@ -56,6 +68,7 @@ def test_variants_differ_only_in_how_slack_reaches_the_bot() -> None:
         m = copy.deepcopy(manifest)
         m["features"]["slash_commands"][0].pop("url", None)
         m["settings"]["interactivity"].pop("request_url", None)
+        m["settings"]["event_subscriptions"].pop("request_url", None)
         m["settings"].pop("socket_mode_enabled")
         return m
 

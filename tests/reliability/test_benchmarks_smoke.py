@@ -32,6 +32,10 @@ EXPECTED: dict[tuple[str, ...], set[str]] = {
         "client_peak_rss_mib",
     },
     ("benchmarks.data_channel", "--quick", "--pattern", "batched", "--tls"): {"client_cpu_ms_per_mib", "frames_per_read"},
+    ("benchmarks.live_updates", "--seconds", "5"): {
+        "live_runs", "live_chat_update_calls", "live_chat_update_per_s_mean", "live_chat_update_busiest_minute",
+        "live_429_answered", "live_messages_ending_with_result",
+    },
 }
 
 

@@ -227,3 +227,24 @@ def test_a_click_carries_the_message_that_holds_its_buttons() -> None:
     assert Click.from_body(body).message_ts == "1700000000.000100"
     del body["container"]
     assert Click.from_body(body).message_ts is None
+
+
+async def test_a_mention_in_a_thread_posts_its_approval_card_and_result_in_that_thread(
+    fake: FakeSlack, replicas: tuple[Replica, Replica]
+) -> None:
+    from tests.support.slack_requests import event_callback_body, mention_event
+
+    a, b = replicas
+    thread = "1699990000.000700"
+    event = mention_event("web echo approved-in-thread", thread_ts=thread)
+    assert (await a.harness.sender.event(event_callback_body(event))).status == 200
+    message = await approval_message(fake)
+    [posted] = fake.calls("chat.postMessage")
+    assert posted.params["thread_ts"] == thread and "Approval needed" in blocks_text(message)
+    assert fake.calls("chat.postEphemeral") == []  # the card in the thread says it all
+    await b.click("ecs_exec_approve", "U0BOB", message, fake)
+    await wait_state(a.services.runs.store, request_id_of(message), RunState.FINISHED)  # type: ignore[arg-type]
+    await fake.await_for("chat.update", 2)
+    assert len(fake.calls("chat.postMessage")) == 1  # the card became the result, in the thread
+    assert "approved-in-thread" in blocks_text(fake.messages[message["ts"]])
+    assert len(SANDBOX.requests) == 1

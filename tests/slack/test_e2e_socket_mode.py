@@ -20,7 +20,7 @@ from tests.slack.e2e_helpers import message_text
 from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws
 from tests.support.slack_app import running_bot
-from tests.support.slack_requests import command_body
+from tests.support.slack_requests import command_body, event_callback_body, mention_event
 
 
 class SlackSocket:
@@ -45,6 +45,20 @@ class SlackSocket:
             "type": "slash_commands",
             "accepts_response_payload": True,
             "payload": dict(parse_qsl(body)),
+        }
+        await self._ws.send(json.dumps(envelope))
+        return await asyncio.wait_for(self.acks.get(), 10)
+
+    async def send_event(self, envelope_id: str, body: str, retry_attempt: int = 0) -> dict[str, Any]:
+        """An ``events_api`` envelope (Slack redelivers with ``retry_attempt`` > 0, the same event_id)."""
+        assert self._ws is not None
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": "events_api",
+            "accepts_response_payload": False,
+            "retry_attempt": retry_attempt,
+            "retry_reason": "timeout" if retry_attempt else "",
+            "payload": json.loads(body),
         }
         await self._ws.send(json.dumps(envelope))
         return await asyncio.wait_for(self.acks.get(), 10)
@@ -92,3 +106,32 @@ async def test_socket_mode_command_is_acked_on_the_socket_and_runs_once(
         async with aiohttp.ClientSession() as session, session.post(f"{bot.url}/slack/events") as resp:
             assert resp.status in (404, 405)  # no HTTP events endpoint in Socket Mode
     assert len(execute_command_calls()) == 1
+
+
+@pytest.mark.timeout(60)
+async def test_socket_mode_mention_in_a_thread_runs_once_and_answers_there(
+    fake: FakeSlack,
+    config: BotConfig,
+    slack_aws: LocalAws,
+    tmp_path: Path,
+    socket_side: SlackSocket,
+) -> None:
+    from standins.ecs import SANDBOX
+
+    SANDBOX.reset()
+    SANDBOX.agent_url = slack_aws.agent.http_url
+    build = lambda c, _i: build_services(config, slack_aws, tmp_path / "bot.db", c)  # noqa: E731
+    async with running_bot(fake, build, socket_mode=True):
+        await asyncio.wait_for(socket_side.connected.wait(), 10)
+        body = event_callback_body(mention_event("web echo via-socket-thread", thread_ts="1699990000.000900"))
+        ack = await socket_side.send_event("env-e1", body)
+        assert ack["envelope_id"] == "env-e1"
+        [posted] = await fake.await_for("chat.postMessage")
+        assert posted.params["thread_ts"] == "1699990000.000900"
+        update = (await fake.await_for("chat.update"))[-1]
+        assert "via-socket-thread" in message_text(fake, str(update.params["ts"]))
+        again = await socket_side.send_event("env-e2", body, retry_attempt=1)
+        assert again["envelope_id"] == "env-e2"
+        await asyncio.sleep(0.3)
+    assert len(execute_command_calls()) == 1
+    assert len(fake.calls("chat.postMessage")) == 1

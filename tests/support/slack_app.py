@@ -20,6 +20,7 @@ from bot.runs.jobs import DrainReport
 from bot.runs.limits import RunLimiter, RunLimits
 from bot.services import Services, build_services
 from handlers.app import SlackSettings
+from handlers.live import LiveSettings
 from handlers.server.runtime import RunningBot, ServeOptions, serve
 from handlers.usergroups import UserGroupCache
 from tests.support.fake_slack import FakeSlack
@@ -32,7 +33,11 @@ if TYPE_CHECKING:
     from bot.store.base import Store
 
 SIGNING_SECRET = "e2e-signing-secret"
-TEST_OPTIONS = ServeOptions(host="127.0.0.1", port=0, drain_grace=5.0, cancel_grace=5.0)
+# Live progress off: these tests read the first chat.update as the result, and a loaded machine could let a
+# live update come first. Live progress has its own tests (tests/slack/test_e2e_live.py).
+TEST_OPTIONS = ServeOptions(
+    host="127.0.0.1", port=0, drain_grace=5.0, cancel_grace=5.0, live=LiveSettings(enabled=False)
+)
 
 
 def wired_services(
