@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.runbooks import Runbook, runbook_problems
 from bot.runs.limits import RunLimits
 
 # ECS Exec sessions end after 20 minutes without I/O (not configurable); stay safely below it.
@@ -162,6 +163,7 @@ class BotConfig(_Strict):
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
     fanout: FanoutConfig = Field(default_factory=FanoutConfig)
     limits: RunLimits = Field(default_factory=RunLimits)
+    runbooks: dict[str, Runbook] = Field(default_factory=dict)  # named bundles of steps (bot/runbooks.py)
     # A `bot.policy.PolicyConfig` (validated separately, see `_validate_policy`); None = deny everything.
     policy: Any = None
     source: str | None = Field(default=None, exclude=True)
@@ -237,6 +239,10 @@ def _check_references(config: BotConfig, source: str, lines: _LineIndex) -> None
             raise _unknown(source, lines, ("services", name, "environment"), "environment",
                            svc.environment, config.environments)
     _check_policy_references(config, source, lines)
+    first = next(runbook_problems(config), None)
+    if first is not None:
+        loc, problem = first
+        raise _error(source, lines.line(loc), f"{'.'.join(map(str, loc))}: {problem}")
 
 
 def _check_policy_references(config: BotConfig, source: str, lines: _LineIndex) -> None:

@@ -22,7 +22,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.audit import AuditKind
-from bot.commands import DoctorRequest, ExecRequest, HelpRequest, ListRequest, parse_command_text
+from bot.commands import (
+    DoctorRequest,
+    ExecRequest,
+    HelpRequest,
+    ListRequest,
+    RunbookRequest,
+    parse_command_text,
+)
 from bot.errors import BotError, StoreError
 from bot.policy import Decision, allowed_summary
 from bot.runs.approvals import ApprovalError
@@ -32,6 +39,7 @@ from bot.runs.order import Origin, RunOrder
 from bot.targets import ServiceRef, resolve_service_ref
 from handlers import replies
 from handlers.delivery import SlackRun, post_approval_card
+from handlers.runbook_command import plan_runbook
 from handlers.slack_calls import Responder
 
 if TYPE_CHECKING:
@@ -126,6 +134,9 @@ async def handle_slash_command(
             message, work = await _list(services, cmd)
         elif isinstance(parsed, DoctorRequest):
             message, work = await _doctor(services, cmd, parsed)
+        elif isinstance(parsed, RunbookRequest):
+            message, work = await plan_runbook(services, client, user=cmd.user_id, channel=cmd.channel_id,
+                                               response_url=cmd.response_url, req=parsed, request_id=request_id)
         else:
             message, work = await _exec(services, client, cmd, parsed, request_id)
         if work is not None:

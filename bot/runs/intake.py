@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.errors import TargetError
 from bot.policy import Decision, evaluate
+from bot.runbooks import RunbookPlan, recheck_plan
 from bot.runs.approvals import ApprovalError
 from bot.runs.order import Origin, RunOrder
 
@@ -86,6 +87,24 @@ async def require_still_granted(config: BotConfig, groups: _Groups, record: RunR
     request was made must not be bypassed by approving what it used to allow."""
     policy = config.policy
     member_of = await groups.groups_of(record.requester, policy_groups(policy))
+    if record.params.get("runbook"):
+        # A runbook's record keeps its steps: each must still be allowed (or the runbook still granted).
+        again = recheck_plan(
+            policy, RunbookPlan.from_json(str(record.params["runbook"])), user=record.requester,
+            groups=member_of, channel=record.channel, service=record.service, environment=record.environment,
+            shell=bool(record.params.get("shell", True)),
+        )
+        still = again.allowed or again.needs_approval
+    else:
+        still = _still(policy, record, member_of)
+    if not still:
+        raise ApprovalError(
+            "The policy no longer allows this request, so it cannot be approved.",
+            fix="Ask the requester to run the command again if it is still allowed.",
+        )
+
+
+def _still(policy: Any, record: RunRecord, member_of: frozenset[str]) -> bool:
     decision = evaluate(
         policy,
         user_id=record.requester,
@@ -96,8 +115,4 @@ async def require_still_granted(config: BotConfig, groups: _Groups, record: RunR
         command=record.command,
         shell_available=bool(record.params.get("shell", True)),
     )
-    if not (decision.allowed or decision.needs_approval):
-        raise ApprovalError(
-            "The policy no longer allows this request, so it cannot be approved.",
-            fix="Ask the requester to run the command again if it is still allowed.",
-        )
+    return decision.allowed or decision.needs_approval
