@@ -56,7 +56,9 @@ class Extractor(_Strict):
             # The same guard as redaction patterns: a backtracking regex over 8 MiB of output hangs the bot.
             self._compiled = check_pattern("extract", pattern or "")
         except ConfigError as exc:
-            raise ValueError(exc.message.rstrip(".")) from None
+            # check_pattern speaks of redaction patterns; say which pattern this is.
+            raise ValueError(exc.message.replace("Redaction pattern 'extract'", "the extractor's regex")
+                             .rstrip(".")) from None
         return self
 
     def apply(self, text: str) -> str:
