@@ -344,3 +344,23 @@ def _decide_steps(
                                pending.approval), timeouts
     why = f"Every step of runbook {name} is allowed (rules {', '.join(rules)})."
     return RunbookDecision(True, False, rules[0] if rules else None, why, None), timeouts
+
+
+def runbook_summary(runbooks: Mapping[str, Runbook], policy: Any, *, user: str, groups: frozenset[str],
+                    channel: str, refs: Mapping[str, ServiceRef]) -> list[str]:
+    """One line per runbook and service this user may run here (for `/ecs-exec list`): what it runs and
+    whether it needs approval. Runbooks the user may not run are not listed (deny by default)."""
+    lines: list[str] = []
+    for name, book in sorted(runbooks.items()):
+        for alias in book.services:
+            ref = refs.get(alias)
+            if ref is None:
+                continue
+            d = decide_runbook(policy, book, name, user=user, groups=groups, channel=channel, ref=ref)
+            if not (d.allowed or d.needs_approval):
+                continue
+            steps = ", ".join(s.name for s in book.steps)
+            extra = " (needs approval)" if d.needs_approval else ""
+            lines.append(f"runbook {name}: `/ecs-exec run {name} {alias}` runs {steps} on "
+                         f"{'every task' if book.tasks == 'all' else 'one task'}{extra}")
+    return lines

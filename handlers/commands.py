@@ -31,9 +31,15 @@ from bot.commands import (
     parse_command_text,
 )
 from bot.errors import BotError, StoreError
-from bot.policy import Decision, allowed_summary
+from bot.policy import Decision
 from bot.runs.approvals import ApprovalError
-from bot.runs.intake import build_order, decide, policy_groups, require_some_rule
+from bot.runs.intake import (
+    allowed_summary_with_runbooks,
+    build_order,
+    decide,
+    policy_groups,
+    require_some_rule,
+)
 from bot.runs.jobs import BotRestarting, Job
 from bot.runs.order import Origin, RunOrder
 from bot.targets import ServiceRef, resolve_service_ref
@@ -187,15 +193,17 @@ async def _all_groups(services: Services, user_id: str) -> frozenset[str]:
 
 
 async def _list(services: Services, cmd: SlashCommand) -> Plan:
-    policy = services.config.policy
+    def summary(groups: frozenset[str]) -> list[str]:
+        return allowed_summary_with_runbooks(services.config, cmd.user_id, groups, cmd.channel_id)
+
     groups = await _groups(services, cmd.user_id)
     if groups is not None:
-        return replies.allowed_list(allowed_summary(policy, cmd.user_id, groups, cmd.channel_id)), None
+        return replies.allowed_list(summary(groups)), None
 
     async def later(job: Job) -> None:
         full = await _all_groups(services, cmd.user_id)
         await Responder(cmd.response_url)(
-            *replies.allowed_list(allowed_summary(policy, cmd.user_id, full, cmd.channel_id))
+            *replies.allowed_list(summary(full))
         )
 
     return replies.checking(), later

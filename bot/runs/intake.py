@@ -9,10 +9,11 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.errors import TargetError
-from bot.policy import Decision, evaluate
-from bot.runbooks import RunbookPlan, recheck_plan
+from bot.policy import Decision, allowed_summary, evaluate
+from bot.runbooks import RunbookPlan, recheck_plan, runbook_summary
 from bot.runs.approvals import ApprovalError
 from bot.runs.order import Origin, RunOrder
+from bot.targets import resolve_service_ref
 
 if TYPE_CHECKING:
     from bot.commands import ExecRequest
@@ -70,6 +71,15 @@ def build_order(
         rule=decision.rule,
         origin=origin,
     )
+
+
+def allowed_summary_with_runbooks(config: BotConfig, user: str, groups: frozenset[str], channel: str) -> list[str]:
+    """`/ecs-exec list`: the rules that include the user, then the runbooks they may run here."""
+    refs = {alias: resolve_service_ref(config, alias) for book in config.runbooks.values() for alias in book.services}
+    return [
+        *allowed_summary(config.policy, user, groups, channel),
+        *runbook_summary(config.runbooks, config.policy, user=user, groups=groups, channel=channel, refs=refs),
+    ]
 
 
 def require_some_rule(config: BotConfig, user: str, groups: frozenset[str], ref: ServiceRef) -> None:

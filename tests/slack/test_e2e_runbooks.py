@@ -16,11 +16,13 @@ from bot.config import BotConfig, parse_config
 from bot.output.render import short_task_id
 from bot.store.base import AuditQuery
 from standins.ecs import SANDBOX
+from tests.runs.slack_harness import click_payload
 from tests.slack.conftest import execute_command_calls
 from tests.slack.e2e_helpers import message_text, responses
 from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws
-from tests.support.slack_app import BotHarness
+from tests.support.slack_app import SIGNING_SECRET, BotHarness
+from tests.support.slack_requests import block_actions_body, sign
 
 RUNBOOK_CONFIG = """
 environments:
@@ -36,6 +38,19 @@ runbooks:
       - {name: health, command: cat health.txt, timeout: 20}
       - {name: errors, command: cat app.log, extract: {count: ERROR}}
       - {name: release, command: cat release.txt, extract: {regex: 'release=(\\S+)'}}
+  guarded:
+    services: [api]
+    tasks: one
+    steps:
+      - {name: hello, command: echo approved-runbook}
+    approval:
+      approvers: {users: [U0BOB]}
+  slow:
+    services: [api]
+    steps:
+      - {name: first, command: echo first-step}
+      - {name: wait, command: sleep 30}
+      - {name: never, command: echo never-runs}
   dump:
     services: [api]
     steps:
@@ -50,6 +65,7 @@ policy:
       commands:
         - argv: ["cat", "*"]
         - argv: ["echo", "**"]
+        - argv: ["sleep", "*"]
     - name: admins
       users: [U0ROOT]
       services: [api]
@@ -131,3 +147,54 @@ def _api_task_arns(aws: LocalAws) -> list[str]:
     arns = ecs.list_tasks(cluster="prod")["taskArns"]
     tasks = ecs.describe_tasks(cluster="prod", tasks=arns)["tasks"]
     return sorted(t["taskArn"] for t in tasks if t.get("group") == "service:api")
+
+
+async def test_list_shows_the_runbooks_the_user_may_run(bot: BotHarness, fake: FakeSlack) -> None:
+    ack = await bot.command("list")
+    assert "runbook triage" in ack.message and "/ecs-exec run triage api" in ack.message
+    assert "runbook dump" not in ack.message  # its env step is not allowed to this user: not offered
+    assert "runbook guarded" in ack.message and "needs approval" in ack.message
+
+
+async def test_a_runbook_needing_approval_is_approved_once_then_reports(bot: BotHarness, fake: FakeSlack) -> None:
+    ack = await bot.command("run guarded")
+    assert "needs approval" in ack.message, ack.message
+    await fake.await_for("chat.postMessage")
+    [ts] = list(fake.messages)
+    card = {**fake.messages[ts], "ts": ts}
+    assert "runbook guarded" in message_text(fake, ts) and "echo approved-runbook" in message_text(fake, ts)
+    assert execute_command_calls() == []
+    payload = click_payload("ecs_exec_approve", "U0BOB", card, fake.response_url("click"), 1)
+    assert (await bot.sender.post(sign(SIGNING_SECRET, block_actions_body(payload)))).status == 200
+    await fake.await_for("files.completeUploadExternal")
+    report = message_text(fake, ts)
+    assert "Runbook *triage*" not in report and "Runbook *guarded* on *api*" in report, report
+    assert "1 task × 1 step" in report and "approved by <@U0BOB>" in report
+    assert [c["command"] for c in execute_command_calls()][0].count("approved-runbook") == 1
+    assert len(execute_command_calls()) == 1  # tasks: one
+
+
+async def test_cancel_stops_the_running_step_on_every_task_and_no_later_step_runs(
+    bot: BotHarness, fake: FakeSlack
+) -> None:
+    await bot.command("run slow")
+    await fake.await_for("chat.postMessage")
+    [ts] = list(fake.messages)
+    await _wait_for_calls(5)  # 3 × first, then 2 × sleep (concurrency 2)
+    running = {**fake.messages[ts], "ts": ts}
+    payload = click_payload("ecs_exec_cancel", "U0ALICE", running, fake.response_url("cancel"), 2)
+    assert (await bot.sender.post(sign(SIGNING_SECRET, block_actions_body(payload)))).status == 200
+    await fake.await_for("files.completeUploadExternal")
+    report = message_text(fake, ts)
+    assert "cancelled by <@U0ALICE>" in report, report
+    assert report.count("not run") == 3  # step 3 on every task
+    assert report.count("cancelled") >= 3  # step 2 on every task (and the reason)
+    assert not any("never-runs" in c["command"] for c in execute_command_calls())
+
+
+async def _wait_for_calls(n: int) -> None:
+    for _ in range(400):
+        if len(execute_command_calls()) >= n:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"only {len(execute_command_calls())} ExecuteCommand calls")
