@@ -42,7 +42,7 @@ from bot.output.render import (
 )
 
 NOT_RUN = "not run"
-_CELL_MIN, _CELL_MAX = 10, 28  # characters of a cell's value column
+_CELL_MIN, _CELL_MAX = 10, 24  # characters of a cell's value column
 _TASK_COL = 10  # short_task_id is at most 10 characters
 _FLAGS_SHOWN = 10  # tasks listed in the "differs" section; the rest are counted
 
