@@ -40,7 +40,8 @@ class _Strict(BaseModel):
 
 class Extractor(_Strict):
     """Turns a step's (redacted) output into one value for the table: ``regex`` (the first match, its
-    first group if it has one) or ``count`` (how many lines match)."""
+    first group if it has one; ``^``/``$`` match at each line) or ``count`` (how many lines match).
+    Redacted output only, so an extractor can never lift a secret into the table."""
 
     regex: str | None = None
     count: str | None = None
