@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.output.capture import CapturedOutput
+from bot.runner import ExecResult
+
 if TYPE_CHECKING:
-    from bot.runner import ExecResult
     from bot.runs.backend import ExecBackend
     from bot.runs.order import RunOrder
     from bot.targets import Target
@@ -32,6 +34,11 @@ class TargetFinished:
 
 RunEvent = TargetStarted | TargetFinished
 Emit = Callable[[RunEvent], Awaitable[None]]
+
+
+def not_started(target: Target, command: str) -> ExecResult:
+    """The result of a target the run was cancelled before reaching."""
+    return ExecResult(target, command, None, "cancelled", 0.0, CapturedOutput.from_bytes(b""), None)
 
 
 def run_budget(timeout_s: float, targets: int, concurrency: int) -> float:
@@ -53,6 +60,11 @@ async def fan_out(
 
     async def one(target: Target) -> ExecResult:
         async with gate:
+            if cancel.is_set():
+                # Cancelled while this target waited for a slot: never start a session only to interrupt it.
+                result = not_started(target, order.command)
+                await emit(TargetFinished(result))
+                return result
 
             async def started(session_id: str) -> None:
                 await emit(TargetStarted(target, session_id))

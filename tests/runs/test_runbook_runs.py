@@ -134,7 +134,9 @@ async def test_cancel_reaches_every_task_of_the_running_step_and_no_later_step_s
     assert result is not None and not result.complete
     waits = result.steps[1].results or ()
     assert [r.status for r in waits] == ["cancelled"] * 3  # the two running and the one not yet started
-    assert sorted(backend.interrupted) == ["t0", "t1", "t2"]
+    assert sorted(backend.interrupted) == ["t0", "t1"]  # both running calls saw the one cancel event
+    assert [c[0] for c in backend.calls if c[1] == "sleep 600"] == ["t0", "t1"]  # t2 was never started
+    assert waits[2].session_id is None
     assert result.steps[2].results is None  # never started
     assert not any(c[1] == "echo after" for c in backend.calls)
     assert sink.cancel_reason == "cancelled by <@U0ALICE>"
