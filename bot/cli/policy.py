@@ -18,9 +18,13 @@ import json
 import os
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.errors import UsageError
 from bot.policy import Decision, PolicyConfig, allowed_summary, evaluate
+
+if TYPE_CHECKING:
+    from bot.config import BotConfig
 
 EXIT_ALLOWED = 0
 EXIT_NEEDS_APPROVAL = 3
@@ -53,6 +57,7 @@ class _Loaded:
     policy: PolicyConfig | None
     environments: dict[str, str]  # service alias -> environment
     no_shell: frozenset[str] = frozenset()  # service aliases whose container has no shell
+    config: BotConfig | None = None  # the whole file (`list` shows its runbooks too)
 
 
 def load_policy_file(path: str) -> _Loaded:
@@ -63,7 +68,7 @@ def load_policy_file(path: str) -> _Loaded:
     policy = config.policy if isinstance(config.policy, PolicyConfig) else None
     environments = {alias: config.environment_of(svc) for alias, svc in config.services.items()}
     no_shell = frozenset(alias for alias, svc in config.services.items() if not svc.shell)
-    return _Loaded(policy, environments, no_shell)
+    return _Loaded(policy, environments, no_shell, config)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,7 +80,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("No config file given.", fix="Pass --config FILE or set ECS_EXEC_BOT_CONFIG.")
     loaded = load_policy_file(path)
     if args.policy_command == "list":
-        lines = allowed_summary(loaded.policy, args.user, args.group, args.channel)
+        if loaded.config is not None:
+            from bot.runs.intake import allowed_summary_with_runbooks
+
+            lines = allowed_summary_with_runbooks(loaded.config, args.user, frozenset(args.group), args.channel)
+        else:
+            lines = allowed_summary(loaded.policy, args.user, args.group, args.channel)
         print("\n".join(lines) if lines else "Nothing: no policy rule includes this user.")
         return 0
     return _check(args, loaded)
