@@ -265,7 +265,9 @@ def render_runbook_report(view: RunbookReportView) -> SlackMessage:
     if flagged:
         verdict = f"⚠️ *{len(flagged)} task{'s differ' if len(flagged) > 1 else ' differs'} from the majority*"
     elif n_tasks >= 3:
-        verdict = "✅ Every task agrees with the majority on every step."
+        split = [view.steps[i] for i in range(n_steps) if majority_value(view, i) is None]
+        verdict = ("✅ Every task agrees with the majority on every step." if not split else
+                   f"No task stands out; no majority answer on {', '.join(_prose(s) for s in split[:5])}.")
     else:
         verdict = "Too few tasks to tell which one differs."
     who = f"by {_user(view.requester)}"
@@ -311,8 +313,7 @@ def _flag_text(view: RunbookReportView, flagged: dict[int, list[int]]) -> str:
         lines.append(f"⚠ task `{escape(short_task_id(view.tasks[task]))}`: " + "; ".join(parts))
     if len(flagged) > _FLAGS_SHOWN:
         lines.append(f"… and {len(flagged) - _FLAGS_SHOWN} more tasks (see the table and the file)")
-    text = "*Differs from the majority*\n" + "\n".join(lines)
-    return text if slack_len(text) <= SECTION_LIMIT else text[: SECTION_LIMIT - 200] + "…"
+    return "*Differs from the majority*\n" + "\n".join(lines)  # _section clips it, never inside an entity
 
 
 def _brief(cell: CellView) -> str:

@@ -190,3 +190,11 @@ def test_extractors_and_summaries_read_the_redacted_output_and_the_file_holds_ev
     assert name == "runbook-diag-web-req1.txt"
     assert text.count("=== step ") == 9 and token not in text
     assert "differs from the majority: task t1 (errors)" in report_text(view)
+
+
+def test_without_a_majority_the_report_says_so_instead_of_claiming_agreement() -> None:
+    text, blocks = render_runbook_report(_view([[ok("a"), ok("x")], [ok("b"), ok("x")], [ok("c"), ok("x")]]))
+    assert_valid_message(text, blocks)
+    assert "No task stands out; no majority answer on step0." in str(blocks)
+    _, agreeing = render_runbook_report(_view([[ok("a")], [ok("a")], [ok("a")]]))
+    assert "Every task agrees with the majority" in str(agreeing)
