@@ -131,7 +131,14 @@ async def test_a_runbook_reports_every_task_and_flags_the_one_that_differs(
 async def test_a_step_the_requester_may_not_run_is_refused_by_name(bot: BotHarness, fake: FakeSlack) -> None:
     ack = await bot.command("run dump api")
     assert "Step 2 `env` of runbook `dump` is refused" in ack.message, ack.message
-    await asyncio.sleep(0.2)
+    refused = []
+    for _ in range(200):  # the audit is written by the job, after the ack
+        events = await asyncio.to_thread(bot.services.runs.store.query_audit, AuditQuery(limit=100))
+        if refused := [e for e in events if e.kind == "refused"]:
+            break
+        await asyncio.sleep(0.05)
+    assert [(e.details.get("step"), e.details.get("reason", "")[:30]) for e in refused] == [
+        ("env", "Step 2 `env` of runbook `dump`")]
     assert execute_command_calls() == []
     assert fake.calls("chat.postMessage") == []
 
