@@ -7,6 +7,7 @@ and the third task's files say something else: the report must flag that task, a
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -14,14 +15,15 @@ import pytest
 
 from bot.config import BotConfig, parse_config
 from bot.output.render import short_task_id
+from bot.services import AckBudget
 from bot.store.base import AuditQuery
 from standins.ecs import SANDBOX
 from tests.runs.slack_harness import click_payload
-from tests.slack.conftest import execute_command_calls
+from tests.slack.conftest import build_services, execute_command_calls
 from tests.slack.e2e_helpers import message_text, responses
 from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws
-from tests.support.slack_app import SIGNING_SECRET, BotHarness
+from tests.support.slack_app import SIGNING_SECRET, BotHarness, running_bot
 from tests.support.slack_requests import block_actions_body, sign
 
 RUNBOOK_CONFIG = """
@@ -60,6 +62,7 @@ policy:
   rules:
     - name: oncall
       users: [U0ALICE]
+      groups: [S0ONCALL]
       channels: [C0INCIDENT]
       services: [api]
       commands:
@@ -208,3 +211,32 @@ async def _wait_for_calls(n: int) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"only {len(execute_command_calls())} ExecuteCommand calls")
+
+
+async def test_a_slow_group_lookup_acks_first_then_decides_the_runbook(
+    fake: FakeSlack, config: BotConfig, slack_aws: LocalAws, tmp_path: Path
+) -> None:
+    release = threading.Event()
+
+    def slow(_call: object) -> None:
+        release.wait(10)
+        return None
+
+    fake.overrides["usergroups.users.list"] = slow
+    SANDBOX.reset()
+    SANDBOX.agent_url = slack_aws.agent.http_url
+    build = lambda c, _i: build_services(config, slack_aws, tmp_path / "bot.db", c, ack=AckBudget(lookup_s=0.1))  # noqa: E731
+    async with running_bot(fake, build) as bot:
+        ack = await bot.command("run slow", user_id="U0BOB", response_url=fake.response_url("slow"))
+        assert "Checking your permissions" in ack.message
+        release.set()
+        await fake.await_for("/response/slow")
+        assert "Running runbook `slow` on api" in responses(fake, "slow")[-1]["text"]
+        await fake.await_for("chat.postMessage")
+        [ts] = list(fake.messages)
+        await _wait_for_calls(4)
+        payload = click_payload("ecs_exec_cancel", "U0BOB", {**fake.messages[ts], "ts": ts},
+                                fake.response_url("c"), 3)
+        assert (await bot.sender.post(sign(SIGNING_SECRET, block_actions_body(payload)))).status == 200
+        await fake.await_for("files.completeUploadExternal")
+        assert "cancelled by <@U0BOB>" in message_text(fake, ts)
