@@ -40,12 +40,12 @@ from bot.policy import MAX_TIMEOUT_S
 
 MAX_TEXT_CHARS = 4000
 MAX_REASON_CHARS = 300
-RESERVED_SERVICE_NAMES = frozenset({"help", "list", "doctor"})
+RESERVED_SERVICE_NAMES = frozenset({"help", "list", "doctor", "run"})
 
 USAGE = (
     "Usage: `/ecs-exec [--task ID | --all-tasks] [--container NAME] [--timeout SECONDS] "
-    "[--reason TEXT] SERVICE [--] COMMAND…`, `/ecs-exec list`, `/ecs-exec doctor SERVICE` or "
-    "`/ecs-exec help`."
+    "[--reason TEXT] SERVICE [--] COMMAND…`, `/ecs-exec list`, `/ecs-exec run RUNBOOK [SERVICE]`, "
+    "`/ecs-exec doctor SERVICE` or `/ecs-exec help`."
 )
 EXAMPLE = 'Example: `/ecs-exec web --reason "INC-123 5xx spike" tail -n 100 /var/log/nginx/error.log`'
 
@@ -55,7 +55,9 @@ HELP_TEXT = f"""\
 Options go before the command: `--task ID` (a specific task), `--all-tasks` (every task, in turn), \
 `--container NAME`, `--timeout SECONDS` (or `5m`), `--reason TEXT` (shown to approvers and in the audit log). \
 Put `--` before a command that starts with `-`.
-`/ecs-exec list` shows what you may run, and where. `/ecs-exec doctor SERVICE` checks that ECS Exec works \
+`/ecs-exec list` shows what you may run, and where (runbooks included). `/ecs-exec run RUNBOOK [SERVICE]` \
+runs a runbook (a reviewed bundle of diagnostic steps) on the service's tasks and posts one report that flags \
+the tasks that differ. `/ecs-exec doctor SERVICE` checks that ECS Exec works \
 for a service and says how to fix what does not.
 Commands are checked against the policy: one command, or several joined by `|`; `;`, `&&`, `$(…)`, \
 redirections and similar shell syntax are refused unless a rule allows them.
@@ -102,7 +104,12 @@ class DoctorRequest(_Request):
     service: Text
 
 
-Request = ExecRequest | HelpRequest | ListRequest | DoctorRequest
+class RunbookRequest(_Request):
+    runbook: Text
+    service: str | None = None  # optional when the runbook names one service
+
+
+Request = ExecRequest | HelpRequest | ListRequest | DoctorRequest | RunbookRequest
 
 
 def _usage(message: str) -> UsageError:
@@ -219,7 +226,21 @@ def parse_command_text(text: str) -> Request:
         if _next_word(text, service.end) is not None:
             raise _usage("`doctor` takes exactly one service.")
         return DoctorRequest(service=_service_name(service.value))
+    if keyword == "run":
+        return _parse_runbook(text, first.end)
     return _parse_exec(text)
+
+
+def _parse_runbook(text: str, pos: int) -> RunbookRequest:
+    words = []
+    while (word := _next_word(text, pos)) is not None:
+        words.append(word.value)
+        pos = word.end
+    if not words or len(words) > 2:
+        raise _usage("`run` takes a runbook and, optionally, a service, e.g. `/ecs-exec run diagnose web`.")
+    if not _SERVICE.match(words[0]):
+        raise _usage(f"`{words[0][:60]}` is not a valid runbook name.")
+    return RunbookRequest(runbook=words[0], service=_service_name(words[1]) if len(words) > 1 else None)
 
 
 def _parse_exec(text: str) -> ExecRequest:

@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
 from bot.rate_budget import DEFAULT_BURST, DEFAULT_PER_SECOND
+from bot.runbooks import Runbook, runbook_problems
 from bot.runs.limits import RunLimits
 from bot.store import DEFAULT_SQLITE_PATH, DYNAMODB_TABLE_ENV, REGION_ENVS, SQLITE_PATH_ENV, STORE_ENV
 
@@ -167,6 +168,7 @@ class BotConfig(_Strict):
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
     fanout: FanoutConfig = Field(default_factory=FanoutConfig)
     limits: RunLimits = Field(default_factory=RunLimits)
+    runbooks: dict[str, Runbook] = Field(default_factory=dict)  # named bundles of steps (bot/runbooks.py)
     # A `bot.policy.PolicyConfig` (validated separately, see `_validate_policy`); None = deny everything.
     policy: Any = None
     source: str | None = Field(default=None, exclude=True)
@@ -247,6 +249,10 @@ def _check_references(config: BotConfig, source: str, lines: _LineIndex) -> None
             raise _unknown(source, lines, ("services", name, "environment"), "environment",
                            svc.environment, config.environments)
     _check_policy_references(config, source, lines)
+    first = next(runbook_problems(config), None)
+    if first is not None:
+        loc, problem = first
+        raise _error(source, lines.line(loc), f"{'.'.join(map(str, loc))}: {problem}")
 
 
 def _check_policy_references(config: BotConfig, source: str, lines: _LineIndex) -> None:

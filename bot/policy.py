@@ -144,6 +144,7 @@ class Rule(_Strict):
     allow_guests: bool = False
     timeout: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_S)
     approval: ApprovalRule | None = None
+    runbooks: tuple[str, ...] = ()  # runbooks granted by name (bot/runbooks.py), even if `commands` would not
 
     _matcher: RuleMatcher | None = PrivateAttr(default=None)
 

@@ -23,8 +23,10 @@ from bot.runs.fanout import run_budget
 from bot.runs.intake import require_still_granted
 from bot.runs.jobs import Job
 from bot.runs.order import RunOrder, order_from_record
+from bot.runs.runbook import runbook_budget
 from bot.store.base import RunRecord, RunState
 from handlers.delivery import SlackRun, show_card
+from handlers.runbook_delivery import SlackRunbookRun
 from handlers.slack_calls import Responder
 
 if TYPE_CHECKING:
@@ -153,6 +155,9 @@ async def _run(
     services: Services, client: AsyncWebClient, order: RunOrder, record: RunRecord, job: Job,
     live: LiveUpdates | None,
 ) -> None:
+    if order.runbook is not None:  # approved once for the whole runbook: its steps, from the record
+        await services.executor.execute_runbook(order, job, SlackRunbookRun(client, services.redactor), record=record)
+        return
     await services.executor.execute(order, job, SlackRun(client, services.redactor, live), record=record)
 
 
@@ -182,5 +187,7 @@ async def _approver_groups(services: Services, user_id: str, record: RunRecord) 
 def _budget(services: Services, order: RunOrder) -> float:
     """How long the run may take before the watchdog calls it stuck: fan-out runs in batches."""
     targets = services.config.fanout.max_tasks if order.all_tasks else 1
+    if order.runbook is not None:
+        return runbook_budget(order.runbook, targets, services.executor.fanout_concurrency)
     return run_budget(order.timeout, targets, services.executor.fanout_concurrency)
 

@@ -26,17 +26,32 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.audit import AuditKind
-from bot.commands import DoctorRequest, ExecRequest, HelpRequest, ListRequest, parse_command_text
+from bot.commands import (
+    DoctorRequest,
+    ExecRequest,
+    HelpRequest,
+    ListRequest,
+    RunbookRequest,
+    parse_command_text,
+)
 from bot.errors import BotError, StoreError
-from bot.policy import Decision, allowed_summary
+from bot.policy import Decision
 from bot.runs.approvals import ApprovalError
-from bot.runs.intake import Standing, build_order, decide, policy_groups, require_some_rule
+from bot.runs.intake import (
+    Standing,
+    allowed_summary_with_runbooks,
+    build_order,
+    decide,
+    policy_groups,
+    require_some_rule,
+)
 from bot.runs.jobs import BotRestarting, Job
 from bot.runs.order import Origin, RunOrder
 from bot.runs.queue import Ticket
 from bot.targets import ServiceRef, resolve_service_ref
 from handlers import replies
 from handlers.delivery import SlackRun, post_approval_card
+from handlers.runbook_command import plan_runbook
 from handlers.slack_calls import Replier, requester_replier
 
 if TYPE_CHECKING:
@@ -203,6 +218,9 @@ async def handle_request(
             plan = await _list(services, client, req)
         elif isinstance(parsed, DoctorRequest):
             plan = await _doctor(services, client, req, parsed)
+        elif isinstance(parsed, RunbookRequest):
+            message, work, notice = await plan_runbook(services, client, req, parsed, request_id)
+            plan = Plan(message, work, notice=notice)
         else:
             plan = await _exec(services, client, req, parsed, request_id, live)
         if plan.work is not None:
@@ -248,14 +266,16 @@ async def _all_groups(services: Services, user_id: str) -> frozenset[str]:
 
 
 async def _list(services: Services, client: AsyncWebClient, rq: CommandRequest) -> Plan:
-    policy = services.config.policy
+    def summary(groups: frozenset[str]) -> list[str]:
+        return allowed_summary_with_runbooks(services.config, rq.user, groups, rq.channel)
+
     groups = await _groups(services, rq.user)
     if groups is not None:
-        return Plan(replies.allowed_list(allowed_summary(policy, rq.user, groups, rq.channel)))
+        return Plan(replies.allowed_list(summary(groups)))
 
     async def later(job: Job) -> None:
         full = await _all_groups(services, rq.user)
-        await rq.replier(client)(*replies.allowed_list(allowed_summary(policy, rq.user, full, rq.channel)))
+        await rq.replier(client)(*replies.allowed_list(summary(full)))
 
     return Plan(replies.checking(), later, notice=True)
 

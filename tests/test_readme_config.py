@@ -27,6 +27,7 @@ from bot.config import (
 )
 from bot.errors import ConfigError
 from bot.policy import ApprovalRule, Approvers, CommandPattern, PolicyConfig, RedactPattern, Rule, evaluate
+from bot.runbooks import Extractor, Runbook, RunbookStep
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 MARKER = "<!-- config-example -->"
@@ -66,7 +67,7 @@ def test_config_example_parses() -> None:
 @pytest.mark.parametrize(
     "model",
     [BotConfig, EnvironmentConfig, ClusterConfig, ServiceConfig, FanoutConfig, PolicyConfig, Rule,
-     ApprovalRule, Approvers, CommandPattern, RedactPattern],
+     ApprovalRule, Approvers, CommandPattern, RedactPattern, Runbook, RunbookStep, Extractor],
 )
 def test_config_example_uses_every_key(model: type) -> None:
     used = _keys(yaml.safe_load(config_example()))

@@ -28,6 +28,7 @@ BROKEN_PIPE_STATUS = 141  # 128 + SIGPIPE, what a shell reports for `cmd | head`
 SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
     ("serve", "bot.cli.serve", "run the Slack bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)"),
     ("exec", "bot.cli.exec", "run one command in a task of a service and print its output"),
+    ("run", "bot.cli.run", "run a runbook (a vetted bundle of steps) on a service's tasks and print one report"),
     ("doctor", "bot.cli.doctor", "check that ECS Exec can work for a service, with the fix for each problem"),
     ("policy", "bot.cli.policy", "check what the policy decides for a user, channel and command"),
     ("audit", "bot.cli.audit", "list audit records"),

@@ -21,10 +21,14 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.commands import join_command_words
 from bot.errors import ConfigError, UsageError
 from bot.policy import Decision, PolicyConfig, allowed_summary, evaluate, requested_container
+
+if TYPE_CHECKING:
+    from bot.config import BotConfig
 
 EXIT_ALLOWED = 0
 EXIT_NEEDS_APPROVAL = 3
@@ -72,6 +76,7 @@ class _Loaded:
     environments: dict[str, str]  # service alias -> environment
     no_shell: frozenset[str] = frozenset()  # service aliases whose container has no shell
     containers: dict[str, str | None] = field(default_factory=dict)  # service alias -> catalogue container
+    config: BotConfig | None = None  # the whole file (`list` shows its runbooks too)
 
 
 def load_policy_file(path: str) -> _Loaded:
@@ -83,7 +88,7 @@ def load_policy_file(path: str) -> _Loaded:
     environments = {alias: config.environment_of(svc) for alias, svc in config.services.items()}
     no_shell = frozenset(alias for alias, svc in config.services.items() if not svc.shell)
     containers = {alias: svc.container for alias, svc in config.services.items()}
-    return _Loaded(policy, environments, no_shell, containers)
+    return _Loaded(policy, environments, no_shell, containers, config)
 
 
 def _config_path(args: argparse.Namespace) -> str:
@@ -101,7 +106,14 @@ def run(args: argparse.Namespace) -> int:
         return _test(args, load_policy_file(_config_path(args)))
     if args.policy_command == "list":
         loaded = load_policy_file(_config_path(args))
-        lines = allowed_summary(loaded.policy, args.user, args.group, args.channel, full=True)
+        if loaded.config is not None:
+            from bot.runs.intake import allowed_summary_with_runbooks
+
+            lines = allowed_summary_with_runbooks(
+                loaded.config, args.user, frozenset(args.group), args.channel, full=True
+            )
+        else:
+            lines = allowed_summary(loaded.policy, args.user, args.group, args.channel, full=True)
         print("\n".join(lines) if lines else "Nothing: no policy rule includes this user.")
         return 0
     words = _take_late_options(args)

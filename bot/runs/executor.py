@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from bot.audit import AuditKind, Auditor
 from bot.errors import BotError
 from bot.runs.fanout import RunEvent, TargetFinished, TargetStarted, fan_out, run_budget
 from bot.runs.queue import QueueCancelled, QueueFull, RunQueue, Ticket
+from bot.runs.runbook import RunbookResult, StepEmit, run_steps, runbook_budget
 from bot.store.base import DetailValue, RunRecord, RunState
 
 if TYPE_CHECKING:
@@ -39,11 +40,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ecs_exec_bot.runs")
 
+_R = TypeVar("_R")
+
 RESTARTED = "The bot restarted before the command finished."
 
 
-class RunSink(Protocol):
-    """How a run is shown (the Slack adapter's delivery; the CLI's printer). One sink per run."""
+class RunShow(Protocol):
+    """What every kind of run shows while it starts and runs, and when it fails as a whole."""
 
     # True: the sink shows progress while targets run, so they emit `TargetProgress` (a timer per target).
     wants_progress: bool
@@ -58,12 +61,24 @@ class RunSink(Protocol):
         target's run waits for it."""
         ...
 
+    async def failed(self, order: RunOrder, sentence: str, error: BotError | None) -> None:
+        """The run failed as a whole (``error`` when a user can act on it): before or while running."""
+        ...
+
+
+class RunSink(RunShow, Protocol):
+    """How a run is shown (the Slack adapter's delivery; the CLI's printer). One sink per run."""
+
     async def finished(self, order: RunOrder, results: Sequence[ExecResult], cancel_reason: str | None) -> None:
         """The run ended and every target has a result (ok, failed, timeout, cancelled or error)."""
         ...
 
-    async def failed(self, order: RunOrder, sentence: str, error: BotError | None) -> None:
-        """The run failed as a whole (``error`` when a user can act on it): before or while running."""
+
+class RunbookSink(RunShow, Protocol):
+    """How a runbook run is shown: `event` gets each step's own order; `finished` the whole result."""
+
+    async def finished(self, order: RunOrder, result: RunbookResult, cancel_reason: str | None) -> None:
+        """Every step ran on every target, or the run was cancelled (``result`` says which steps ran)."""
         ...
 
 
@@ -102,18 +117,87 @@ class RunExecutor:
         """Run ``order`` (``record``: its approved record, already claimed ``running`` by this replica)
         when the run queue gives it a turn (``ticket``: the place its ack reserved). Returns the results, or
         None if it failed before running (the sink was told)."""
+
+        async def work(targets: Sequence[Target], emit: StepEmit) -> list[ExecResult]:
+            async def one(event: RunEvent) -> None:
+                await emit(order, event)
+
+            return await fan_out(
+                self._backend, order, targets, concurrency=self.fanout_concurrency, cancel=job.cancel, emit=one,
+                progress=sink.wants_progress,
+            )
+
+        def budget(targets: int) -> float:
+            return run_budget(order.timeout, targets, self.fanout_concurrency)
+
+        ran = await self._lifecycle(order, job, sink, record, budget, work, ticket)
+        if ran is None:
+            return None
+        results, record = ran
+        # Before the message: once the record has left `running`, no watchdog overwrites the result.
+        await self._end(record, *run_outcome(results, job.cancel_reason))
+        await sink.finished(order, results, job.cancel_reason)
+        return results
+
+    async def execute_runbook(
+        self, order: RunOrder, job: Job, sink: RunbookSink, *, record: RunRecord | None = None,
+        ticket: Ticket | None = None,
+    ) -> RunbookResult | None:
+        """A runbook run: ONE run record and request id for all its steps; each step fans out over the
+        same targets, audited per step and task; the sink gets one result for the report."""
+        plan = order.runbook
+        if plan is None:
+            raise ValueError("execute_runbook needs an order with a runbook plan")
+
+        async def work(targets: Sequence[Target], emit: StepEmit) -> RunbookResult:
+            return await run_steps(
+                self._backend, order, plan, targets, concurrency=self.fanout_concurrency, cancel=job.cancel,
+                emit=emit,
+            )
+
+        def budget(targets: int) -> float:
+            return runbook_budget(plan, targets, self.fanout_concurrency)
+
+        ran = await self._lifecycle(order, job, sink, record, budget, work, ticket)
+        if ran is None:
+            return None
+        result, record = ran
+        cancel_reason = job.cancel_reason or (None if result.complete else "cancelled")
+        await self._end(record, *run_outcome(result.all_results, cancel_reason))
+        await sink.finished(order, result, cancel_reason)
+        return result
+
+    async def _lifecycle(
+        self,
+        order: RunOrder,
+        job: Job,
+        sink: RunShow,
+        record: RunRecord | None,
+        budget: Callable[[int], float],
+        work: Callable[[Sequence[Target], StepEmit], Awaitable[_R]],
+        ticket: Ticket | None,
+    ) -> tuple[_R, RunRecord | None] | None:
+        """Steps 1 to 4 of the module docstring around ``work`` (the fan-out, or a runbook's steps), in
+        the turn the run queue gives it; None when it failed before or while running (recorded, and the
+        sink was told)."""
         try:
             async with self.queue.turn(order.requester, job.cancel, ticket=ticket):
-                return await self._execute(order, job, sink, record)
+                return await self._in_turn(order, job, sink, record, budget, work)
         except (QueueFull, QueueCancelled) as exc:
             await self._audit(AuditKind.FAILED, order, {"error": exc.user_text()})
             await self._end(record, RunState.FAILED, exc.user_text())
             await sink.failed(order, exc.user_text(), exc)
             return None
 
-    async def _execute(
-        self, order: RunOrder, job: Job, sink: RunSink, record: RunRecord | None
-    ) -> list[ExecResult] | None:
+    async def _in_turn(
+        self,
+        order: RunOrder,
+        job: Job,
+        sink: RunShow,
+        record: RunRecord | None,
+        budget: Callable[[int], float],
+        work: Callable[[Sequence[Target], StepEmit], Awaitable[_R]],
+    ) -> tuple[_R, RunRecord | None] | None:
         lease: RunLease | None = None
         watch = None
         try:
@@ -127,21 +211,17 @@ class RunExecutor:
                     timeout_s=order.timeout,
                 )
             if record is None:
-                budget = run_budget(order.timeout, len(targets), self.fanout_concurrency)
-                record = await self._ledger.open_plain(order, budget)
+                record = await self._ledger.open_plain(order, budget(len(targets)))
             shown = await sink.running(order, targets)
             if shown is not None and shown != record.message_ts:
                 await self._ledger.set_message_ts(order.request_id, shown)
             watch = self._ledger.watch(order.request_id, job.request_cancel)
 
-            async def emit(event: RunEvent) -> None:
-                await self._record_event(order, event, job)
-                await sink.event(order, event)
+            async def emit(step: RunOrder, event: RunEvent) -> None:
+                await self._record_event(step, event, job)
+                await sink.event(step, event)
 
-            results = await fan_out(
-                self._backend, order, targets, concurrency=self.fanout_concurrency, cancel=job.cancel, emit=emit,
-                progress=sink.wants_progress,
-            )
+            return await work(targets, emit), record
         except BotError as exc:
             await self._audit(AuditKind.FAILED, order, {"error": exc.user_text()})
             await self._end(record, RunState.FAILED, exc.user_text())
@@ -165,10 +245,6 @@ class RunExecutor:
             if lease is not None and self._limiter is not None:
                 with contextlib.suppress(Exception):
                     await self._limiter.release(lease)
-        # Before the message: once the record has left `running`, no watchdog overwrites the result.
-        await self._end(record, *run_outcome(results, job.cancel_reason))
-        await sink.finished(order, results, job.cancel_reason)
-        return results
 
     async def _end(self, record: RunRecord | None, state: RunState, reason: str | None) -> None:
         if record is not None:

@@ -12,6 +12,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.output.capture import CapturedOutput
+from bot.runner import ExecResult
+
 if TYPE_CHECKING:
     from bot.runner import ExecProgress, ExecResult
     from bot.runs.backend import ExecBackend
@@ -46,6 +49,11 @@ RunEvent = TargetStarted | TargetProgress | TargetFinished
 Emit = Callable[[RunEvent], Awaitable[None]]
 
 
+def not_started(target: Target, command: str) -> ExecResult:
+    """The result of a target the run was cancelled before reaching."""
+    return ExecResult(target, command, None, "cancelled", 0.0, CapturedOutput.from_bytes(b""), None)
+
+
 def run_budget(timeout_s: float, targets: int, concurrency: int) -> float:
     """How long a run may take in all: its targets run in batches of ``concurrency``."""
     return timeout_s * math.ceil(max(1, targets) / max(1, concurrency))
@@ -67,6 +75,11 @@ async def fan_out(
 
     async def one(target: Target) -> ExecResult:
         async with gate:
+            if cancel.is_set():
+                # Cancelled while this target waited for a slot: never start a session only to interrupt it.
+                result = not_started(target, order.command)
+                await emit(TargetFinished(result))
+                return result
 
             async def started(session_id: str) -> None:
                 await emit(TargetStarted(target, session_id))

@@ -9,9 +9,11 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot.errors import TargetError
-from bot.policy import Decision, evaluate, requested_container
+from bot.policy import Decision, allowed_summary, evaluate, requested_container
+from bot.runbooks import RunbookPlan, recheck_plan, runbook_summary
 from bot.runs.approvals import ApprovalError
 from bot.runs.order import Origin, RunOrder, order_from_record
+from bot.targets import resolve_service_ref
 
 if TYPE_CHECKING:
     from bot.commands import ExecRequest
@@ -97,6 +99,18 @@ def build_order(
     )
 
 
+def allowed_summary_with_runbooks(
+    config: BotConfig, user: str, groups: frozenset[str], channel: str, *, full: bool = False
+) -> list[str]:
+    """`/ecs-exec list`: the rules that include the user, then the runbooks they may run here (``full``:
+    every pattern, for the command line)."""
+    refs = {alias: resolve_service_ref(config, alias) for book in config.runbooks.values() for alias in book.services}
+    return [
+        *allowed_summary(config.policy, user, groups, channel, full=full),
+        *runbook_summary(config.runbooks, config.policy, user=user, groups=groups, channel=channel, refs=refs),
+    ]
+
+
 def require_some_rule(config: BotConfig, user: str, groups: frozenset[str], ref: ServiceRef) -> None:
     """`doctor` reveals how a service is set up: only for people some rule lets run commands there."""
     rules = getattr(config.policy, "rules", ()) or ()
@@ -112,6 +126,24 @@ async def require_still_granted(config: BotConfig, groups: _Groups, record: RunR
     request was made must not be bypassed by approving what it used to allow."""
     policy = config.policy
     member_of = await groups.groups_of(record.requester, policy_groups(policy))
+    if record.params.get("runbook"):
+        # A runbook's record keeps its steps: each must still be allowed (or the runbook still granted).
+        again = recheck_plan(
+            policy, RunbookPlan.from_json(str(record.params["runbook"])), user=record.requester,
+            groups=member_of, channel=record.channel, service=record.service, environment=record.environment,
+            shell=bool(record.params.get("shell", True)),
+        )
+        still = again.allowed or again.needs_approval
+    else:
+        still = _still(policy, record, member_of)
+    if not still:
+        raise ApprovalError(
+            "The policy no longer allows this request, so it cannot be approved.",
+            fix="Ask the requester to run the command again if it is still allowed.",
+        )
+
+
+def _still(policy: Any, record: RunRecord, member_of: frozenset[str]) -> bool:
     order = order_from_record(record)  # the container that was approved, not today's catalogue's
     decision = evaluate(
         policy,
@@ -124,8 +156,4 @@ async def require_still_granted(config: BotConfig, groups: _Groups, record: RunR
         shell_available=bool(record.params.get("shell", True)),
         container=requested_container(order.container, order.service.container),
     )
-    if not (decision.allowed or decision.needs_approval):
-        raise ApprovalError(
-            "The policy no longer allows this request, so it cannot be approved.",
-            fix="Ask the requester to run the command again if it is still allowed.",
-        )
+    return decision.allowed or decision.needs_approval

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot.runbooks import RunbookPlan
 from bot.store.base import DetailValue, RunRecord
 from bot.targets import ServiceRef
 
@@ -43,6 +44,7 @@ class RunOrder:
     rule: str | None = None
     approved_by: tuple[str, ...] = ()
     origin: Origin = field(default_factory=Origin)
+    runbook: RunbookPlan | None = None  # a runbook run: these steps, on every target (`command` names it)
 
     def audit_fields(self) -> dict[str, Any]:
         """Who asked for what, where: an audit event's fields and a run record's identity."""
@@ -67,7 +69,7 @@ class RunOrder:
 
     def record_params(self) -> dict[str, DetailValue]:
         """What a record keeps to rebuild this order on any replica (`order_from_record`)."""
-        return {
+        params: dict[str, DetailValue] = {
             "timeout": self.timeout,
             "response_url": self.origin.reply_url,
             "thread_ts": self.origin.thread_ts,
@@ -76,6 +78,9 @@ class RunOrder:
             "service_timeout": self.service.timeout,
             "target": json.dumps(self.target_selector(), sort_keys=True),
         }
+        if self.runbook is not None:
+            params["runbook"] = self.runbook.to_json()
+        return params
 
     def with_message(self, message_ts: str | None) -> RunOrder:
         return replace(self, origin=replace(self.origin, message_ts=message_ts))
@@ -112,6 +117,7 @@ def order_from_record(record: RunRecord) -> RunOrder:
             message_ts=record.message_ts,
             thread_ts=_opt(p.get("thread_ts")),
         ),
+        runbook=RunbookPlan.from_json(str(p["runbook"])) if p.get("runbook") else None,
     )
 
 

@@ -44,6 +44,8 @@ class ExecSandbox:
     agent_url: str | None = None
     deny_execute_command: set[str] = field(default_factory=set)  # task ids, or "*" for every task
     session_options: dict[str, Any] = field(default_factory=dict)  # extra SessionSpec fields, e.g. faults
+    # Per task id, extra SessionSpec fields on top (e.g. {"cwd": dir}: a task whose files differ from the rest).
+    task_session_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)  # every ExecuteCommand seen, in order
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,6 +53,7 @@ class ExecSandbox:
         with self.lock:
             self.deny_execute_command.clear()
             self.session_options.clear()
+            self.task_session_options.clear()
             self.requests.clear()
 
 
@@ -164,6 +167,7 @@ def _patch_ecs() -> None:
             "target": f"ecs:{cluster.name}_{task.id}_{container.runtime_id}",
             "kms_key_id": kms_key,
             **SANDBOX.session_options,
+            **SANDBOX.task_session_options.get(task.id, {}),
         }
         session = _register_session(SANDBOX.agent_url, spec)
         return ActionResult({

@@ -96,10 +96,10 @@ def test_a_rule_reaches_the_catalogue_container_only_unless_it_names_others() ->
 
 def test_the_slack_path_passes_the_requested_container() -> None:
     from bot.targets import ServiceRef
-    from handlers.commands import SlashCommand, _decide
+    from handlers.commands import CommandRequest, _decide
 
     services = SimpleNamespace(config=SimpleNamespace(policy=parse_policy(rule({"argv": ["uptime"]}))))
-    cmd = SlashCommand(command="/ecs-exec", text="x", user_id="U0ALICE", channel_id="C0OPS")
+    cmd = CommandRequest(user="U0ALICE", channel="C0OPS", text="x", dedupe_key="k")
     ref = ServiceRef(name="web", environment="prod", cluster="c", service="s", container="nginx")
     for text, allowed in (("web uptime", True), ("web --container nginx uptime", True),
                           ("web --container envoy uptime", False)):
