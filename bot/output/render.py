@@ -395,8 +395,9 @@ def _render_single(run: RunView, r: TaskResultView) -> SlackMessage:
              f"{human_duration(r.duration_s)}")
     blocks: list[Block] = [
         _section(f"{title}\n{inline_code(run.command)}"),
-        _context(f"task {_prose(short_task_id(r.task_id))} · container {_prose(r.container)} · {_who(run)}",
-                 *([where] if (where := _where(run)) else [])),
+        _context(" · ".join(filter(None, (
+            f"task {_prose(short_task_id(r.task_id))} · container {_prose(r.container)} · {_who(run)}",
+            _where(run))))),
     ]
     if r.status == "error" and r.error:
         blocks.append(_section(f"⚠️ {_prose(r.error)}"))
@@ -427,7 +428,7 @@ def _render_fanout(run: RunView, results: Sequence[TaskResultView]) -> SlackMess
     blocks: list[Block] = [
         _section(f"{worst} *{_prose(run.service)}* ({_prose(run.environment)}) · {len(results)} tasks · "
                  f"{counts}\n{inline_code(run.command, 500)}"),
-        _context(_who(run), *([where] if (where := _where(run)) else [])),
+        _context(" · ".join(filter(None, (_who(run), _where(run))))),
     ]
     budget, _ = _task_budgets(len(results))
     any_cut = False
