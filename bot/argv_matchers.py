@@ -29,6 +29,7 @@ pattern. Pure; no I/O.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -50,23 +51,23 @@ class MatcherError(ValueError):
 # -- word matchers ------------------------------------------------------------------------------------
 
 
-class WordMatcher:
+class WordMatcher(ABC):
     """Accepts or refuses one word. ``literals``: words the operator wrote out in full (not dangerous
     to accept, since they were named); ``covers_globs``: may accept a word holding user globs."""
 
     literals: frozenset[str] = frozenset()
     covers_globs = False
 
-    def accepts(self, word: Word) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def accepts(self, word: Word) -> bool: ...
 
+    @abstractmethod
     def describe(self) -> str:
         """The matcher as shown in `policy list` (a placeholder like ``<int 1..100>``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def expected(self) -> str:
         """What the matcher wants, as the end of "expected …"."""
-        raise NotImplementedError
 
     def why_not(self, word: Word) -> str | None:
         """A more precise reason than "expected X, given Y", when there is one."""

@@ -2,7 +2,7 @@
 
 moto 5.2.x lacks `ExecuteCommand`, drops `enableExecuteCommand`, has no `managedAgents`/`runtimeId`
 on containers, builds a single container per task, advances task state on every `DescribeTasks` and has
-no `iam:SimulatePrincipalPolicy` (details in /work/shared/slack-and-moto.md §8). ``install_patches``
+no `iam:SimulatePrincipalPolicy`. ``install_patches``
 fills those gaps *inside moto's own response classes*, so every boto3 client pointed at a
 ``ThreadedMotoServer`` (this process or a subprocess bot) sees real response shapes and real errors.
 

@@ -69,7 +69,7 @@ class FakeBackend:
         return None
 
     async def doctor(self, service_alias: str, *, task: str | None, requester: str) -> object:
-        raise NotImplementedError
+        raise AssertionError("doctor is not part of a runbook run")
 
 
 @dataclass
