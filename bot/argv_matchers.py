@@ -229,33 +229,33 @@ def _segment_regex(segment: str) -> str:
         elif ch == "?":
             out.append(_SEG_QMARK)
             i += 1
-        elif ch == "[":
-            end = _class_end(segment, i)
-            if end < 0:
-                out.append(re.escape(ch))
-                i += 1
-                continue
-            body = segment[i + 1 : end]
-            negate = body.startswith("!")
-            if negate:
-                body = body[1:]
-            body = body.replace("\\", "\\\\").replace("^", "\\^").replace("[", "\\[")
-            # A class never matches `/` nor a user's glob character (its expansion is unknown).
-            out.append(f"(?![/{WILD_STAR}{WILD_QMARK}])[{'^' if negate else ''}{body}]")
-            i = end + 1
+        elif ch == "[" and (cls := glob_class(segment, i)) is not None:
+            out.append(cls[0])
+            i = cls[1]
         else:
             out.append(re.escape(ch))
             i += 1
     return "".join(out)
 
 
-def _class_end(glob: str, start: int) -> int:
+def glob_class(glob: str, start: int) -> tuple[str, int] | None:
+    """The shell's ``[…]`` class at ``glob[start]`` as a regex, and the index after it; None when the ``[``
+    opens no class (it is then a literal). One owner for both the string and the typed path patterns."""
     j = start + 1
     if j < len(glob) and glob[j] == "!":
         j += 1
     if j < len(glob) and glob[j] == "]":
         j += 1
-    return glob.find("]", j)
+    end = glob.find("]", j)
+    if end < 0:
+        return None
+    body = glob[start + 1 : end]
+    negate = body.startswith("!")
+    if negate:
+        body = body[1:]
+    body = body.replace("\\", "\\\\").replace("^", "\\^").replace("[", "\\[")
+    # A class never matches `/` nor a user's glob character (its expansion is unknown).
+    return f"(?![/{WILD_STAR}{WILD_QMARK}])[{'^' if negate else ''}{body}]", end + 1
 
 
 def path_glob_regex(pattern: str) -> re.Pattern[str]:

@@ -47,6 +47,7 @@ from bot.argv_matchers import (
     PathMatcher,
     Progress,
     first_programs,
+    glob_class,
 )
 from bot.output.redact import backtracking_problem
 from bot.shell_syntax import WILD_CHARS, WILD_QMARK, WILD_STAR, Refusal, SimpleCommand, Word
@@ -129,34 +130,14 @@ def _glob_to_regex(glob: str) -> str:
         elif ch == "?":
             out.append(_NOT_SLASH_OR_WILD)
             i += 1
-        elif ch == "[":
-            end = _class_end(glob, i)
-            if end < 0:
-                out.append(re.escape(ch))
-                i += 1
-                continue
-            body = glob[i + 1 : end]
-            negate = body.startswith("!")
-            if negate:
-                body = body[1:]
-            body = body.replace("\\", "\\\\").replace("^", "\\^").replace("[", "\\[")
-            # A class never matches `/` nor a user's glob character.
-            out.append(f"(?![/{WILD_STAR}{WILD_QMARK}])[{'^' if negate else ''}{body}]")
-            i = end + 1
+        elif ch == "[" and (cls := glob_class(glob, i)) is not None:
+            out.append(cls[0])
+            i = cls[1]
         else:
             out.append(re.escape(ch))
             i += 1
     return "".join(out)
 
-
-def _class_end(glob: str, start: int) -> int:
-    j = start + 1
-    if j < len(glob) and glob[j] == "!":
-        j += 1
-    if j < len(glob) and glob[j] == "]":
-        j += 1
-    end = glob.find("]", j)
-    return end
 
 
 def _is_literal(glob: str) -> bool:

@@ -36,7 +36,6 @@ from bot.commands import (
 )
 from bot.errors import BotError, StoreError
 from bot.policy import Decision
-from bot.runs.approvals import ApprovalError
 from bot.runs.intake import (
     Standing,
     allowed_summary_with_runbooks,
@@ -46,11 +45,11 @@ from bot.runs.intake import (
     require_some_rule,
 )
 from bot.runs.jobs import BotRestarting, Job
-from bot.runs.order import Origin, RunOrder
+from bot.runs.order import Origin
 from bot.runs.queue import Ticket
 from bot.targets import ServiceRef, resolve_service_ref
 from handlers import replies
-from handlers.delivery import SlackRun, post_approval_card
+from handlers.delivery import SlackRun, request_approval
 from handlers.runbook_command import plan_runbook
 from handlers.slack_calls import Replier, requester_replier
 
@@ -390,27 +389,11 @@ async def _after_decision(
     if decision.needs_approval:
         if not acked and rq.response_url:  # in a thread, the card itself says so
             await respond(*replies.approval_pending(ref.name, req.command, services.redactor))
-        await _request_approval(services, client, order, decision)
+        await request_approval(services, client, order, decision.rule, decision.approval)
         return
     if not acked and rq.response_url:  # in a thread, the "running…" message itself says so
         await respond(*replies.running(ref.name, req.command, services.redactor))
     await services.executor.execute(order, job, SlackRun(client, services.redactor, live), ticket=ticket)
-
-
-async def _request_approval(
-    services: Services, client: AsyncWebClient, order: RunOrder, decision: Decision
-) -> None:
-    """Store the request, then post its card; nobody can approve a card nobody sees, so a failed post
-    withdraws the request before the requester is told."""
-    if decision.approval is None:  # a policy bug; refuse rather than run unapproved
-        raise ApprovalError("This rule needs approval but names no approvers.", fix="Ask the bot's admins to fix the rule.")
-    record = await services.runs.open_approval(order, decision.rule or "", decision.approval)
-    try:
-        ts = await post_approval_card(client, services.redactor, record)
-    except BotError:
-        await services.runs.cancel(record.request_id, record.requester)
-        raise
-    await services.runs.set_message_ts(record.request_id, ts)
 
 
 def _start(

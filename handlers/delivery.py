@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import BotError
+from bot.runs.approvals import ApprovalError, ApprovalRuleLike
 from bot.runs.fanout import TargetProgress
 from bot.store.base import RunRecord, RunState
 from handlers import replies
@@ -137,6 +138,22 @@ class SlackRun:
             except BotError as exc:
                 # The message already carries head and tail; a failed upload is worth a sentence, not a failure.
                 await self._requester(order)(*replies.refusal(exc))
+
+
+async def request_approval(
+    services: Services, client: AsyncWebClient, order: RunOrder, rule: str | None, approval: ApprovalRuleLike | None
+) -> None:
+    """Store the request, then post its card; nobody can approve a card nobody sees, so a failed post
+    withdraws the request before the requester is told."""
+    if approval is None:  # a policy bug; refuse rather than run unapproved
+        raise ApprovalError("This rule needs approval but names no approvers.", fix="Ask the bot's admins to fix the rule.")
+    record = await services.runs.open_approval(order, rule or "", approval)
+    try:
+        ts = await post_approval_card(client, services.redactor, record)
+    except BotError:
+        await services.runs.cancel(record.request_id, record.requester)
+        raise
+    await services.runs.set_message_ts(record.request_id, ts)
 
 
 async def post_approval_card(client: AsyncWebClient, redactor: Redactor, record: RunRecord) -> str:

@@ -12,14 +12,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.audit import AuditKind
-from bot.errors import BotError
 from bot.output.render import render_notice
 from bot.runbooks import RunbookDecision, decide_runbook, find_runbook
 from bot.runs.intake import policy_groups
 from bot.runs.order import RunOrder
 from bot.targets import ServiceRef, resolve_service_ref
 from handlers import replies
-from handlers.delivery import post_approval_card
+from handlers.delivery import request_approval
 from handlers.runbook_delivery import SlackRunbookRun
 
 if TYPE_CHECKING:
@@ -95,15 +94,7 @@ async def _after_decision(
     if not acked:
         await respond(*_ack(decision, ref, name))
     if decision.needs_approval:
-        if decision.approval is None:  # a policy bug; refuse rather than run unapproved
-            raise BotError("This runbook needs approval but names no approvers.", fix="Ask the bot's admins.")
         # Approval once per runbook run: the record keeps the plan, and the approved run rebuilds it from there.
-        record = await services.runs.open_approval(order, decision.rule or "", decision.approval)
-        try:
-            ts = await post_approval_card(client, services.redactor, record)
-        except BotError:
-            await services.runs.cancel(record.request_id, record.requester)
-            raise
-        await services.runs.set_message_ts(record.request_id, ts)
+        await request_approval(services, client, order, decision.rule, decision.approval)
         return
     await services.executor.execute_runbook(order, job, SlackRunbookRun(client, services.redactor))
