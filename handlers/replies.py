@@ -17,7 +17,6 @@ from bot.output.render import (
     LiveTaskView,
     LiveView,
     RunView,
-    escape,
     render_approval,
     render_doctor,
     render_error,
@@ -26,6 +25,7 @@ from bot.output.render import (
     render_list,
     render_notice,
     render_result,
+    render_run_error,
     render_run_modal,
     render_running,
 )
@@ -140,26 +140,12 @@ def result_message(
     order: RunOrder, results: list[ExecResult], *, cancel_reason: str | None, redactor: Redactor | None
 ) -> Message:
     task_views = [views.task_result_view(r, redactor) for r in results]
-    text, blocks = render_result(run_view(order, redactor), task_views)
-    if cancel_reason and any(r.status == "cancelled" for r in results):
-        # The reason is ours ("cancelled by <@U…>", "the bot is restarting"): mrkdwn, not escaped.
-        reason = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"🛑 {cancel_reason}"}]}
-        blocks = [*blocks, reason]
-    return text, blocks
+    return render_result(run_view(order, redactor), task_views, cancel_reason=cancel_reason)
 
 
 def error_message(order: RunOrder, sentence: str, redactor: Redactor | None = None) -> Message:
     """The channel message when the run failed as a whole (it already said "running…")."""
-    text = f"⚠️ {order.service.name} ({order.service.environment}): {_redact(redactor, sentence)}"
-    command = _redact(redactor, order.command)
-    blocks: list[dict[str, Any]] = [
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": f"{escape(text)}\n`{escape(command[:1500])}`"},
-        },
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"by <@{order.requester}>"}]},
-    ]
-    return text[:300], blocks
+    return render_run_error(run_view(order, redactor), _redact(redactor, sentence))
 
 
 RESTARTED = "The bot restarted while this command was in progress; it may have completed — check the task."

@@ -380,13 +380,18 @@ def _task_budgets(tasks: int) -> tuple[int, int]:
 _FANOUT_SHOWN = 12  # tasks shown in full in a fan-out message; the rest are summarised (>= 790 each)
 
 
-def render_result(run: RunView, results: Sequence[TaskResultView]) -> SlackMessage:
-    """The final message: one task in detail, or several grouped per task (worst first)."""
+def render_result(
+    run: RunView, results: Sequence[TaskResultView], *, cancel_reason: str | None = None
+) -> SlackMessage:
+    """The final message: one task in detail, or several grouped per task (worst first); who cancelled
+    it when a task was cancelled."""
     if not results:
         raise ValueError("render_result needs at least one task result")
-    if len(results) == 1:
-        return _render_single(run, results[0])
-    return _render_fanout(run, results)
+    text, blocks = _render_single(run, results[0]) if len(results) == 1 else _render_fanout(run, results)
+    if cancel_reason and any(r.status == "cancelled" for r in results):
+        # The reason is ours ("cancelled by <@U…>", "the bot is restarting"): mrkdwn, not escaped.
+        blocks = [*blocks, _context(f"🛑 {cancel_reason}")]
+    return SlackMessage(text, blocks)
 
 
 def _render_single(run: RunView, r: TaskResultView) -> SlackMessage:
@@ -572,6 +577,16 @@ def render_run_modal(services: Sequence[tuple[str, str]], private_metadata: str)
 
 
 # -- refusals and errors (ephemeral) ---------------------------------------------------------------------
+
+
+def render_run_error(run: RunView, sentence: str) -> SlackMessage:
+    """A run that failed as a whole (its message said "running…"): the sentence, the command, who, where."""
+    head = f"⚠️ *{_prose(run.service)}* ({_prose(run.environment)}): {_prose(sentence)}"
+    blocks: list[Block] = [
+        _section(f"{head}\n{inline_code(run.command)}"),
+        _context(" · ".join(filter(None, (_who(run), _where(run))))),
+    ]
+    return SlackMessage(_fallback(f"⚠️ {run.service} ({run.environment}): {sentence}"), blocks)
 
 
 def render_error(error: BotError) -> SlackMessage:
