@@ -139,13 +139,13 @@ variable "exec_cluster_arns" {
 }
 
 variable "exec_container_names" {
-  description = "If not empty, the bot may exec only into containers with these names (ecs:container-name)."
+  description = "The containers the bot may exec into (ecs:container-name): the catalogue's `container:` values, plus a sidecar only where a policy rule names it. Required with exec_cluster_arns: never any container."
   type        = list(string)
   default     = []
 }
 
 variable "exec_task_tags" {
-  description = "Tags a task must carry for the bot to exec into it (aws:ResourceTag on the task). infra/target-service tags its services and propagates the tags to tasks. Empty = any task in exec_cluster_arns."
+  description = "Tags a task must carry for the bot to exec into it (aws:ResourceTag on the task). infra/target-service tags its services and propagates the tags to tasks. Required with exec_cluster_arns: never any task."
   type        = map(string)
   default     = {}
 }

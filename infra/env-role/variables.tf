@@ -32,15 +32,13 @@ variable "exec_cluster_arns" {
 }
 
 variable "exec_container_names" {
-  description = "If not empty, only containers with these names (ecs:container-name)."
+  description = "Only containers with these names (ecs:container-name): the catalogue's containers. Required: never any container."
   type        = list(string)
-  default     = []
 }
 
 variable "exec_task_tags" {
-  description = "Tags a task must carry (aws:ResourceTag on the task); see infra/target-service exec_tags. Empty = any task in the clusters."
+  description = "Tags a task must carry (aws:ResourceTag on the task); see infra/target-service exec_tags. Required: never any task in the clusters."
   type        = map(string)
-  default     = {}
 }
 
 variable "exec_kms_key_arns" {

@@ -14,15 +14,23 @@ variable "cluster_arns" {
 }
 
 variable "container_names" {
-  description = "If not empty, ecs:ExecuteCommand is allowed only into containers with these names (condition ecs:container-name)."
+  description = "ecs:ExecuteCommand is allowed only into containers with these names (condition ecs:container-name): the catalogue's containers; a sidecar only when a policy rule names it. Required: never any container."
   type        = list(string)
-  default     = []
+
+  validation {
+    condition     = length(var.container_names) > 0
+    error_message = "Name the containers the bot may exec into (the catalogue's `container:` values); an empty list would allow any container of any task."
+  }
 }
 
 variable "task_tags" {
-  description = "Tags a task must carry for ecs:ExecuteCommand into it (condition aws:ResourceTag/KEY on the task resource). Target services propagate their tags to tasks (see infra/target-service). Empty = any task in the clusters."
+  description = "Tags a task must carry for ecs:ExecuteCommand into it (condition aws:ResourceTag/KEY on the task resource). Target services propagate their tags to tasks (see infra/target-service). Required: never any task in the clusters."
   type        = map(string)
-  default     = {}
+
+  validation {
+    condition     = length(var.task_tags) > 0
+    error_message = "Give the tags the bot's target tasks carry (infra/target-service outputs exec_tags); an empty map would allow any task in the clusters."
+  }
 }
 
 variable "kms_key_arns" {

@@ -195,3 +195,18 @@ def test_target_task_role_gets_the_agent_channels_and_optional_kms_and_logging()
     assert sids["WriteExecSessionLogObjects"].resources == (
         "${var.exec_log_bucket_arn}/${var.exec_log_bucket_prefix}*",
     )
+
+
+def test_exec_never_reaches_any_container_of_any_task_by_default() -> None:
+    """The container names and task tags are required (never "any"), where the policy is written."""
+    modules = all_modules()
+    for module, names, tags in (
+        ("exec-permissions", "container_names", "task_tags"),
+        ("env-role", "exec_container_names", "exec_task_tags"),
+    ):
+        variables = modules[module].labelled("variable")
+        for name in (names, tags):
+            assert "default" not in variables[name], f"{module}: {name} must be required"
+    permissions = modules["exec-permissions"].labelled("variable")
+    for name in ("container_names", "task_tags"):
+        assert "length(var." + name + ") > 0" in str(permissions[name].get("validation")), name
