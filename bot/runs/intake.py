@@ -6,6 +6,7 @@ Pure, except where it looks up group membership through the `GroupDirectory` it 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot.errors import TargetError
@@ -46,7 +47,9 @@ def decide(
     standing: Standing = "member",
 ) -> Decision:
     decision = _evaluate(config, user=user, groups=groups, channel=channel, ref=ref, req=req)
-    if standing == "member" or not (decision.allowed or decision.needs_approval):
+    if not (decision.allowed or decision.needs_approval):
+        return explain_denial(config, decision, user=user, groups=groups, channel=channel)
+    if standing == "member":
         return decision
     rule = next((r for r in config.policy.rules if r.name == decision.rule), None)
     if rule is not None and rule.allow_guests:
@@ -59,6 +62,21 @@ def decide(
         fix="Ask a member of the workspace to run it, or ask the bot's admins to set `allow_guests: true` "
         "on the rule.",
     )
+
+
+def explain_denial(
+    config: BotConfig, decision: Decision, *, user: str, groups: frozenset[str], channel: str
+) -> Decision:
+    """A denial says that nothing runs unless a rule allows it, and shows the closest rule's patterns in
+    full (the answer is ephemeral: it has room), so the requester sees what would have run."""
+    closest = next(
+        (line for line in allowed_summary(config.policy, user, groups, channel, full=True)
+         if decision.rule and line.startswith(f"{decision.rule}: ")),
+        None,
+    )
+    deny = "Deny by default: only what a policy rule allows runs."
+    fix = f"{deny} Rule {closest}" if closest else f"{deny} {decision.fix or ''}".strip()
+    return replace(decision, fix=fix if closest is None else f"{fix}. {decision.fix or ''}".strip())
 
 
 def _evaluate(

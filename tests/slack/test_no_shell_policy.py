@@ -31,3 +31,11 @@ def test_a_pipe_is_refused_where_there_is_no_shell() -> None:
 
 def test_a_simple_command_is_still_allowed_without_a_shell() -> None:
     assert decide(False, "cat a.log").allowed
+
+
+def test_a_denial_explains_deny_by_default_and_shows_the_closest_rule_in_full() -> None:
+    denied = decide(True, "rm -rf /")  # bot.runs.intake.decide, as the Slack handlers call it
+    assert not denied.allowed and not denied.needs_approval
+    fix = denied.fix or ""
+    assert fix.startswith("Deny by default: only what a policy rule allows runs.") and fix.count("Deny by default") == 1
+    assert "Rule oncall: any service: `cat **`, `grep **`" in fix and "/ecs-exec list" in fix
