@@ -9,6 +9,7 @@ replica still answers anything that does arrive with "restarting, try again").
 from __future__ import annotations
 
 import errno
+import socket
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -67,15 +68,7 @@ class HttpListener:
         self.port = int(self._runner.addresses[0][1])  # the real port when 0 was asked for
 
     def _bind_error(self, exc: OSError) -> ConfigError:
-        where = f"{self._host}:{self._port}"
-        if exc.errno == errno.EADDRINUSE:
-            return ConfigError(f"Port {where} is already in use.",
-                               fix="Stop the other process, or set PORT (or --port) to a free port.")
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            return ConfigError(f"No permission to listen on {where}.",
-                               fix="Use a port above 1023, or set PORT (or --port).")
-        return ConfigError(f"Cannot listen on {where} ({exc.strerror or exc}).",
-                           fix="Check HOST (or --host) names an address of this machine.")
+        return bind_error(self._host, self._port, exc)
 
     @property
     def url(self) -> str:
@@ -84,3 +77,27 @@ class HttpListener:
 
     async def stop(self) -> None:
         await self._runner.cleanup()
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail at start-up, before any network call (auth.test), if the port cannot be listened on: a quick
+    bind and close. The real bind in `HttpListener.start` still reports a port taken in between."""
+    if not port:
+        return
+    try:
+        socket.create_server((host or "0.0.0.0", port)).close()
+    except OSError as exc:
+        raise bind_error(host, port, exc) from None
+
+
+def bind_error(host: str, port: int, exc: OSError) -> ConfigError:
+    """One sentence with the fix for a listen that failed."""
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return ConfigError(f"Port {where} is already in use.",
+                           fix="Stop the other process, or set PORT (or --port) to a free port.")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return ConfigError(f"No permission to listen on {where}.",
+                           fix="Use a port above 1023, or set PORT (or --port).")
+    return ConfigError(f"Cannot listen on {where} ({exc.strerror or exc}).",
+                       fix="Check HOST (or --host) names an address of this machine.")

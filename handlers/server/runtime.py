@@ -31,7 +31,7 @@ from handlers.app import (
 from handlers.delivery import MAINTENANCE_STOP_S, maintenance_loop
 from handlers.installation import learn_installation
 from handlers.live import LiveSettings
-from handlers.server.http import HttpListener, build_web_app
+from handlers.server.http import HttpListener, build_web_app, check_port_free
 from handlers.server.socket_mode import SocketModeListener
 
 log = logging.getLogger("ecs_exec_bot.serve")
@@ -73,6 +73,7 @@ async def serve(
     on_ready: Callable[[RunningBot], None] | None = None,
     install_signal_handlers: bool = True,
 ) -> DrainReport:
+    check_port_free(options.host, options.port)  # before any network call: a taken port is a config error
     client = build_web_client(slack.bot_token, slack.api_url)
     session = keep_alive_session(client)
     try:

@@ -41,6 +41,7 @@ def test_a_port_in_use_is_one_line_and_78(tmp_path: Path, fake: FakeSlack) -> No
     assert done.returncode == 78
     assert only_line(done.stderr) == (f"ecs-exec-bot: Port 127.0.0.1:{port} is already in use. "
                                       "Stop the other process, or set PORT (or --port) to a free port.")
+    assert fake.calls("auth.test") == []  # found before any network call
 
 
 @pytest.mark.timeout(60)
