@@ -18,13 +18,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import BotError
-from bot.output.render import APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION, approvals_left
+from bot.output.render import APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION, PROBE_ACTION, approvals_left
 from bot.runs.fanout import run_budget
-from bot.runs.intake import require_still_granted
+from bot.runs.intake import policy_groups, require_some_rule, require_still_granted
 from bot.runs.jobs import Job
 from bot.runs.order import RunOrder, order_from_record
 from bot.runs.runbook import runbook_budget
 from bot.store.base import RunRecord, RunState
+from bot.targets import resolve_service_ref
+from handlers import replies
 from handlers.delivery import SlackRun, show_card
 from handlers.runbook_delivery import SlackRunbookRun
 from handlers.slack_calls import Responder
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ecs_exec_bot.approvals")
 
-APPROVE, DENY, CANCEL = APPROVE_ACTION, DENY_ACTION, CANCEL_ACTION
+APPROVE, DENY, CANCEL, PROBE = APPROVE_ACTION, DENY_ACTION, CANCEL_ACTION, PROBE_ACTION
 # Click payloads can be replayed for 5 minutes (signed-request window); remember them longer.
 CLICK_CLAIM_TTL_S = 900.0
 
@@ -57,6 +59,7 @@ class Click(BaseModel):
     response_url: str | None
     action_ts: str
     message_ts: str | None = None  # the message holding the buttons
+    value: str = ""  # the button's whole value (Probe: ``<service>|<task id>``)
 
     @property
     def dedupe_key(self) -> str:
@@ -75,11 +78,23 @@ class Click(BaseModel):
             response_url=body.get("response_url"),
             action_ts=str(action.get("action_ts") or ""),
             message_ts=(body.get("container") or {}).get("message_ts"),
+            value=str(action["value"]),
         )
 
 
+async def _probe(services: Services, click: Click) -> None:
+    """The Probe button of a result that failed to run: the checklist and a live `true` on that task, for
+    people some rule lets run commands on the service (as `/ecs-exec doctor`), answered to them alone."""
+    alias, _, task_id = click.value.partition("|")
+    ref = resolve_service_ref(services.config, alias)
+    groups = await services.groups.groups_of(click.user_id, policy_groups(services.config.policy))
+    require_some_rule(services.config, click.user_id, groups, ref)
+    report = await services.backend.doctor(ref.name, task=task_id or None, requester=click.user_id, probe=True)
+    await Responder(click.response_url)(*replies.doctor_report(report), replace_original=False)
+
+
 def register(app: AsyncApp, services: Services, live: LiveUpdates | None = None) -> None:
-    for action_id in (APPROVE, DENY, CANCEL):
+    for action_id in (APPROVE, DENY, CANCEL, PROBE):
         app.action(action_id)(_listener(services, live))
 
 
@@ -113,6 +128,8 @@ async def handle_click(
             await _deny(services, client, click)
         elif click.action_id == CANCEL:
             await _cancel(services, client, click)
+        elif click.action_id == PROBE:
+            await _probe(services, click)
     except BotError as exc:
         await respond(f":no_entry: {exc.user_text()}", replace_original=False)
     except Exception:

@@ -40,6 +40,7 @@ _FENCE = "```"
 
 # action_ids of the buttons (handlers/actions.py routes on these).
 APPROVE_ACTION, DENY_ACTION, CANCEL_ACTION = "ecs_exec_approve", "ecs_exec_deny", "ecs_exec_cancel"
+PROBE_ACTION = "ecs_exec_probe"  # on a result that failed to run: ECS Exec's live checklist for that task
 # The "Run on ECS…" message shortcut and its modal (handlers/shortcuts.py; the manifests name the shortcut).
 RUN_SHORTCUT, RUN_MODAL = "ecs_exec_run_shortcut", "ecs_exec_run_modal"
 RUN_MODAL_SERVICE, RUN_MODAL_COMMAND, RUN_MODAL_REASON = "service", "command", "reason"
@@ -421,8 +422,19 @@ def _render_single(run: RunView, r: TaskResultView) -> SlackMessage:
             blocks.append(_section(code_block(fitted.tail)))
         if fitted.cut:
             blocks.append(_context("📎 full output (redacted) in the thread"))
+    if r.status == "error":
+        blocks.append(probe_button(run.service, r.task_id))
     text = f"{emoji} {run.service} ({run.environment}) · {_status_words(r)} · {run.command}"
     return SlackMessage(_fallback(text), blocks)
+
+
+def probe_button(service: str, task_id: str) -> Block:
+    """"Probe": run `true` through ECS Exec on that task and show the checklist next to the live outcome."""
+    value = f"{service}|{task_id}"
+    _check_value(value)
+    return {"type": "actions", "block_id": f"probe-{task_id}"[:255], "elements": [{
+        "type": "button", "action_id": PROBE_ACTION, "text": _plain("Probe", 75), "value": value,
+    }]}
 
 
 def _render_fanout(run: RunView, results: Sequence[TaskResultView]) -> SlackMessage:

@@ -33,7 +33,11 @@ class ExecBackend(Protocol):
 
     async def terminate_session(self, environment: str, session_id: str, *, requester: str) -> None: ...
 
-    async def doctor(self, service_alias: str, *, task: str | None, requester: str) -> DoctorReport: ...
+    async def doctor(
+        self, service_alias: str, *, task: str | None, requester: str, probe: bool = False
+    ) -> DoctorReport:
+        """The checklist; with ``probe``, also the live outcome of `true` through ECS Exec on the task."""
+        ...
 
 
 class AwsExecBackend:
@@ -80,7 +84,16 @@ class AwsExecBackend:
         clients = await asyncio.to_thread(self._factory.for_environment, environment, requester)
         await Boto3SessionControl(clients.ssm).terminate_session(session_id)
 
-    async def doctor(self, service_alias: str, *, task: str | None, requester: str) -> DoctorReport:
+    async def doctor(
+        self, service_alias: str, *, task: str | None, requester: str, probe: bool = False
+    ) -> DoctorReport:
         from bot.doctor import run_doctor
 
-        return await run_doctor(self._config, self._factory, service_alias, task=task, requester=requester)
+        report = await run_doctor(self._config, self._factory, service_alias, task=task, requester=requester)
+        if not probe:
+            return report
+        from bot.doctor_fetch import live_probe
+
+        return report.with_check(
+            await live_probe(self._config, self._factory, service_alias, task=task, requester=requester)
+        )

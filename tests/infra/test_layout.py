@@ -76,7 +76,7 @@ def test_the_store_is_reached_only_through_runs_and_audit() -> None:
 def test_one_action_id_per_button_kind() -> None:
     from bot.output import render
 
-    ids = [render.APPROVE_ACTION, render.DENY_ACTION, render.CANCEL_ACTION]
-    assert len(set(ids)) == 3
+    ids = [render.APPROVE_ACTION, render.DENY_ACTION, render.CANCEL_ACTION, render.PROBE_ACTION]
+    assert len(set(ids)) == 4
     source = (REPO / "handlers" / "actions.py").read_text(encoding="utf-8")
     assert "matchers=" not in source  # no button told apart from another by its value
