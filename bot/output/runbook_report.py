@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.output.capture import CapturedOutput
 from bot.output.redact import Redactor
 from bot.output.render import (
     MAX_BLOCKS,
@@ -39,7 +38,7 @@ from bot.output.render import (
     short_task_id,
     slack_len,
 )
-from bot.output.views import full_output_text
+from bot.output.views import ExecResultLike, full_output_text
 
 NOT_RUN = "not run"
 _CELL_MIN, _CELL_MAX = 10, 24  # characters of a cell's value column
@@ -78,21 +77,6 @@ class RunbookReportView:
     cancel_reason: str | None = None
 
 
-class _Result(Protocol):  # bot.runner.ExecResult (read-only: it is a frozen dataclass)
-    @property
-    def target(self) -> Any: ...
-    @property
-    def status(self) -> Any: ...
-    @property
-    def exit_code(self) -> int | None: ...
-    @property
-    def duration_s(self) -> float: ...
-    @property
-    def output(self) -> CapturedOutput: ...
-    @property
-    def error(self) -> Any: ...
-
-
 class _Step(Protocol):  # bot.runbooks.PlannedStep
     @property
     def name(self) -> str: ...
@@ -106,7 +90,7 @@ class _StepResults(Protocol):
     @property
     def step(self) -> Any: ...  # a _Step
     @property
-    def results(self) -> Sequence[_Result] | None: ...
+    def results(self) -> Sequence[ExecResultLike] | None: ...
 
 
 class _RunbookResult(Protocol):  # bot.runs.runbook.RunbookResult
@@ -135,14 +119,14 @@ def _one_line(text: str, limit: int = 200) -> str:
     return ""
 
 
-def cell_view(step: _Step, result: _Result, redactor: Redactor) -> CellView:
+def cell_view(step: _Step, result: ExecResultLike, redactor: Redactor) -> CellView:
     """One cell, from redacted text only: an extractor never sees (or shows) a secret."""
     if result.status in ("ok", "failed"):
         text = full_output_text(result.output, redactor)
         value = step.extract.apply(text) if step.extract is not None else _one_line(text)
     else:
         error = result.error
-        value = redactor.redact(_one_line(error.user_text() if hasattr(error, "user_text") else str(error or "")))
+        value = redactor.redact(_one_line(error.user_text() if error is not None else str(result.status)))
     return CellView(str(result.status), result.exit_code, result.duration_s, value)
 
 
@@ -343,8 +327,7 @@ def report_file(view: RunbookReportView, result: _RunbookResult, redactor: Redac
             parts.append(f"$ {redactor.redact(s.step.command)}")
             parts.append(full_output_text(r.output, redactor).rstrip("\n"))
             if r.error is not None:
-                error = r.error.user_text() if hasattr(r.error, "user_text") else str(r.error)
-                parts.append(f"({redactor.redact(error)})")
+                parts.append(f"({redactor.redact(r.error.user_text())})")
             parts.append("")
     name = f"runbook-{view.runbook}-{view.service}-{view.request_id}.txt"
     title = f"Runbook {view.runbook} · {view.service} · every output (redacted)"
