@@ -19,12 +19,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import BotError
 from bot.output.render import APPROVE_ACTION, CANCEL_ACTION, DENY_ACTION, PROBE_ACTION, approvals_left
+from bot.runs import RunRecord, RunState
 from bot.runs.fanout import run_budget
 from bot.runs.intake import policy_groups, require_some_rule, require_still_granted
 from bot.runs.jobs import Job
 from bot.runs.order import RunOrder, order_from_record
 from bot.runs.runbook import runbook_budget
-from bot.store.base import RunRecord, RunState
 from bot.targets import resolve_service_ref
 from handlers import replies
 from handlers.delivery import SlackRun, show_card

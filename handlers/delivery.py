@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import BotError
+from bot.runs import RunRecord, RunState
 from bot.runs.approvals import ApprovalError, ApprovalRuleLike
 from bot.runs.fanout import TargetProgress
-from bot.store.base import RunRecord, RunState
 from handlers import replies
 from handlers.live import LiveMessage, LiveUpdates
 from handlers.slack_calls import Replier, post_message, requester_replier, update_message, upload_text_file

@@ -34,9 +34,9 @@ if TYPE_CHECKING:
     from bot.doctor import DoctorReport
     from bot.output.redact import Redactor
     from bot.runner import ExecResult
+    from bot.runs import RunRecord
     from bot.runs.fanout import TargetProgress
     from bot.runs.order import RunOrder
-    from bot.store.base import RunRecord
     from bot.targets import Target
 
 Message = tuple[str, list[dict[str, Any]]]  # render's SlackMessage is one
