@@ -98,7 +98,7 @@ async def generate_load(
 
 
 class FastBackend:
-    """`handlers.app.ExecBackend` answering at once: the benchmark measures the ack, not ECS."""
+    """`bot.runs.backend.ExecBackend` answering at once: the benchmark measures the ack, not ECS."""
 
     async def resolve(self, service: Any, *, task: str | None, container: str | None, all_tasks: bool,
                       requester: str) -> list[Any]:

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.ack_latency import FastBackend
+
 SIGNING_SECRET = "bench-signing-secret"
 SLACK_TIER3_PER_MINUTE = 50
 CONFIG = """
@@ -44,17 +46,9 @@ policy:
 """
 
 
-class TickingBackend:
-    """`bot.runs.backend.ExecBackend` whose command ``follow N`` prints a line every 0.25 s for N seconds."""
-
-    async def resolve(self, service: Any, *, task: str | None, container: str | None, all_tasks: bool,
-                      requester: str) -> list[Any]:
-        from bot.targets import Target
-
-        task_id = f"{abs(hash(requester)) % 10**32:032d}"  # one task per requester: no per-task limit
-        return [Target(service.environment, service.cluster, service.service,
-                       f"arn:aws:ecs:us-east-1:111122223333:task/prod/{task_id}", task_id,
-                       service.container or "app", None, True)]
+class TickingBackend(FastBackend):
+    """`bot.runs.backend.ExecBackend` whose command ``follow N`` prints a line every 0.25 s for N seconds
+    (the rest as the ack benchmark's backend: one task per requester, no session to end)."""
 
     async def run(self, target: Any, command: str, *, timeout: float, requester: str,  # noqa: ASYNC109
                   cancel: asyncio.Event | None, on_started: Any, on_progress: Any = None) -> Any:
@@ -80,12 +74,6 @@ class TickingBackend:
                 await on_progress(ExecProgress(tail.total_bytes, tail.lines, tail.text(), time.monotonic() - started))
         captured = CapturedOutput.from_bytes(bytes(out))
         return ExecResult(target, command, 0, "ok", time.monotonic() - started, captured, "bench-session")
-
-    async def terminate_session(self, environment: str, session_id: str, *, requester: str) -> None:
-        return None
-
-    async def doctor(self, service_alias: str, *, task: str | None, requester: str) -> Any:
-        raise NotImplementedError("not measured")
 
 
 async def measure(runs: int, seconds: float, workdir: Path) -> dict[str, Any]:
