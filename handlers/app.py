@@ -201,5 +201,7 @@ async def build_slack_services(
     return await open_services(
         settings, UserGroupCache(client), notify=notify, session_factory=session_factory,
         bot_user_id=str(bot_info.get("user_id") or "") or None,
-        people=PeopleCache(client, str(bot_info.get("team_id") or "")),
+        people=PeopleCache(
+            client, str(bot_info.get("team_id") or ""), home_enterprise=bot_info.get("enterprise_id") or None
+        ),
     )

@@ -24,9 +24,12 @@ from bot.runs.intake import Standing
 log = logging.getLogger("ecs_exec_bot.people")
 
 
-def standing_from(user: Mapping[str, Any], home_team: str) -> Standing:
-    """A ``users.info`` user object → member / guest / external (pure)."""
-    if user.get("is_stranger") or (user.get("team_id") and user.get("team_id") != home_team):
+def standing_from(user: Mapping[str, Any], home_team: str, home_enterprise: str | None = None) -> Standing:
+    """A ``users.info`` user object → member / guest / external (pure). On an Enterprise Grid install, a
+    user of another workspace of the same organisation is not external."""
+    same_org = bool(home_enterprise) and (user.get("enterprise_user") or {}).get("enterprise_id") == home_enterprise
+    other_team = bool(user.get("team_id")) and user.get("team_id") != home_team
+    if user.get("is_stranger") or (other_team and not same_org):
         return "external"
     if user.get("is_restricted") or user.get("is_ultra_restricted"):
         return "guest"
@@ -35,11 +38,12 @@ def standing_from(user: Mapping[str, Any], home_team: str) -> Standing:
 
 class PeopleCache:
     def __init__(
-        self, client: AsyncWebClient, home_team: str, *, ttl: float = 3600.0,
-        clock: Callable[[], float] = time.monotonic,
+        self, client: AsyncWebClient, home_team: str, *, home_enterprise: str | None = None,
+        ttl: float = 3600.0, clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._home_team = home_team
+        self._home_enterprise = home_enterprise
         self._ttl = ttl
         self._clock = clock
         self._known: dict[str, tuple[Standing, float]] = {}
@@ -69,7 +73,7 @@ class PeopleCache:
     async def _fetch(self, user_id: str) -> Standing:
         try:
             resp = await self._client.users_info(user=user_id)
-            standing = standing_from(resp.get("user") or {}, self._home_team)
+            standing = standing_from(resp.get("user") or {}, self._home_team, self._home_enterprise)
         except SlackApiError as exc:
             log.warning("users.info for %s failed (%s): treated as external", user_id, exc.response.get("error"))
             return "external"  # not cached: the next request asks again

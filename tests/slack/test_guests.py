@@ -34,6 +34,13 @@ def test_standing_from_users_info(user: dict, standing: str) -> None:
     assert standing_from(user, "T0TEAM") == standing
 
 
+def test_another_workspace_of_the_same_grid_org_is_not_external() -> None:
+    colleague = {"id": "U1", "team_id": "T0OTHERWS", "enterprise_user": {"enterprise_id": "E0ORG"}}
+    assert standing_from(colleague, "T0TEAM", "E0ORG") == "member"
+    assert standing_from(colleague, "T0TEAM", "E0ELSE") == "external"
+    assert standing_from({**colleague, "is_restricted": True}, "T0TEAM", "E0ORG") == "guest"
+
+
 def _config(allow_guests: bool) -> BotConfig:
     rules = {"rules": [{"name": "oncall", "users": ["U0ALICE"], "services": ["web"], "allow_guests": allow_guests,
                         "commands": [{"argv": ["echo", "**"]}]}]}  # fmt: skip
