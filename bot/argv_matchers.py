@@ -216,20 +216,30 @@ _ANY_SEGMENTS = r"(?:/(?!\.)[^/]+)*"
 
 def _segment_regex(segment: str) -> str:
     # A segment is never empty (`/var/log/*` is not `/var/log/`), and its leading `.` must be written.
-    out = [_NON_EMPTY] if segment.startswith(".") else [_NON_EMPTY, _NO_LEADING_DOT]
+    lead = _NON_EMPTY if segment.startswith(".") else _NON_EMPTY + _NO_LEADING_DOT
+    return lead + glob_regex(segment, star=_SEG_STAR, qmark=_SEG_QMARK)
+
+
+def glob_regex(glob: str, *, star: str, qmark: str, double_star: str | None = None) -> str:
+    """A shell glob as a regex: ``\\x`` literal, ``*``/``?``/``**`` as the caller says they match, ``[…]``
+    classes (`glob_class`), everything else literal. One translator for the string and typed patterns."""
+    out: list[str] = []
     i = 0
-    while i < len(segment):
-        ch = segment[i]
-        if ch == "\\" and i + 1 < len(segment):
-            out.append(re.escape(segment[i + 1]))
+    while i < len(glob):
+        ch = glob[i]
+        if ch == "\\" and i + 1 < len(glob):
+            out.append(re.escape(glob[i + 1]))
+            i += 2
+        elif ch == "*" and double_star is not None and glob.startswith("**", i):
+            out.append(double_star)
             i += 2
         elif ch == "*":
-            out.append(_SEG_STAR)
+            out.append(star)
             i += 1
         elif ch == "?":
-            out.append(_SEG_QMARK)
+            out.append(qmark)
             i += 1
-        elif ch == "[" and (cls := glob_class(segment, i)) is not None:
+        elif ch == "[" and (cls := glob_class(glob, i)) is not None:
             out.append(cls[0])
             i = cls[1]
         else:

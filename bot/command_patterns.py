@@ -47,7 +47,7 @@ from bot.argv_matchers import (
     PathMatcher,
     Progress,
     first_programs,
-    glob_class,
+    glob_regex,
 )
 from bot.output.redact import backtracking_problem
 from bot.shell_syntax import WILD_CHARS, WILD_QMARK, WILD_STAR, Refusal, SimpleCommand, Word
@@ -113,30 +113,7 @@ _NOT_SLASH_OR_WILD = f"[^/{WILD_STAR}{WILD_QMARK}]"
 
 def _glob_to_regex(glob: str) -> str:
     """Translate one argv glob into a regex over a word value (see the module docstring)."""
-    out: list[str] = []
-    i = 0
-    while i < len(glob):
-        ch = glob[i]
-        if ch == "\\" and i + 1 < len(glob):
-            out.append(re.escape(glob[i + 1]))
-            i += 2
-        elif ch == "*":
-            if glob.startswith("**", i):
-                out.append(".*")
-                i += 2
-            else:
-                out.append("[^/]*")
-                i += 1
-        elif ch == "?":
-            out.append(_NOT_SLASH_OR_WILD)
-            i += 1
-        elif ch == "[" and (cls := glob_class(glob, i)) is not None:
-            out.append(cls[0])
-            i = cls[1]
-        else:
-            out.append(re.escape(ch))
-            i += 1
-    return "".join(out)
+    return glob_regex(glob, star="[^/]*", qmark=_NOT_SLASH_OR_WILD, double_star=".*")
 
 
 
