@@ -37,21 +37,28 @@ from typing import Any
 
 SIGNING_SECRET = "bench-signing-secret"
 USERS = [f"U0LOAD{n:03d}" for n in range(64)]
-CONFIG = """
+
+
+def bench_config(users: list[str], argv: list[list[str]], timeout: int) -> str:
+    """The benchmarks' config file: one service, one rule letting ``users`` run ``argv`` patterns there."""
+    commands = "\n".join(f"        - argv: {json.dumps(a)}" for a in argv)
+    return f"""
 environments:
-  prod: {region: us-east-1}
+  prod: {{region: us-east-1}}
 services:
-  web: {environment: prod, cluster: prod, service: web-nginx, container: nginx, timeout: 30}
+  web: {{environment: prod, cluster: prod, service: web-nginx, container: nginx, timeout: {timeout}}}
 policy:
   rules:
     - name: load
-      users: [%s]
+      users: [{", ".join(users)}]
       services: [web]
       commands:
-        - argv: ["echo", "**"]
-        - argv: ["tail", "-n", "*", "/var/log/nginx/*"]
-      timeout: 30
+{commands}
+      timeout: {timeout}
 """
+
+
+CONFIG = bench_config(USERS, [["echo", "**"], ["tail", "-n", "*", "/var/log/nginx/*"]], 30)
 
 
 # ----------------------------------------------------------------------------------- load generator
@@ -193,7 +200,7 @@ async def bench(levels: list[Level], time_limit: float, fake_url: str, workdir: 
     from handlers.server.runtime import RunningBot, ServeOptions, serve
     from handlers.usergroups import UserGroupCache
 
-    config = parse_config(CONFIG % ", ".join(USERS), source="bench.yaml")
+    config = parse_config(CONFIG, source="bench.yaml")
     # Generous limits: the load is a few users hammering the bot, which the real limits would refuse.
     limits = RunLimits(max_concurrent_per_user=100, max_runs_per_minute_per_user=1000, max_concurrent_per_task=100)
 

@@ -26,24 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.ack_latency import FastBackend
+from benchmarks.ack_latency import FastBackend, bench_config
 
 SIGNING_SECRET = "bench-signing-secret"
 SLACK_TIER3_PER_MINUTE = 50
-CONFIG = """
-environments:
-  prod: {region: us-east-1}
-services:
-  web: {environment: prod, cluster: prod, service: web-nginx, container: nginx, timeout: 600}
-policy:
-  rules:
-    - name: load
-      users: [%s]
-      services: [web]
-      commands:
-        - argv: ["follow", "*"]
-      timeout: 600
-"""
 
 
 class TickingBackend(FastBackend):
@@ -90,7 +76,7 @@ async def measure(runs: int, seconds: float, workdir: Path) -> dict[str, Any]:
     from tests.support.slack_requests import SlackSender
 
     users = [f"U0LIVE{n:03d}" for n in range(runs)]
-    config = parse_config(CONFIG % ", ".join(users), source="bench.yaml")
+    config = parse_config(bench_config(users, [["follow", "*"]], 600), source="bench.yaml")
     limits = RunLimits(max_concurrent_per_user=10, max_runs_per_minute_per_user=100, max_concurrent_per_task=10)
 
     async def services(client: AsyncWebClient, info: dict[str, Any]) -> Services:
