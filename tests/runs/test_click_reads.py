@@ -20,21 +20,8 @@ from bot.targets import resolve_service_ref
 from handlers.actions import APPROVE, Click, handle_click
 from handlers.app import build_web_client
 from handlers.delivery import post_approval_card
+from tests.runs.slack_harness import CONFIG  # approvers U0ALICE, U0BOB, U0CAROL; %(min)d approvals
 from tests.support.fake_slack import FakeSlack
-
-CONFIG = """
-environments:
-  prod: {region: us-east-1}
-services:
-  web: {environment: prod, cluster: prod, service: web-nginx, container: nginx, timeout: 30}
-policy:
-  rules:
-    - name: prod-needs-approval
-      users: [U0ALICE]
-      services: [web]
-      commands: [{argv: ["echo", "**"]}]
-      approval: {approvers: {users: [U0BOB, U0CAROL]}, min_approvals: %d}
-"""
 
 
 class CountingStore(SqliteStore):
@@ -68,7 +55,7 @@ class NoGroups:
 async def _requested(
     tmp_path: Path, min_approvals: int, client: AsyncWebClient
 ) -> tuple[Services, CountingStore, RunRecord]:
-    config = parse_config(CONFIG % min_approvals)
+    config = parse_config(CONFIG % {"min": min_approvals})
     store = CountingStore(tmp_path / "bot.db")
     services = build_services(config, store, NoTargets(), NoGroups())  # type: ignore[arg-type]
     ref = resolve_service_ref(config, "web")
