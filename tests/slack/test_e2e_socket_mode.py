@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -19,7 +20,7 @@ from tests.slack.conftest import build_services, execute_command_calls
 from tests.slack.e2e_helpers import message_text
 from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws
-from tests.support.slack_app import running_bot
+from tests.support.slack_app import BotHarness, running_bot
 from tests.support.slack_requests import command_body, event_callback_body, mention_event
 
 
@@ -72,6 +73,21 @@ async def socket_side(fake: FakeSlack) -> AsyncIterator[SlackSocket]:
         yield side
 
 
+@asynccontextmanager
+async def socket_bot(
+    fake: FakeSlack, config: BotConfig, aws: LocalAws, tmp_path: Path, socket_side: SlackSocket
+) -> AsyncIterator[BotHarness]:
+    """The real bot in Socket Mode against the local socket, connected, with a fresh ECS sandbox."""
+    from standins.ecs import SANDBOX
+
+    SANDBOX.reset()
+    SANDBOX.agent_url = aws.agent.http_url
+    build = lambda c, _i: build_services(config, aws, tmp_path / "bot.db", c)  # noqa: E731
+    async with running_bot(fake, build, socket_mode=True) as bot:
+        await asyncio.wait_for(socket_side.connected.wait(), 10)
+        yield bot
+
+
 @pytest.mark.timeout(60)
 async def test_socket_mode_command_is_acked_on_the_socket_and_runs_once(
     fake: FakeSlack,
@@ -80,13 +96,7 @@ async def test_socket_mode_command_is_acked_on_the_socket_and_runs_once(
     tmp_path: Path,
     socket_side: SlackSocket,
 ) -> None:
-    from standins.ecs import SANDBOX
-
-    SANDBOX.reset()
-    SANDBOX.agent_url = slack_aws.agent.http_url
-    build = lambda c, _i: build_services(config, slack_aws, tmp_path / "bot.db", c)  # noqa: E731
-    async with running_bot(fake, build, socket_mode=True) as bot:
-        await asyncio.wait_for(socket_side.connected.wait(), 10)
+    async with socket_bot(fake, config, slack_aws, tmp_path, socket_side) as bot:
         opened = fake.calls("apps.connections.open")
         assert len(opened) == 1 and opened[0].token == fake.app_token
 
@@ -116,13 +126,7 @@ async def test_socket_mode_mention_in_a_thread_runs_once_and_answers_there(
     tmp_path: Path,
     socket_side: SlackSocket,
 ) -> None:
-    from standins.ecs import SANDBOX
-
-    SANDBOX.reset()
-    SANDBOX.agent_url = slack_aws.agent.http_url
-    build = lambda c, _i: build_services(config, slack_aws, tmp_path / "bot.db", c)  # noqa: E731
-    async with running_bot(fake, build, socket_mode=True):
-        await asyncio.wait_for(socket_side.connected.wait(), 10)
+    async with socket_bot(fake, config, slack_aws, tmp_path, socket_side):
         body = event_callback_body(mention_event("web echo via-socket-thread", thread_ts="1699990000.000900"))
         ack = await socket_side.send_event("env-e1", body)
         assert ack["envelope_id"] == "env-e1"
