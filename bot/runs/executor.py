@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from bot.audit import AuditKind, Auditor
 from bot.errors import BotError
 from bot.runs.fanout import RunEvent, TargetFinished, TargetStarted, fan_out, run_budget
-from bot.runs.queue import QueueCancelled, QueueFull, RunQueue, Ticket
+from bot.runs.queue import RunQueue, Ticket
 from bot.runs.runbook import RunbookResult, StepEmit, run_steps, runbook_budget
 from bot.store.base import DetailValue, RunRecord, RunState
 
@@ -179,28 +179,12 @@ class RunExecutor:
     ) -> tuple[_R, RunRecord | None] | None:
         """Steps 1 to 4 of the module docstring around ``work`` (the fan-out, or a runbook's steps), in
         the turn the run queue gives it; None when it failed before or while running (recorded, and the
-        sink was told)."""
-        try:
-            async with self.queue.turn(order.requester, job.cancel, ticket=ticket):
-                return await self._in_turn(order, job, sink, record, budget, work)
-        except (QueueFull, QueueCancelled) as exc:
-            await self._audit(AuditKind.FAILED, order, {"error": exc.user_text()})
-            await self._end(record, RunState.FAILED, exc.user_text())
-            await sink.failed(order, exc.user_text(), exc)
-            return None
-
-    async def _in_turn(
-        self,
-        order: RunOrder,
-        job: Job,
-        sink: RunShow,
-        record: RunRecord | None,
-        budget: Callable[[int], float],
-        work: Callable[[Sequence[Target], StepEmit], Awaitable[_R]],
-    ) -> tuple[_R, RunRecord | None] | None:
+        sink was told). A run refused or cancelled while queued ends like any other failure."""
+        held = contextlib.AsyncExitStack()
         lease: RunLease | None = None
         watch = None
         try:
+            await held.enter_async_context(self.queue.turn(order.requester, job.cancel, ticket=ticket))
             targets = await self._backend.resolve(
                 order.service, task=order.task, container=order.container, all_tasks=order.all_tasks,
                 requester=order.requester,
@@ -245,6 +229,7 @@ class RunExecutor:
             if lease is not None and self._limiter is not None:
                 with contextlib.suppress(Exception):
                     await self._limiter.release(lease)
+            await held.aclose()  # the queue turn passes on last
 
     async def _end(self, record: RunRecord | None, state: RunState, reason: str | None) -> None:
         if record is not None:
