@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -273,7 +274,9 @@ class RegexPattern:
 
     def __init__(self, source: str, position: Position = "any") -> None:
         try:
-            self.regex = re.compile(source)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # as for redaction patterns (check_pattern)
+                self.regex = re.compile(source)
         except re.error as exc:
             raise PatternError(f"invalid regex {source!r}: {exc}") from None
         # The same guard redaction patterns get: `(a+)+$` takes seconds on 26 characters, on the ack path.
