@@ -49,6 +49,8 @@ class AuditKind(StrEnum):
     FAILED = "failed"  # details: error (redacted)
     CANCELLED = "cancelled"
     CANCEL_REQUESTED = "cancel_requested"  # the requester cancelled a running command; its owner stops it
+    FILTERED = "filtered"  # a follow-up filter on a run's kept output; details: filter, matched, lines
+    FILTER_REFUSED = "filter_refused"  # details: filter, reason (not allowed, expired, nothing kept)
 
 
 # One audit-channel line per request: sent when the request reaches one of these.
@@ -63,7 +65,7 @@ SUMMARY_KINDS = frozenset(
     }
 )
 # Detail keys whose text may quote secrets; they go through the redactor.
-REDACTED_DETAILS = frozenset({"error", "reason"})
+REDACTED_DETAILS = frozenset({"error", "reason", "filter"})
 # Keys that would mean someone is about to store output in the audit trail.
 FORBIDDEN_DETAILS = frozenset({"output", "stdout", "stderr", "text", "head", "tail"})
 

@@ -3,7 +3,8 @@
 Grammar::
 
     /ecs-exec [OPTIONS] SERVICE [OPTIONS] [--] COMMAND…
-    /ecs-exec help [TOPIC] | list | doctor SERVICE
+    /ecs-exec help [TOPIC] | list | doctor SERVICE | run RUNBOOK [SERVICE]
+    @ecs-exec filter [-F] [-i] [-v] [-c] [--head N | --tail N] PATTERN   (in a run's thread)
 
 Options (before the service or right after it, before the command): ``--task ID``, ``--container
 NAME``, ``--all-tasks``, ``--timeout SECONDS`` (``90``, ``90s``, ``5m``), ``--reason TEXT`` (quote it
@@ -36,11 +37,14 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.errors import UsageError
+from bot.output.filters import OutputFilter, parse_filter_text
 from bot.policy import MAX_TIMEOUT_S
 
 MAX_TEXT_CHARS = 4000
 MAX_REASON_CHARS = 300
-RESERVED_SERVICE_NAMES = frozenset({"help", "list", "doctor", "run"})
+SLASH_SUBCOMMANDS = frozenset({"help", "list", "doctor", "run"})
+# `filter` answers in a run's thread, so it is a mention's word, not the slash command's; still no service.
+RESERVED_SERVICE_NAMES = SLASH_SUBCOMMANDS | {"filter"}
 
 USAGE = (
     "Usage: `/ecs-exec [--task ID | --all-tasks] [--container NAME] [--timeout SECONDS] "
@@ -59,6 +63,8 @@ Put `--` before a command that starts with `-`.
 runs a runbook (a reviewed bundle of diagnostic steps) on the service's tasks and posts one report that flags \
 the tasks that differ. `/ecs-exec doctor SERVICE` checks that ECS Exec works \
 for a service and says how to fix what does not.
+In a run's thread, `@ecs-exec filter [-F] [-i] [-v] [-c] [--head N | --tail N] PATTERN` (or the Filter button \
+under the result) filters the run's kept output without running anything again.
 Commands are checked against the policy: one command, or several joined by `|`; `;`, `&&`, `$(…)`, \
 redirections and similar shell syntax are refused unless a rule allows them.
 {EXAMPLE}"""
@@ -109,7 +115,13 @@ class RunbookRequest(_Request):
     service: str | None = None  # optional when the runbook names one service
 
 
-Request = ExecRequest | HelpRequest | ListRequest | DoctorRequest | RunbookRequest
+class FilterRequest(_Request):
+    """``filter …`` in a run's thread: a follow-up on the thread's last kept output."""
+
+    spec: OutputFilter
+
+
+Request = ExecRequest | HelpRequest | ListRequest | DoctorRequest | RunbookRequest | FilterRequest
 
 
 def _usage(message: str) -> UsageError:
@@ -228,6 +240,8 @@ def parse_command_text(text: str) -> Request:
         return DoctorRequest(service=_service_name(service.value))
     if keyword == "run":
         return _parse_runbook(text, first.end)
+    if keyword == "filter":
+        return FilterRequest(spec=parse_filter_text(text[first.end :]))
     return _parse_exec(text)
 
 

@@ -162,6 +162,22 @@ class FanoutConfig(_Strict):
     concurrency: int = Field(default=4, ge=1, le=50)
 
 
+class FollowupsConfig(_Strict):
+    """Follow-up filters on kept output (bot/runs/followups.py). ``keep_hours: 0`` turns them off."""
+
+    keep_hours: float = Field(default=24, ge=0, le=24 * 30)
+    # One replica: files here (owner-only), bounded in total. Several replicas: set s3_bucket.
+    directory: Path = Path("ecs-exec-bot-outputs")
+    max_total_mb: int = Field(default=1024, ge=1)
+    s3_bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    s3_prefix: str = "ecs-exec-bot/outputs/"
+    s3_region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+    @property
+    def enabled(self) -> bool:
+        return self.keep_hours > 0
+
+
 class BotConfig(_Strict):
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
@@ -169,6 +185,7 @@ class BotConfig(_Strict):
     fanout: FanoutConfig = Field(default_factory=FanoutConfig)
     limits: RunLimits = Field(default_factory=RunLimits)
     runbooks: dict[str, Runbook] = Field(default_factory=dict)  # named bundles of steps (bot/runbooks.py)
+    followups: FollowupsConfig = Field(default_factory=FollowupsConfig)
     # A `bot.policy.PolicyConfig` (validated separately, see `_validate_policy`); None = deny everything.
     policy: Any = None
     source: str | None = Field(default=None, exclude=True)

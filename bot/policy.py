@@ -621,3 +621,17 @@ def allowed_summary(
         extra = f" ({'; '.join(conditions)})" if conditions else ""
         lines.append(f"{rule.name}: {' '.join(targets) or 'any service'}: {rule.describe_patterns(full=full)}{extra}")
     return lines
+
+
+def may_use_service(
+    policy: PolicyConfig | None, user_id: str, user_groups: Iterable[str], service_alias: str,
+    environment: str | None, *, channel_id: str | None = None,
+) -> bool:
+    """Some rule lets the user run commands on the service (with or without approval), in ``channel_id``
+    when one is given: who may see how a service is set up (doctor) or filter a run's kept output."""
+    if policy is None:
+        return False
+    return any(
+        m.includes_service(service_alias, environment) and (channel_id is None or m.includes_channel(channel_id))
+        for m in policy.rules_for(user_id, frozenset(user_groups))
+    )

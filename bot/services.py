@@ -19,6 +19,7 @@ from bot.audit import DEFAULT_RETENTION_DAYS, Auditor
 from bot.errors import ConfigError
 from bot.output.redact import Redactor
 from bot.runs.executor import RunExecutor
+from bot.runs.followups import FollowUps
 from bot.runs.jobs import JobTracker
 from bot.runs.ledger import RunLedger
 from bot.runs.limits import RunLimiter
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from bot.runs.backend import ExecBackend
     from bot.runs.intake import Standing
     from bot.store.base import Store
+    from bot.store.outputs import KeptOutputs
 
 REPLICA_ID_ENV = "ECS_EXEC_BOT_REPLICA_ID"
 DEFAULT_QUEUE = QueueLimits()
@@ -73,6 +75,7 @@ class Services:
     groups: GroupDirectory
     auditor: Auditor
     redactor: Redactor
+    followups: FollowUps
     jobs: JobTracker = field(default_factory=JobTracker)
     # None: no directory (the CLI, tests): everyone counts as a member.
     people: PeopleDirectory | None = None
@@ -99,9 +102,11 @@ def build_services(
     clock: Callable[[], float] = time.time,
     people: PeopleDirectory | None = None,
     queue: QueueLimits = DEFAULT_QUEUE,
+    kept: KeptOutputs | None = None,
 ) -> Services:
     """The core over one store and backend. ``limiter`` defaults to the config's ``limits:``; ``clock``
-    (tests) moves approval expiry and audit times."""
+    (tests) moves approval expiry and audit times; ``kept``: where outputs are kept for follow-ups (None:
+    follow-ups off)."""
     redactor = Redactor(config.policy.redact)
     auditor = Auditor(
         store, notify=notify, redact=redactor.redact, clock=clock,
@@ -109,13 +114,14 @@ def build_services(
         retention_days=DEFAULT_RETENTION_DAYS if retention_days is None else (retention_days or None),
     )
     ledger = RunLedger(store, auditor, replica_id=replica or replica_id(), clock=clock)
+    followups = FollowUps(kept, config, ledger, auditor, redactor, clock=clock)
     executor = RunExecutor(
         backend, ledger, auditor, limiter or RunLimiter(store, config.limits),
-        fanout_concurrency=config.fanout.concurrency, queue=RunQueue(queue),
+        fanout_concurrency=config.fanout.concurrency, queue=RunQueue(queue), followups=followups,
     )
     return Services(
         config=config, runs=ledger, executor=executor, backend=backend, groups=groups, auditor=auditor,
-        redactor=redactor, bot_user_id=bot_user_id, ack=ack, people=people,
+        redactor=redactor, followups=followups, bot_user_id=bot_user_id, ack=ack, people=people,
     )
 
 
@@ -135,6 +141,7 @@ async def open_services(
     from bot.config import load_config
     from bot.runs.backend import AwsExecBackend
     from bot.store import open_store
+    from bot.store.outputs import open_outputs
 
     if settings.config_file is None:
         raise ConfigError(
@@ -147,9 +154,12 @@ async def open_services(
         config.environments, default_region=settings.aws_region,
         **({"session_factory": session_factory} if session_factory is not None else {}),
     )
+    kept = await asyncio.to_thread(
+        open_outputs, config.followups, region=settings.aws_region, session_factory=session_factory
+    )
     return build_services(
         config, store, AwsExecBackend(config, factory), groups, notify=notify,
-        retention_days=settings.audit_retention_days, bot_user_id=bot_user_id, people=people,
+        retention_days=settings.audit_retention_days, bot_user_id=bot_user_id, people=people, kept=kept,
     )
 
 

@@ -3,7 +3,8 @@
 - listeners: ``commands`` (the slash command), ``mentions`` (``@ecs-exec …`` in a channel or thread, the
   same path as the slash command), ``shortcuts`` (the "Run on ECS…" message shortcut and its modal, the
   same path again), ``actions`` (Approve / Deny / Cancel buttons) — each turns a payload into
-  one call to the core (`bot.runs`) and a reply;
+  one call to the core (`bot.runs`) and a reply; ``followups`` (the Filter button, its form and
+  ``@ecs-exec filter …`` in a run's thread: filters on the run's kept output);
 - ``live``: live progress of running commands within Slack's ``chat.update`` rate limit;
 - ``delivery``: posts, updates and uploads from the core's run events (`bot.runs.executor.RunSink`);
 - ``replies``: every message, built through `bot.output.render`;
@@ -25,9 +26,10 @@ if TYPE_CHECKING:
 
 
 def register(app: AsyncApp, services: Services, live: LiveUpdates | None = None) -> None:
-    from handlers import actions, commands, mentions, shortcuts
+    from handlers import actions, commands, followups, mentions, shortcuts
 
     commands.register(app, services, live)
     mentions.register(app, services, live)
     shortcuts.register(app, services, live)
     actions.register(app, services, live)
+    followups.register(app, services)

@@ -27,7 +27,7 @@ from bot.runs.order import RunOrder, order_from_record
 from bot.runs.runbook import runbook_budget
 from bot.targets import resolve_service_ref
 from handlers import replies
-from handlers.delivery import SlackRun, show_card
+from handlers.delivery import show_card, slack_run
 from handlers.runbook_delivery import SlackRunbookRun
 from handlers.slack_calls import Responder
 
@@ -175,7 +175,7 @@ async def _run(
     if order.runbook is not None:  # approved once for the whole runbook: its steps, from the record
         await services.executor.execute_runbook(order, job, SlackRunbookRun(client, services.redactor), record=record)
         return
-    await services.executor.execute(order, job, SlackRun(client, services.redactor, live), record=record)
+    await services.executor.execute(order, job, slack_run(services, client, live), record=record)
 
 
 async def _deny(services: Services, client: AsyncWebClient, click: Click) -> None:

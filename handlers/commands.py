@@ -29,6 +29,7 @@ from bot.audit import AuditKind
 from bot.commands import (
     DoctorRequest,
     ExecRequest,
+    FilterRequest,
     HelpRequest,
     ListRequest,
     RunbookRequest,
@@ -49,7 +50,8 @@ from bot.runs.order import Origin
 from bot.runs.queue import Ticket
 from bot.targets import ServiceRef, resolve_service_ref
 from handlers import replies
-from handlers.delivery import SlackRun, request_approval
+from handlers.delivery import request_approval, slack_run
+from handlers.followups import plan_filter
 from handlers.runbook_command import plan_runbook
 from handlers.slack_calls import Replier, requester_replier
 
@@ -217,6 +219,8 @@ async def handle_request(
             plan = await _list(services, client, req)
         elif isinstance(parsed, DoctorRequest):
             plan = await _doctor(services, client, req, parsed)
+        elif isinstance(parsed, FilterRequest):
+            plan = plan_filter(services, client, req, parsed)
         elif isinstance(parsed, RunbookRequest):
             message, work, notice = await plan_runbook(services, client, req, parsed, request_id)
             plan = Plan(message, work, notice=notice)
@@ -393,7 +397,7 @@ async def _after_decision(
         return
     if not acked and rq.response_url:  # in a thread, the "running…" message itself says so
         await respond(*replies.running(ref.name, req.command, services.redactor))
-    await services.executor.execute(order, job, SlackRun(client, services.redactor, live), ticket=ticket)
+    await services.executor.execute(order, job, slack_run(services, client, live), ticket=ticket)
 
 
 def _start(

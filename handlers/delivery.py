@@ -45,9 +45,13 @@ class SlackRun:
     was approved on) and updated from then on; with ``live``, it shows progress while the run lasts.
     A run requested in a thread (``order.origin.thread_ts``) posts there, and its files go there too."""
 
-    def __init__(self, client: AsyncWebClient, redactor: Redactor, live: LiveUpdates | None = None) -> None:
+    def __init__(
+        self, client: AsyncWebClient, redactor: Redactor, live: LiveUpdates | None = None, *,
+        filterable: bool = False,
+    ) -> None:
         self._client = client
         self._redactor = redactor
+        self._filterable = filterable  # outputs are kept for follow-ups: results offer the Filter button
         self._ts: str | None = None
         self._live = live if live is not None and live.settings.enabled else None
         self.wants_progress = self._live is not None
@@ -110,7 +114,8 @@ class SlackRun:
         await self._stop_live()
         try:
             text, blocks = replies.result_message(
-                order, list(results), cancel_reason=cancel_reason, redactor=self._redactor
+                order, list(results), cancel_reason=cancel_reason, redactor=self._redactor,
+                filterable=self._filterable and any(r.output.total_bytes for r in results),
             )
             await update_message(self._client, order.channel_id, self._ts, text, blocks)
             await self._upload_full_outputs(order, list(results))
@@ -138,6 +143,11 @@ class SlackRun:
             except BotError as exc:
                 # The message already carries head and tail; a failed upload is worth a sentence, not a failure.
                 await self._requester(order)(*replies.refusal(exc))
+
+
+def slack_run(services: Services, client: AsyncWebClient, live: LiveUpdates | None) -> SlackRun:
+    """The sink of one plain or approved run of this app."""
+    return SlackRun(client, services.redactor, live, filterable=services.followups.enabled)
 
 
 async def request_approval(

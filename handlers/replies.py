@@ -12,6 +12,14 @@ from bot.commands import HELP_TEXT
 from bot.config import MAX_TIMEOUT_S
 from bot.errors import BotError
 from bot.output import views
+from bot.output.followup_render import (
+    FilterAnswerView,
+    FilterPartView,
+    filter_button,
+    filter_file_text,
+    render_filter_answer,
+    render_filter_modal,
+)
 from bot.output.render import (
     ApprovalView,
     LiveTaskView,
@@ -36,6 +44,7 @@ if TYPE_CHECKING:
     from bot.runner import ExecResult
     from bot.runs import RunRecord
     from bot.runs.fanout import TargetProgress
+    from bot.runs.followups import FilterAnswer
     from bot.runs.order import RunOrder
     from bot.targets import Target
 
@@ -137,10 +146,39 @@ def live_message(
 
 
 def result_message(
-    order: RunOrder, results: list[ExecResult], *, cancel_reason: str | None, redactor: Redactor | None
+    order: RunOrder, results: list[ExecResult], *, cancel_reason: str | None, redactor: Redactor | None,
+    filterable: bool = False,
 ) -> Message:
+    """``filterable``: the output was kept for follow-ups, so the message offers the Filter button."""
     task_views = [views.task_result_view(r, redactor) for r in results]
-    return render_result(run_view(order, redactor), task_views, cancel_reason=cancel_reason)
+    extra = [filter_button(order.request_id)] if filterable else []
+    return render_result(run_view(order, redactor), task_views, cancel_reason=cancel_reason, extra=extra)
+
+
+# -- follow-ups ---------------------------------------------------------------------------------------------
+
+
+def filter_modal(command: str, private_metadata: str, redactor: Redactor | None) -> dict[str, Any]:
+    return render_filter_modal(_redact(redactor, command), private_metadata)
+
+
+def filtering() -> Message:
+    return render_notice("🔎 Filtering the thread's last kept output…")
+
+
+def filter_answer(answer: FilterAnswer, user: str, redactor: Redactor | None) -> tuple[Message, str | None]:
+    """The answer in the run's thread, and the text of the file to attach when the message had to cut
+    (the kept output was redacted when kept; the pattern the user typed is redacted here)."""
+    view = FilterAnswerView(
+        request_id=answer.run.request_id, service=answer.run.service, environment=answer.run.environment,
+        command=_redact(redactor, answer.run.command), filter_text=_redact(redactor, answer.spec.describe()),
+        count_only=answer.spec.count_only, user=user,
+        parts=[FilterPartView(task_id=p.part.task_id, container=p.part.container, matched=p.result.matched,
+                              total_lines=p.result.total_lines, shown=p.result.shown, not_shown=p.result.not_shown,
+                              byte_bound=p.result.byte_bound) for p in answer.parts],
+    )
+    message, needs_file = render_filter_answer(view)
+    return message, filter_file_text(view) if needs_file else None
 
 
 def error_message(order: RunOrder, sentence: str, redactor: Redactor | None = None) -> Message:

@@ -382,16 +382,20 @@ _FANOUT_SHOWN = 12  # tasks shown in full in a fan-out message; the rest are sum
 
 
 def render_result(
-    run: RunView, results: Sequence[TaskResultView], *, cancel_reason: str | None = None
+    run: RunView, results: Sequence[TaskResultView], *, cancel_reason: str | None = None,
+    extra: Sequence[Block] = (),
 ) -> SlackMessage:
     """The final message: one task in detail, or several grouped per task (worst first); who cancelled
-    it when a task was cancelled."""
+    it when a task was cancelled. ``extra``: blocks that must end the message (the Filter button), kept
+    within the block limit."""
     if not results:
         raise ValueError("render_result needs at least one task result")
     text, blocks = _render_single(run, results[0]) if len(results) == 1 else _render_fanout(run, results)
     if cancel_reason and any(r.status == "cancelled" for r in results):
         # The reason is ours ("cancelled by <@U…>", "the bot is restarting"): mrkdwn, not escaped.
         blocks = [*blocks, _context(f"🛑 {cancel_reason}")]
+    if extra:
+        blocks = [*blocks[: MAX_BLOCKS - len(extra)], *extra]
     return SlackMessage(text, blocks)
 
 

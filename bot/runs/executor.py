@@ -8,7 +8,8 @@ The order of steps is deliberate:
    the channel), nothing has run;
 4. fan out over the targets, auditing started/finished per target and keeping each SSM session id in the
    record, while the owner's watch heartbeats and notices a cancel made on another replica;
-5. end the record (finished / failed / cancelled), then show the result (`RunSink.finished`).
+5. end the record (finished / failed / cancelled), keep the redacted output for follow-up filters
+   (`bot.runs.followups`), then show the result (`RunSink.finished`).
 
 Every way a run can end goes through `RunSink` (the adapter renders it) and the ledger (the record's
 state), from this one place.
@@ -32,6 +33,7 @@ from bot.store.base import DetailValue, RunRecord, RunState
 if TYPE_CHECKING:
     from bot.runner import ExecResult
     from bot.runs.backend import ExecBackend
+    from bot.runs.followups import FollowUps
     from bot.runs.jobs import Job
     from bot.runs.ledger import RunLedger
     from bot.runs.limits import RunLease, RunLimiter
@@ -102,6 +104,7 @@ class RunExecutor:
         *,
         fanout_concurrency: int = 4,
         queue: RunQueue | None = None,
+        followups: FollowUps | None = None,
     ) -> None:
         self._backend = backend
         self._ledger = ledger
@@ -109,6 +112,7 @@ class RunExecutor:
         self._limiter = limiter
         self.fanout_concurrency = max(1, fanout_concurrency)
         self.queue = queue or RunQueue()
+        self._followups = followups
 
     async def execute(
         self, order: RunOrder, job: Job, sink: RunSink, *, record: RunRecord | None = None,
@@ -133,9 +137,12 @@ class RunExecutor:
         ran = await self._lifecycle(order, job, sink, record, budget, work, ticket)
         if ran is None:
             return None
-        results, record = ran
+        results, record, shown = ran
         # Before the message: once the record has left `running`, no watchdog overwrites the result.
         await self._end(record, *run_outcome(results, job.cancel_reason))
+        if self._followups is not None:
+            # Before the message too, so its Filter button never points at output not yet kept.
+            await self._followups.keep(order, results, shown)
         await sink.finished(order, results, job.cancel_reason)
         return results
 
@@ -161,7 +168,7 @@ class RunExecutor:
         ran = await self._lifecycle(order, job, sink, record, budget, work, ticket)
         if ran is None:
             return None
-        result, record = ran
+        result, record, _ = ran
         cancel_reason = job.cancel_reason or (None if result.complete else "cancelled")
         await self._end(record, *run_outcome(result.all_results, cancel_reason))
         await sink.finished(order, result, cancel_reason)
@@ -176,10 +183,11 @@ class RunExecutor:
         budget: Callable[[int], float],
         work: Callable[[Sequence[Target], StepEmit], Awaitable[_R]],
         ticket: Ticket | None,
-    ) -> tuple[_R, RunRecord | None] | None:
+    ) -> tuple[_R, RunRecord | None, str | None] | None:
         """Steps 1 to 4 of the module docstring around ``work`` (the fan-out, or a runbook's steps), in
-        the turn the run queue gives it; None when it failed before or while running (recorded, and the
-        sink was told). A run refused or cancelled while queued ends like any other failure."""
+        the turn the run queue gives it, with the id of the message showing the run; None when it failed
+        before or while running (recorded, and the sink was told). A run refused or cancelled while
+        queued ends like any other failure."""
         held = contextlib.AsyncExitStack()
         lease: RunLease | None = None
         watch = None
@@ -205,7 +213,7 @@ class RunExecutor:
                 await self._record_event(step, event, job)
                 await sink.event(step, event)
 
-            return await work(targets, emit), record
+            return await work(targets, emit), record, shown
         except BotError as exc:
             await self._audit(AuditKind.FAILED, order, {"error": exc.user_text()})
             await self._end(record, RunState.FAILED, exc.user_text())

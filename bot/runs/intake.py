@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot.errors import TargetError
-from bot.policy import Decision, allowed_summary, evaluate, requested_container
+from bot.policy import Decision, allowed_summary, evaluate, may_use_service, requested_container
 from bot.runbooks import RunbookPlan, recheck_plan, runbook_summary
 from bot.runs.approvals import ApprovalError
 from bot.runs.order import Origin, RunOrder, order_from_record
@@ -131,8 +131,7 @@ def allowed_summary_with_runbooks(
 
 def require_some_rule(config: BotConfig, user: str, groups: frozenset[str], ref: ServiceRef) -> None:
     """`doctor` reveals how a service is set up: only for people some rule lets run commands there."""
-    rules = getattr(config.policy, "rules", ()) or ()
-    if not any(r.includes_user(user, groups) and r.includes_service(ref.name, ref.environment) for r in rules):
+    if not may_use_service(config.policy, user, groups, ref.name, ref.environment):
         raise TargetError(
             f"No policy rule lets you run commands on `{ref.name}`, so you cannot run doctor on it.",
             fix="Run `/ecs-exec list` to see what you may run, and where.",

@@ -129,6 +129,7 @@ async def _serve(
     background = [
         asyncio.create_task(maintenance_loop(services, client, maintenance_stop), name="run-maintenance"),
         asyncio.create_task(services.auditor.retention_loop(maintenance_stop), name="audit-retention"),
+        asyncio.create_task(services.followups.prune_loop(maintenance_stop), name="kept-output-pruning"),
     ]
     if on_ready is not None:
         on_ready(RunningBot(services=services, http=http, socket=socket, stop=stop))

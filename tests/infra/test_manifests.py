@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.commands import RESERVED_SERVICE_NAMES
+from bot.commands import SLASH_SUBCOMMANDS
 from bot.output.render import RUN_SHORTCUT
 from handlers.server.http import EVENTS_PATH
 from tests.infra.terraform import INFRA
@@ -45,7 +45,7 @@ def test_scopes_command_and_interactivity(manifest: dict[str, Any]) -> None:
     assert len(shortcut["name"]) <= 24 and len(shortcut["description"]) <= 150
     assert manifest["features"]["bot_user"]["display_name"]
     hint = command["usage_hint"]
-    assert all(f"| {word}" in hint for word in RESERVED_SERVICE_NAMES), "the hint lists the subcommands"
+    assert all(f"| {word}" in hint for word in SLASH_SUBCOMMANDS), "the hint lists the subcommands"
 
 
 def test_socket_mode_variant_has_no_urls() -> None:

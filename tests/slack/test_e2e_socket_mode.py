@@ -50,6 +50,14 @@ class SlackSocket:
         await self._ws.send(json.dumps(envelope))
         return await asyncio.wait_for(self.acks.get(), 10)
 
+    async def send_interactive(self, envelope_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """An ``interactive`` envelope: a button click (block_actions) or a form (view_submission)."""
+        assert self._ws is not None
+        envelope = {"envelope_id": envelope_id, "type": "interactive", "accepts_response_payload": True,
+                    "payload": payload}
+        await self._ws.send(json.dumps(envelope))
+        return await asyncio.wait_for(self.acks.get(), 10)
+
     async def send_event(self, envelope_id: str, body: str, retry_attempt: int = 0) -> dict[str, Any]:
         """An ``events_api`` envelope (Slack redelivers with ``retry_attempt`` > 0, the same event_id)."""
         assert self._ws is not None
@@ -75,14 +83,14 @@ async def socket_side(fake: FakeSlack) -> AsyncIterator[SlackSocket]:
 
 @asynccontextmanager
 async def socket_bot(
-    fake: FakeSlack, config: BotConfig, aws: LocalAws, tmp_path: Path, socket_side: SlackSocket
+    fake: FakeSlack, config: BotConfig, aws: LocalAws, tmp_path: Path, socket_side: SlackSocket, **overrides: Any
 ) -> AsyncIterator[BotHarness]:
     """The real bot in Socket Mode against the local socket, connected, with a fresh ECS sandbox."""
     from standins.ecs import SANDBOX
 
     SANDBOX.reset()
     SANDBOX.agent_url = aws.agent.http_url
-    build = lambda c, _i: build_services(config, aws, tmp_path / "bot.db", c)  # noqa: E731
+    build = lambda c, _i: build_services(config, aws, tmp_path / "bot.db", c, **overrides)  # noqa: E731
     async with running_bot(fake, build, socket_mode=True) as bot:
         await asyncio.wait_for(socket_side.connected.wait(), 10)
         yield bot
@@ -139,3 +147,34 @@ async def test_socket_mode_mention_in_a_thread_runs_once_and_answers_there(
         await asyncio.sleep(0.3)
     assert len(execute_command_calls()) == 1
     assert len(fake.calls("chat.postMessage")) == 1
+
+
+@pytest.mark.timeout(60)
+async def test_socket_mode_filter_button_and_form_answer_in_the_thread(
+    fake: FakeSlack,
+    config: BotConfig,
+    slack_aws: LocalAws,
+    tmp_path: Path,
+    socket_side: SlackSocket,
+) -> None:
+    from bot.store.outputs import DirectoryOutputs
+    from tests.slack.test_e2e_followups import THREAD, answers_in_thread, click, filter_button, submission
+
+    async with socket_bot(fake, config, slack_aws, tmp_path, socket_side, kept=DirectoryOutputs(tmp_path / "k")):
+        await socket_side.send_event("env-f1", event_callback_body(mention_event("web seq 1 500", thread_ts=THREAD)))
+        for _ in range(100):
+            results = [u.params for u in fake.calls("chat.update") if "ecs_exec_filter" in json.dumps(u.params)]
+            if results:
+                break
+            await asyncio.sleep(0.1)
+        result = results[-1]
+        ack = await socket_side.send_interactive("env-f2", click(filter_button(result), str(result["ts"])))
+        assert ack["envelope_id"] == "env-f2"
+        [opened] = await fake.await_for("views.open")
+        view = opened.params["view"] if isinstance(opened.params["view"], dict) else json.loads(opened.params["view"])
+        bad = await socket_side.send_interactive("env-f3", submission(view, "(?=x)"))
+        assert "filter_pattern" in bad["payload"]["errors"]  # shown on the field, over the socket
+        await socket_side.send_interactive("env-f4", submission(view, "^4.$", show="count"))
+        [answer] = await answers_in_thread(fake, 1)
+        assert "10 of 500 lines match" in json.dumps(answer)
+    assert len(execute_command_calls()) == 1

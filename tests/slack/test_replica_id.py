@@ -7,13 +7,15 @@ from types import SimpleNamespace
 
 import pytest
 
+from bot.config import FollowupsConfig
 from bot.services import REPLICA_ID_ENV, build_services, replica_id
 from bot.store.sqlite import SqliteStore
 
 
 def test_every_services_gets_its_own_replica_id(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(REPLICA_ID_ENV, raising=False)
-    config = SimpleNamespace(policy=SimpleNamespace(redact=()), limits=None, fanout=SimpleNamespace(concurrency=2))
+    config = SimpleNamespace(policy=SimpleNamespace(redact=()), limits=None, fanout=SimpleNamespace(concurrency=2),
+                             followups=FollowupsConfig())
     store = SqliteStore(":memory:")
     limiter = object()
     a = build_services(config, store, None, None, limiter=limiter)  # type: ignore[arg-type]
