@@ -23,6 +23,7 @@ BENCHMARKS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("benchmarks.policy", (), "policy decisions with 1,000 rules"),
     ("benchmarks.redaction", (), "redaction throughput"),
     ("benchmarks.live_updates", (), "20 concurrent live runs x 60 s, chat.update rate-limited"),
+    ("benchmarks.followups", (), "follow-up filters on an 8 MiB kept output"),
 )
 
 

@@ -4,7 +4,7 @@
 second approval in production, a different answer because the log moved on). After a run, its output
 file view (cleaned, cut to the file bound, redacted: exactly what the thread's file shows) is kept in a
 `bot.store.outputs.KeptOutputs` for ``followups.keep_hours``. A filter reads it back line by line
-(`bot.output.filters`, RE2: linear time) and answers in the run's thread.
+(`bot.output.filters`, RE2: linear time) in pieces of whole lines and answers in the run's thread.
 
 Who may filter: whoever the policy lets run commands on that service in the run's channel (with or
 without approval) — the same people who could have run a command there to see it. The filter and every
@@ -212,5 +212,5 @@ class FollowUps:
 
 
 def _filter_parts(kept: KeptOutputs, run: KeptRun, spec: OutputFilter) -> tuple[PartResult, ...]:
-    return tuple(PartResult(part, apply_filter(kept.lines(run.request_id, n), spec))
+    return tuple(PartResult(part, apply_filter(kept.chunks(run.request_id, n), spec))
                  for n, part in enumerate(run.parts))

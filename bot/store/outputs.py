@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 # Request ids are ours (hex), but a button value carrying one is input: nothing else may name a path.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _READ_CHUNK = 64 * 1024
+_PIECE = 1024 * 1024  # text handed to the filter at a time
 
 
 @dataclass(frozen=True)
@@ -83,16 +84,21 @@ def thread_key(channel: str, thread_ts: str) -> str:
     return hashlib.sha256(f"{channel}:{thread_ts}".encode()).hexdigest()[:32]
 
 
-def split_lines(chunks: Iterator[bytes]) -> Iterator[str]:
-    """Lines of a UTF-8 byte stream, without their newline, read a chunk at a time (bounded memory)."""
-    rest = b""
+def text_chunks(chunks: Iterator[bytes], piece_bytes: int = _PIECE) -> Iterator[str]:
+    """A UTF-8 byte stream as text in pieces of whole lines, about ``piece_bytes`` each, without the
+    newline that ends a piece (``"a\nb"`` is two lines): bounded memory, and few calls for the matcher."""
+    buf = bytearray()
     for chunk in chunks:
-        rest += chunk
-        *lines, rest = rest.split(b"\n")
-        for line in lines:
-            yield line.decode("utf-8", errors="replace")
-    if rest:
-        yield rest.decode("utf-8", errors="replace")
+        buf += chunk
+        if len(buf) >= piece_bytes:
+            cut = buf.rfind(b"\n")
+            if cut >= 0:
+                yield buf[:cut].decode("utf-8", errors="replace")
+                del buf[: cut + 1]
+    if buf:
+        # The last newline ends the last line; it does not start an empty one.
+        yield buf[:-1].decode("utf-8", errors="replace") if buf.endswith(b"\n") else buf.decode(
+            "utf-8", errors="replace")
 
 
 class KeptOutputs(Protocol):
@@ -104,8 +110,8 @@ class KeptOutputs(Protocol):
         """The run, or None when it was never kept, has expired or was pruned."""
         ...
 
-    def lines(self, request_id: str, part: int) -> Iterator[str]:
-        """The part's lines, streamed. Raises ``StoreError`` if it is gone."""
+    def chunks(self, request_id: str, part: int) -> Iterator[str]:
+        """The part's text, streamed in pieces of whole lines (`text_chunks`). ``StoreError`` if it is gone."""
         ...
 
     def latest_in_thread(self, channel: str, thread_ts: str) -> str | None:
@@ -168,13 +174,13 @@ class DirectoryOutputs:
             raise StoreError(f"Cannot read the kept output of request {request_id} ({exc}).") from None
         return run if run.expires_at > self._clock() else None
 
-    def lines(self, request_id: str, part: int) -> Iterator[str]:
+    def chunks(self, request_id: str, part: int) -> Iterator[str]:
         try:
             handle = (self._run_dir(request_id) / f"{int(part)}.txt").open("rb")
         except OSError as exc:
             raise StoreError(f"The kept output of request {request_id} is gone ({exc.strerror or exc}).") from None
         with handle:
-            yield from split_lines(iter(lambda: handle.read(_READ_CHUNK), b""))
+            yield from text_chunks(iter(lambda: handle.read(_READ_CHUNK), b""))
 
     def latest_in_thread(self, channel: str, thread_ts: str) -> str | None:
         try:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from bot.errors import StoreError
-from bot.store.outputs import KeptRun, split_lines, thread_key, valid_request_id
+from bot.store.outputs import KeptRun, text_chunks, thread_key, valid_request_id
 
 _CHUNK = 64 * 1024
 # A run with parts but no run.json younger than this is being written, not abandoned.
@@ -76,14 +76,14 @@ class S3Outputs:
             raise StoreError(f"The kept output of request {request_id} is unreadable ({exc}).") from None
         return run if run.expires_at > self._clock() else None
 
-    def lines(self, request_id: str, part: int) -> Iterator[str]:
+    def chunks(self, request_id: str, part: int) -> Iterator[str]:
         key = self._run_key(request_id, f"{int(part)}.txt")
         try:
             body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
         except Exception as exc:
             raise _s3_error(exc, f"read the kept output of request {request_id}") from None
         try:
-            yield from split_lines(iter(lambda: body.read(_CHUNK), b""))
+            yield from text_chunks(iter(lambda: body.read(_CHUNK), b""))
         finally:
             body.close()
 

@@ -122,3 +122,23 @@ def test_any_reply_text_parses_or_is_a_usage_error(text: str) -> None:
     except UsageError:
         return
     assert spec.pattern
+
+
+_LINE = st.text(alphabet="ab5 0x\u00e9", max_size=12)
+
+
+@given(st.lists(_LINE, max_size=30), st.integers(min_value=1, max_value=5),
+       st.sampled_from(["a", "5.?0", "^b", "x$", "^$", "a*", "[^a]"]), st.booleans(), st.booleans())
+def test_chunks_of_lines_match_like_grep_line_by_line(
+    lines: list[str], per_chunk: int, pattern: str, invert: bool, ignore_case: bool
+) -> None:
+    """One RE2 call per chunk gives what a per-line `re.search` (an independent oracle) gives."""
+    import re
+
+    oracle = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+    expected = [line for line in lines if (oracle.search(line) is not None) != invert]
+    chunks = ["\n".join(lines[i : i + per_chunk]) for i in range(0, len(lines), per_chunk)]
+    result = apply_filter(chunks, OutputFilter(pattern, invert=invert, ignore_case=ignore_case, head=100))
+    assert result.total_lines == len(lines)
+    assert result.matched == len(expected)
+    assert result.shown == "".join(f"{line}\n" for line in expected)

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from bot.errors import StoreError
-from bot.store.outputs import DirectoryOutputs, KeptOutputs, KeptPart, KeptRun, split_lines
+from bot.store.outputs import DirectoryOutputs, KeptOutputs, KeptPart, KeptRun, text_chunks
 from bot.store.outputs_s3 import S3Outputs
 from tests.store.support import FakeClock, moto_dynamodb_server
 
@@ -49,8 +49,8 @@ def test_a_kept_run_reads_back_line_by_line(outputs: KeptOutputs, clock: FakeClo
     run = kept_run("abc123", clock, parts=2)
     outputs.put(run, ["one\ntwo\n", "ünïcode\nno newline at the end"])
     assert outputs.get("abc123") == run
-    assert list(outputs.lines("abc123", 0)) == ["one", "two"]
-    assert list(outputs.lines("abc123", 1)) == ["ünïcode", "no newline at the end"]
+    assert list(outputs.chunks("abc123", 0)) == ["one\ntwo"]
+    assert list(outputs.chunks("abc123", 1)) == ["ünïcode\nno newline at the end"]
     assert outputs.latest_in_thread("C0INCIDENT", "1700000000.000100") == "abc123"
     assert outputs.latest_in_thread("C0INCIDENT", "1700000000.000999") is None
     assert outputs.latest_in_thread("C0OTHER", "1700000000.000100") is None
@@ -71,9 +71,9 @@ def test_an_expired_run_is_gone_and_pruned(outputs: KeptOutputs, clock: FakeCloc
     clock.advance(DAY / 2 + 1)
     assert outputs.get("old") is None and outputs.get("new") is not None
     assert outputs.prune() == 1
-    assert outputs.get("new") is not None and list(outputs.lines("new", 0)) == ["b"]
+    assert outputs.get("new") is not None and list(outputs.chunks("new", 0)) == ["b"]
     with pytest.raises(StoreError):
-        list(outputs.lines("old", 0))
+        list(outputs.chunks("old", 0))
 
 
 @pytest.mark.parametrize("hostile", ["../../etc", "a/b", "", "x" * 65, "..", "a b"])
@@ -81,7 +81,7 @@ def test_a_request_id_never_names_a_path(outputs: KeptOutputs, hostile: str) -> 
     with pytest.raises(StoreError):
         outputs.get(hostile)
     with pytest.raises(StoreError):
-        list(outputs.lines(hostile, 0))
+        list(outputs.chunks(hostile, 0))
 
 
 def test_the_directory_is_owner_only_and_bounded_in_size(tmp_path: Path, clock: FakeClock) -> None:
@@ -96,10 +96,15 @@ def test_the_directory_is_owner_only_and_bounded_in_size(tmp_path: Path, clock: 
     assert outputs.latest_in_thread("C0INCIDENT", "1700000000.000100") is None  # its index went with it
 
 
-def test_split_lines_streams_chunks_split_anywhere() -> None:
+def test_text_comes_in_pieces_of_whole_lines_whatever_the_reads() -> None:
     data = "line one\nlïne two\n\nlast".encode()
-    chunks = iter([data[i : i + 3] for i in range(0, len(data), 3)])
-    assert list(split_lines(chunks)) == ["line one", "lïne two", "", "last"]
+    reads = [data[i : i + 3] for i in range(0, len(data), 3)]
+    pieces = list(text_chunks(iter(reads), piece_bytes=8))
+    assert "\n".join(pieces).split("\n") == ["line one", "lïne two", "", "last"]
+    assert len(pieces) > 1
+    assert list(text_chunks(iter([b"a\n"]))) == ["a"]  # the last newline ends a line
+    assert list(text_chunks(iter([b"a\n\n"]))) == ["a\n"]  # ... then one empty line
+    assert list(text_chunks(iter([]))) == []
 
 
 def test_an_unwritable_directory_is_one_sentence(tmp_path: Path) -> None:
