@@ -58,7 +58,7 @@ Put `--` before a command that starts with `-`.
 `/ecs-exec list` shows what you may run, and where (runbooks included). `/ecs-exec run RUNBOOK [SERVICE]` \
 runs a runbook (a reviewed bundle of diagnostic steps) on the service's tasks and posts one report that flags \
 the tasks that differ. `/ecs-exec doctor SERVICE` checks that ECS Exec works \
-for a service and says how to fix what does not.
+for a service and says how to fix what does not. `/ecs-exec` alone opens a form that builds the command.
 Commands are checked against the policy: one command, or several joined by `|`; `;`, `&&`, `$(…)`, \
 redirections and similar shell syntax are refused unless a rule allows them.
 {EXAMPLE}"""
