@@ -27,8 +27,10 @@ never allowed.
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 import re
+import shlex
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -474,3 +476,27 @@ def compile_argv(items: Sequence[object], position: Position = "any") -> ArgvPat
 
 
 CompiledPattern = ArgvPattern | RegexPattern | TypedPattern
+
+
+def literal_prefix(pattern: CompiledPattern) -> str:
+    """The words a pattern names literally at its start, shell-quoted, with a trailing space when more
+    follow: what the command builder pre-fills (``tail -n ``). Regexes name none (nothing is safe to
+    guess from them)."""
+    words: list[str] = []
+    more = True
+    if isinstance(pattern, ArgvPattern):
+        literal = [w.literal for w in pattern.words]
+        head = list(itertools.takewhile(lambda w: w is not None, literal))
+        words = [str(w) for w in head]
+        more = len(head) < len(literal) or pattern.rest
+    elif isinstance(pattern, TypedPattern):
+        elements = pattern.sequence.elements
+        for element in elements:
+            unit = element.unit
+            if element.optional or element.repeat or not isinstance(unit, GlobMatcher) or unit.literal is None:
+                break
+            words.append(unit.literal)
+        more = len(words) < len(elements)
+    if not words:
+        return ""
+    return " ".join(shlex.quote(w) for w in words) + (" " if more else "")

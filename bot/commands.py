@@ -62,7 +62,7 @@ Put `--` before a command that starts with `-`.
 `/ecs-exec list` shows what you may run, and where (runbooks included). `/ecs-exec run RUNBOOK [SERVICE]` \
 runs a runbook (a reviewed bundle of diagnostic steps) on the service's tasks and posts one report that flags \
 the tasks that differ. `/ecs-exec doctor SERVICE` checks that ECS Exec works \
-for a service and says how to fix what does not.
+for a service and says how to fix what does not. `/ecs-exec` alone opens a form that builds the command.
 In a run's thread, `@ecs-exec filter [-F] [-i] [-v] [-c] [--head N | --tail N] PATTERN` (or the Filter button \
 under the result) filters the run's kept output without running anything again.
 Commands are checked against the policy: one command, or several joined by `|`; `;`, `&&`, `$(…)`, \

@@ -635,3 +635,53 @@ def may_use_service(
         m.includes_service(service_alias, environment) and (channel_id is None or m.includes_channel(channel_id))
         for m in policy.rules_for(user_id, frozenset(user_groups))
     )
+
+
+# -- what the command builder offers (a guide: the submission is decided by `evaluate`, like any request) --
+
+
+@dataclass(frozen=True)
+class OfferedPattern:
+    """One command pattern a rule grants, as the builder lists it."""
+
+    text: str  # as `/ecs-exec list` shows it
+    prefix: str  # the words it names literally at its start (`bot.command_patterns.literal_prefix`)
+    needs_approval: bool  # every rule offering it needs approval
+
+
+def _builder_rules(
+    policy: PolicyConfig | None, user_id: str, user_groups: Iterable[str], channel_id: str | None
+) -> list[RuleMatcher]:
+    # The builder never adds --container, so only rules reaching the catalogue's container count.
+    mine = policy.rules_for(user_id, frozenset(user_groups)) if policy is not None else []
+    return [r for r in mine if (channel_id is None or r.includes_channel(channel_id)) and r.includes_container(None)]
+
+
+def services_offered(
+    policy: PolicyConfig | None, user_id: str, user_groups: Iterable[str], channel_id: str | None,
+    catalogue: Iterable[tuple[str, str | None]],
+) -> list[str]:
+    """The catalogue's services (``(alias, environment)``) some rule lets this user run commands on from
+    ``channel_id`` (None: from any channel), in catalogue order."""
+    rules = _builder_rules(policy, user_id, user_groups, channel_id)
+    return [alias for alias, env in catalogue if any(r.includes_service(alias, env) for r in rules)]
+
+
+def patterns_offered(
+    policy: PolicyConfig | None, user_id: str, user_groups: Iterable[str], channel_id: str | None,
+    service_alias: str, environment: str | None,
+) -> list[OfferedPattern]:
+    """The command patterns this user's rules grant on one service from ``channel_id`` (None: any), in
+    file order, each once."""
+    from bot.command_patterns import literal_prefix
+
+    offered: dict[str, OfferedPattern] = {}
+    for rule in _builder_rules(policy, user_id, user_groups, channel_id):
+        if not rule.includes_service(service_alias, environment):
+            continue
+        for pattern in rule.patterns:
+            text = pattern.describe()
+            seen = offered.get(text)
+            approval = rule.needs_approval and (seen is None or seen.needs_approval)
+            offered[text] = OfferedPattern(text, literal_prefix(pattern), approval)
+    return list(offered.values())

@@ -2,9 +2,10 @@
 
 - listeners: ``commands`` (the slash command), ``mentions`` (``@ecs-exec …`` in a channel or thread, the
   same path as the slash command), ``shortcuts`` (the "Run on ECS…" message shortcut and its modal, the
-  same path again), ``actions`` (Approve / Deny / Cancel buttons) — each turns a payload into
-  one call to the core (`bot.runs`) and a reply; ``followups`` (the Filter button, its form and
-  ``@ecs-exec filter …`` in a run's thread: filters on the run's kept output);
+  same path again), ``actions`` (Approve / Deny / Cancel buttons), ``builder`` (the command builder
+  modal: ``/ecs-exec`` with no arguments, the same path again), ``home`` (App Home), ``followups`` (the
+  Filter button, its form and ``@ecs-exec filter …`` in a run's thread: filters on the run's kept
+  output) — each turns a payload into one call to the core (`bot.runs`) and a reply;
 - ``live``: live progress of running commands within Slack's ``chat.update`` rate limit;
 - ``delivery``: posts, updates and uploads from the core's run events (`bot.runs.executor.RunSink`);
 - ``replies``: every message, built through `bot.output.render`;
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
 
 
 def register(app: AsyncApp, services: Services, live: LiveUpdates | None = None) -> None:
-    from handlers import actions, commands, followups, mentions, shortcuts
+    from handlers import actions, builder, commands, followups, home, mentions, shortcuts
 
     commands.register(app, services, live)
     mentions.register(app, services, live)
     shortcuts.register(app, services, live)
     actions.register(app, services, live)
+    builder.register(app, services, live)
+    home.register(app, services, live)
     followups.register(app, services)

@@ -28,6 +28,7 @@ from bot.runs.runbook import runbook_budget
 from bot.targets import resolve_service_ref
 from handlers import replies
 from handlers.delivery import show_card, slack_run
+from handlers.home import publish_home
 from handlers.runbook_delivery import SlackRunbookRun
 from handlers.slack_calls import Responder
 
@@ -60,6 +61,7 @@ class Click(BaseModel):
     action_ts: str
     message_ts: str | None = None  # the message holding the buttons
     value: str = ""  # the button's whole value (Probe: ``<service>|<task id>``)
+    from_home: bool = False  # clicked on App Home (no message, no response_url): Home is republished
 
     @property
     def dedupe_key(self) -> str:
@@ -79,6 +81,7 @@ class Click(BaseModel):
             action_ts=str(action.get("action_ts") or ""),
             message_ts=(body.get("container") or {}).get("message_ts"),
             value=str(action["value"]),
+            from_home=(body.get("view") or {}).get("type") == "home",
         )
 
 
@@ -118,6 +121,7 @@ async def handle_click(
     services: Services, client: AsyncWebClient, click: Click, live: LiveUpdates | None = None
 ) -> None:
     respond = Responder(click.response_url)
+    notice: str | None = None  # a refusal, shown on Home when clicked there (Home has no response_url)
     try:
         if not await services.runs.claim(click.dedupe_key, CLICK_CLAIM_TTL_S):
             log.info("replayed click %s ignored", click.dedupe_key)
@@ -131,11 +135,15 @@ async def handle_click(
         elif click.action_id == PROBE:
             await _probe(services, click)
     except BotError as exc:
-        await respond(f":no_entry: {exc.user_text()}", replace_original=False)
+        notice = f":no_entry: {exc.user_text()}"
+        await respond(notice, replace_original=False)
     except Exception:
         reference = uuid.uuid4().hex[:12]
         log.exception("click failed (reference %s)", reference)
-        await respond(f":warning: internal error, reference {reference}", replace_original=False)
+        notice = f":warning: internal error, reference {reference}"
+        await respond(notice, replace_original=False)
+    if click.from_home:
+        await publish_home(services, client, click.user_id, notice)
 
 
 async def _approve(services: Services, client: AsyncWebClient, click: Click, live: LiveUpdates | None) -> None:

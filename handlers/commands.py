@@ -165,6 +165,14 @@ async def handle_slash_command(
         log.warning("malformed slash command payload (request %s)", request_id)
         await ack(*replies.internal_error(request_id))
         return
+    if not cmd.text.strip() and cmd.trigger_id:
+        # No arguments: the command builder (help stays at `/ecs-exec help`). The modal's submission
+        # takes handle_request like typed text.
+        from handlers.builder import open_builder
+
+        await ack()
+        await open_builder(services, client, user=cmd.user_id, trigger_id=cmd.trigger_id, channel=cmd.channel_id)
+        return
     stamps = request.headers.get("x-slack-request-timestamp")
     req = CommandRequest(
         user=cmd.user_id, channel=cmd.channel_id, text=cmd.text,

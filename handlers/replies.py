@@ -22,13 +22,19 @@ from bot.output.followup_render import (
 )
 from bot.output.render import (
     ApprovalView,
+    BuilderView,
+    HomeView,
     LiveTaskView,
     LiveView,
+    RecentRunView,
     RunView,
+    message_link,
     render_approval,
+    render_builder,
     render_doctor,
     render_error,
     render_help,
+    render_home,
     render_internal_error,
     render_list,
     render_notice,
@@ -45,6 +51,7 @@ if TYPE_CHECKING:
     from bot.runs import RunRecord
     from bot.runs.fanout import TargetProgress
     from bot.runs.followups import FilterAnswer
+    from bot.runs.ledger import RecentRun
     from bot.runs.order import RunOrder
     from bot.targets import Target
 
@@ -239,3 +246,30 @@ def files_needed(results: list[ExecResult], redactor: Redactor | None) -> list[b
 
 def output_file(order: RunOrder, result: ExecResult, redactor: Redactor | None) -> tuple[str, str, bytes]:
     return views.output_file(result, redactor, service=order.service.name, request_id=order.request_id)
+
+
+# -- views (App Home, the command builder) -----------------------------------------------------------------
+
+
+def builder_modal(view: BuilderView) -> dict[str, Any]:
+    return render_builder(view)
+
+
+def home_view(
+    approvals: list[RunRecord], more: int, recent: list[RecentRun], allowed: list[str],
+    redactor: Redactor | None = None, notice: str | None = None,
+) -> dict[str, Any]:
+    """App Home: the pending cards as approvers see them in the channel (without the requester's Cancel),
+    with a link to each; the recent requests, their commands redacted."""
+    from dataclasses import replace
+
+    return render_home(HomeView(
+        approvals=tuple((replace(approval_view(r, redactor), cancel=False), message_link(r.channel, r.message_ts))
+                        for r in approvals),
+        more_approvals=more,
+        recent=tuple(RecentRunView(state=r.state, service=r.service, environment=r.environment,
+                                   command=_redact(redactor, r.command), at=int(r.at),
+                                   link=message_link(r.channel, r.message_ts)) for r in recent),
+        allowed=tuple(allowed),
+        notice=_redact(redactor, notice) if notice else None,
+    ))

@@ -592,6 +592,179 @@ def render_run_modal(services: Sequence[tuple[str, str]], private_metadata: str)
     }
 
 
+# -- the command builder (a modal) and App Home ---------------------------------------------------------
+
+# handlers/builder.py and handlers/home.py route on these.
+BUILDER_MODAL = "ecs_exec_builder"
+BUILDER_CHANNEL, BUILDER_SERVICE, BUILDER_PATTERN = (
+    "ecs_exec_builder_channel", "ecs_exec_builder_service", "ecs_exec_builder_pattern")
+BUILDER_COMMAND, BUILDER_REASON = "command", "reason"  # action ids; the command's block id may carry a suffix
+HOME_BUILD_ACTION = "ecs_exec_home_build"
+VIEW_BLOCKS = 100  # modals and Home tabs
+HOME_APPROVALS = 8  # approvals shown on Home (4-5 blocks each)
+
+
+@dataclass(frozen=True)
+class BuilderView:
+    """The builder modal at one step (`bot.builder.builder_view`)."""
+
+    private_metadata: str
+    channel_picker: bool  # opened from Home: the channel is a field
+    channel: str | None
+    services: tuple[tuple[str, str], ...]  # (alias, label)
+    service: str | None = None
+    patterns: tuple[tuple[str, str], ...] = ()  # (value, label) for the chosen service
+    pattern: str | None = None
+    prefill: str = ""  # the command field's initial text (the chosen pattern's literal words)
+    note: str | None = None  # nothing to offer: why
+
+
+def builder_command_block(view: BuilderView) -> str:
+    """A new block id whenever the pre-fill changes: Slack keeps what was typed in a block it already
+    shows and would ignore the new ``initial_value``."""
+    return f"{BUILDER_COMMAND}-{view.pattern}" if view.pattern is not None else BUILDER_COMMAND
+
+
+def render_builder(view: BuilderView) -> dict[str, Any]:
+    """Made for a phone: the channel (from Home only), the service (pre-selected when there is one), the
+    allowed commands of that service (choosing one pre-fills the command), the command, a reason."""
+    if len(view.private_metadata) > MODAL_METADATA_LIMIT:
+        raise ValueError(f"private_metadata must be at most {MODAL_METADATA_LIMIT} characters")
+
+    def option(value: str, label: str) -> dict[str, Any]:
+        return {"text": _plain(label, 75), "value": value[:150]}
+
+    def select(block_id: str, label: str, element: dict[str, Any], *, optional: bool = False) -> Block:
+        return {"type": "input", "block_id": block_id, "label": _plain(label, 2000), "element": element,
+                "optional": optional, "dispatch_action": True}
+
+    blocks: list[Block] = []
+    if view.channel_picker:
+        picker: dict[str, Any] = {"type": "conversations_select", "action_id": BUILDER_CHANNEL,
+                                  "placeholder": _plain("Where the result goes", 150)}
+        if view.channel:
+            picker["initial_conversation"] = view.channel
+        blocks.append(select("channel", "Channel", picker))
+    elif view.channel:
+        blocks.append(_context(f"Runs from <#{view.channel}>; the result is posted there."))
+    if view.note:
+        blocks.append(_section(f"⛔ {_prose(view.note)}"))
+    if view.services:
+        services = [option(alias, label) for alias, label in view.services[:MODAL_OPTIONS]]
+        element: dict[str, Any] = {"type": "static_select", "action_id": BUILDER_SERVICE,
+                                   "placeholder": _plain("Pick a service", 150), "options": services}
+        chosen = next((o for o in services if o["value"] == view.service), None)
+        if chosen is not None:
+            element["initial_option"] = chosen
+        blocks.append(select("service", "Service", element))
+    if view.patterns:
+        patterns = [option(value, label) for value, label in view.patterns[:MODAL_OPTIONS]]
+        element = {"type": "static_select", "action_id": BUILDER_PATTERN,
+                   "placeholder": _plain("Pick one to start from", 150), "options": patterns}
+        chosen = next((o for o in patterns if o["value"] == view.pattern), None)
+        if chosen is not None:
+            element["initial_option"] = chosen
+        blocks.append(select("pattern", "Allowed commands", element, optional=True))
+    command: dict[str, Any] = {"type": "plain_text_input", "action_id": BUILDER_COMMAND, "max_length": 3000,
+                               "placeholder": _plain("tail -n 100 /var/log/nginx/error.log", 150)}
+    if view.prefill:
+        command["initial_value"] = view.prefill
+    blocks.append({"type": "input", "block_id": builder_command_block(view), "label": _plain("Command", 2000),
+                   "element": command, "hint": _plain("* is any word; --task ID or --all-tasks go first.", 2000)})
+    blocks.append({"type": "input", "block_id": BUILDER_REASON, "label": _plain("Reason", 2000), "optional": True,
+                   "element": {"type": "plain_text_input", "action_id": BUILDER_REASON, "max_length": 300}})
+    return {
+        "type": "modal",
+        "callback_id": BUILDER_MODAL,
+        "title": _plain("Run on ECS", 24),
+        "submit": _plain("Run", 24),
+        "close": _plain("Cancel", 24),
+        "private_metadata": view.private_metadata,
+        "blocks": blocks,
+    }
+
+
+_ARCHIVE_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
+_ARCHIVE_TS = re.compile(r"^[0-9]{1,12}\.[0-9]{1,9}$")
+
+
+def message_link(channel: str | None, ts: str | None) -> str | None:
+    """A link to a message (Slack redirects it to the app): ``https://slack.com/archives/<channel>/p<ts>``."""
+    if not channel or not ts or not _ARCHIVE_CHANNEL.match(channel) or not _ARCHIVE_TS.match(ts):
+        return None
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
+
+
+@dataclass(frozen=True)
+class RecentRunView:
+    state: str  # a run state, or the request's last audit event (refused, failed…)
+    service: str
+    environment: str
+    command: str  # redacted
+    at: int  # epoch seconds
+    link: str | None = None
+
+
+@dataclass(frozen=True)
+class HomeView:
+    """App Home for one user: approvals waiting for them, their recent requests, what they may run."""
+
+    approvals: tuple[tuple[ApprovalView, str | None], ...] = ()  # (the card's view, a link to the card)
+    more_approvals: int = 0  # waiting, beyond those shown
+    recent: tuple[RecentRunView, ...] = ()
+    allowed: tuple[str, ...] = ()  # `bot.policy.allowed_summary` lines
+    notice: str | None = None  # e.g. why the last click was refused
+
+
+_RECENT_EMOJI = {
+    "pending": "✋", "approved": "👍", "running": "▶️", "finished": "🏁", "failed": "⚠️", "denied": "🚫",
+    "expired": "⌛", "cancelled": "🛑", "refused": "⛔", "requested": "⏳",
+}
+
+
+def render_home(view: HomeView) -> dict[str, Any]:
+    """The Home tab (``views.publish``). The approvals are the cards' own blocks: same buttons, same action
+    ids and values, so one handler serves both."""
+    blocks: list[Block] = [{"type": "header", "text": _plain("ECS Exec", 150)}]
+    if view.notice:
+        blocks.append(_section(_prose(view.notice)))
+    blocks.append({"type": "actions", "block_id": "home-build", "elements": [{
+        "type": "button", "action_id": HOME_BUILD_ACTION, "text": _plain("Build a command", 75), "style": "primary",
+        "value": "build"}]})
+    blocks += [{"type": "divider"}, _section("*Waiting for your approval*")]
+    if not view.approvals:
+        blocks.append(_context("Nothing is waiting for you."))
+    for approval, link in view.approvals[:HOME_APPROVALS]:
+        card = render_approval(approval).blocks
+        if link:
+            card.insert(-1, _context(f"<{link}|Open the request>"))
+        blocks += card
+    more = view.more_approvals + max(len(view.approvals) - HOME_APPROVALS, 0)
+    if more:
+        blocks.append(_context(f"… and {more} more waiting (oldest first)"))
+    blocks += [{"type": "divider"}, _section("*Your recent requests*")]
+    lines = []
+    for r in view.recent:
+        where = f"<{r.link}|{_prose(r.service)}>" if r.link else _prose(r.service)
+        lines.append(f"{_RECENT_EMOJI.get(r.state, '•')} {_prose(r.state)} · {where} ({_prose(r.environment)}) · "
+                     f"{inline_code(r.command, 200)} · {_date(r.at)}")
+    if lines:
+        body, _ = _chunks("\n".join(lines), budget=6000)
+        blocks += body
+    else:
+        blocks.append(_context("None in the last two weeks."))
+    blocks += [{"type": "divider"}, _section("*You may run*")]
+    room = VIEW_BLOCKS - len(blocks) - 1
+    if view.allowed:
+        body, left = _chunks("\n".join(f"• {_prose(line)}" for line in view.allowed), budget=6000)
+        blocks += body[:room]
+        if left or len(body) > room:
+            blocks.append(_context("… and more: `/ecs-exec list` in a channel shows what applies there"))
+    else:
+        blocks.append(_context("No policy rule includes you (deny by default). Ask the bot's operators."))
+    return {"type": "home", "blocks": blocks[:VIEW_BLOCKS]}
+
+
 # -- refusals and errors (ephemeral) ---------------------------------------------------------------------
 
 

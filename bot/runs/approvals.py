@@ -85,6 +85,16 @@ def is_eligible(record: RunRecord, user: str, user_groups: Collection[str]) -> b
     return user in record.approver_users or bool(set(user_groups) & set(record.approver_groups))
 
 
+def awaits_vote_of(record: RunRecord, user: str, user_groups: Collection[str], now: float) -> bool:
+    """Whether ``user`` could approve ``record`` now (App Home's "waiting for me"): the same rules as
+    `judge_vote`, asked without raising."""
+    try:
+        judge_vote(record, user, user_groups, now)
+    except ApprovalError:
+        return False
+    return True
+
+
 def votes_needed(record: RunRecord) -> int:
     return max(record.min_approvals - len(record.votes), 0)
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from bot.audit import AuditKind, Auditor
 from bot.errors import StoreError
@@ -30,6 +30,7 @@ from bot.runs.approvals import (
     ApprovalError,
     ApprovalRuleLike,
     approvers_text,
+    awaits_vote_of,
     judge_cancel,
     judge_deny,
     judge_vote,
@@ -39,7 +40,7 @@ from bot.runs.approvals import (
     votes_needed,
 )
 from bot.runs.order import RunOrder
-from bot.store.base import DetailValue, RunRecord, RunState, Store, Transition, Vote
+from bot.store.base import AuditQuery, DetailValue, RunRecord, RunState, Store, Transition, Vote
 
 log = logging.getLogger("ecs_exec_bot.runs")
 
@@ -52,10 +53,33 @@ HEARTBEAT_EVERY_S = 10.0
 # How often the owner of a running run re-reads its record (a Cancel clicked on another replica).
 WATCH_INTERVAL_S = 2.0
 STORE_BUSY = "The bot's state store is busy; try again in a moment."
+# Bounds of App Home's reads: how many pending records and audit events one view may read.
+PENDING_SCAN = 200
+RECENT_SCAN = 200
+RECENT_DAYS = 14
 
 T = TypeVar("T")
 # Ends one SSM session of a run (the record gives the environment and requester for the AWS clients).
 SessionTerminator = Callable[[RunRecord, str], Awaitable[None]]
+
+
+class GroupLookup(Protocol):
+    async def groups_of(self, user_id: str, group_ids: Collection[str]) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True)
+class RecentRun:
+    """One of a requester's recent requests (App Home): from its audit trail, and its record when it has
+    one (a refused request has none). ``command`` is as audited (already redacted there)."""
+
+    request_id: str
+    at: float
+    state: str  # the record's state, else the request's last audit event (``refused``, ``failed``…)
+    service: str
+    environment: str
+    command: str
+    channel: str
+    message_ts: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +157,42 @@ class RunLedger:
 
     async def find(self, request_id: str) -> RunRecord | None:
         return await asyncio.to_thread(self._store.get_run, request_id)
+
+    async def pending_for_approver(
+        self, user: str, groups: GroupLookup, *, limit: int = 10, scan: int = PENDING_SCAN
+    ) -> list[RunRecord]:
+        """Pending, unexpired requests ``user`` may approve now (never their own unless the rule allows
+        it, nor one they already approved), oldest first. Reads at most ``scan`` records and looks up only
+        the user groups those records name."""
+        pending = await asyncio.to_thread(self._store.list_runs, RunState.PENDING, scan)
+        wanted = {g for r in pending for g in r.approver_groups}
+        member_of = await groups.groups_of(user, wanted) if wanted else frozenset()
+        now = self._clock()
+        return [r for r in pending if awaits_vote_of(r, user, member_of, now)][:limit]
+
+    async def recent_for_requester(
+        self, user: str, *, limit: int = 10, scan: int = RECENT_SCAN, days: float = RECENT_DAYS
+    ) -> list[RecentRun]:
+        """The user's last ``limit`` requests, newest first: one audit query (``scan`` events of the last
+        ``days``) and one record read per request shown."""
+        since = self._clock() - days * 86400
+        events = await asyncio.to_thread(
+            self._store.query_audit, AuditQuery(since=since, users=(user,), limit=scan)
+        )
+        last_kind: dict[str, str] = {}
+        for event in events:  # newest first: the first seen is the request's latest
+            last_kind.setdefault(event.request_id, event.kind)
+        asked = [e for e in events if e.kind == AuditKind.REQUESTED and (e.requester or e.user) == user][:limit]
+        records = await asyncio.gather(*(self.find(e.request_id) for e in asked))
+        return [
+            RecentRun(
+                request_id=e.request_id, at=e.at, state=record.state.value if record else last_kind[e.request_id],
+                service=e.service or "", environment=e.environment or "", command=e.command or "",
+                channel=(record.channel if record else e.channel) or "",
+                message_ts=record.message_ts if record else None,
+            )
+            for e, record in zip(asked, records, strict=True)
+        ]
 
     # -- opening -------------------------------------------------------------------------------------
     async def open_plain(self, order: RunOrder, budget_s: float) -> RunRecord:

@@ -13,6 +13,9 @@ What it answers (everything else is ``{"ok": true}``):
   ``app_token``; returns ``socket_url``), ``chat.postMessage`` / ``chat.update`` (keeps the latest
   version of each message in ``messages``), ``chat.postEphemeral``, ``users.info`` (from ``users``),
   ``usergroups.users.list`` (from ``usergroups``; ``no_such_subteam`` otherwise);
+- ``views.open`` (gives the view an id and a hash), ``views.update`` (by ``view_id``; ``not_found`` for an
+  unknown id, ``hash_conflict`` when a ``hash`` is given and is not the current one), ``views.publish``
+  (the Home tab, latest per user in ``homes``); open modals are in ``views`` by id;
 - the three-step ``files_upload_v2``: ``files.getUploadURLExternal`` hands out ``<url>/upload/<file id>``,
   the raw POST there lands in ``uploads``, ``files.completeUploadExternal`` records the share;
 - ``/response/<key>``: the response_url sink.
@@ -37,7 +40,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 # Parameters the SDK sends as JSON strings inside a form body; decoded so tests can inspect them.
-_JSON_PARAMS = ("blocks", "attachments", "files", "users")
+_JSON_PARAMS = ("blocks", "attachments", "files", "users", "view")
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,14 @@ class FakeSlack:
         self.bot_user_id = bot_user_id
         self.socket_url: str | None = None  # what apps.connections.open returns
         self.usergroups: dict[str, list[str]] = {}
+        # channel id -> members; a channel not listed has everyone (chat.postEphemeral checks membership).
+        self.channel_members: dict[str, set[str]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.overrides: dict[str, Override] = {}
         self.messages: dict[str, dict[str, Any]] = {}  # ts -> latest params of that message
         self.uploads: dict[str, bytes] = {}  # file id -> raw bytes
+        self.views: dict[str, dict[str, Any]] = {}  # view id -> the latest view (with its id and hash)
+        self.homes: dict[str, dict[str, Any]] = {}  # user id -> the latest published Home view
         self.rate_limited: dict[str, int] = {}  # method -> 429s answered by enforce_rate_limit
         self._limits: dict[str, _Window] = {}
         self._calls: list[Call] = []
@@ -286,7 +293,50 @@ class FakeSlack:
         return Reply({"ok": True, "channel": call.params.get("channel"), "ts": ts})
 
     def _api_chat_postEphemeral(self, call: Call) -> Reply:
+        # Slack refuses an ephemeral message to someone who is not in the channel.
+        members = self.channel_members.get(str(call.params.get("channel")))
+        if members is not None and str(call.params.get("user")) not in members:
+            return Reply({"ok": False, "error": "user_not_in_channel"})
         return Reply({"ok": True, "message_ts": self._new_ts()})
+
+    def _view_param(self, call: Call) -> dict[str, Any] | None:
+        view = call.params.get("view")
+        return view if isinstance(view, dict) else None
+
+    def _api_views_open(self, call: Call) -> Reply:
+        view = self._view_param(call)
+        if view is None or not call.params.get("trigger_id"):
+            return Reply({"ok": False, "error": "invalid_arguments"})
+        n = self._next_id()
+        stored = {**view, "id": f"V{n:08d}", "hash": f"{n}.h"}
+        with self._lock:
+            self.views[stored["id"]] = stored
+        return Reply({"ok": True, "view": stored})
+
+    def _api_views_update(self, call: Call) -> Reply:
+        view, view_id = self._view_param(call), str(call.params.get("view_id") or "")
+        if view is None:
+            return Reply({"ok": False, "error": "invalid_arguments"})
+        n = self._next_id()
+        with self._lock:
+            current = self.views.get(view_id)
+            if current is None:
+                return Reply({"ok": False, "error": "not_found"})
+            given = call.params.get("hash")
+            if given and given != current["hash"]:
+                return Reply({"ok": False, "error": "hash_conflict"})
+            stored = self.views[view_id] = {**view, "id": view_id, "hash": f"{n}.h"}
+        return Reply({"ok": True, "view": stored})
+
+    def _api_views_publish(self, call: Call) -> Reply:
+        view, user = self._view_param(call), str(call.params.get("user_id") or "")
+        if view is None or not user:
+            return Reply({"ok": False, "error": "invalid_arguments"})
+        n = self._next_id()
+        stored = {**view, "id": f"V{n:08d}", "hash": f"{n}.h"}
+        with self._lock:
+            self.homes[user] = stored
+        return Reply({"ok": True, "view": stored})
 
     def _api_users_info(self, call: Call) -> Reply:
         user_id = str(call.params.get("user"))

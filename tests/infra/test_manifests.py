@@ -38,7 +38,9 @@ def test_scopes_command_and_interactivity(manifest: dict[str, Any]) -> None:
     assert command["should_escape"] is False, "Slack must not rewrite @, # and links in the command text"
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     # @ecs-exec in threads (handlers/mentions.py listens to it)
-    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_mention"]
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_mention", "app_home_opened"]
+    # App Home (handlers/home.py publishes it when opened)
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     # the "Run on ECS…" message shortcut (handlers/shortcuts.py routes on its callback id)
     (shortcut,) = manifest["features"]["shortcuts"]
     assert shortcut["type"] == "message" and shortcut["callback_id"] == RUN_SHORTCUT
