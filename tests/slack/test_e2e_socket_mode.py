@@ -178,3 +178,30 @@ async def test_socket_mode_filter_button_and_form_answer_in_the_thread(
         [answer] = await answers_in_thread(fake, 1)
         assert "10 of 500 lines match" in json.dumps(answer)
     assert len(execute_command_calls()) == 1
+
+
+@pytest.mark.timeout(60)
+async def test_socket_mode_message_shortcut_and_its_modal_run_in_the_thread(
+    fake: FakeSlack,
+    config: BotConfig,
+    slack_aws: LocalAws,
+    tmp_path: Path,
+    socket_side: SlackSocket,
+) -> None:
+    from tests.support.slack_requests import message_action_payload, view_submission_payload
+
+    async with socket_bot(fake, config, slack_aws, tmp_path, socket_side):
+        shortcut = message_action_payload(message_ts="1699990000.000300", thread_ts="1699990000.000200")
+        ack = await socket_side.send_interactive("env-s1", shortcut)
+        assert ack["envelope_id"] == "env-s1"
+        [opened] = await fake.await_for("views.open")
+        view = opened.params["view"] if isinstance(opened.params["view"], dict) else json.loads(opened.params["view"])
+        submit = view_submission_payload(view, service="web", command="echo via-socket-shortcut")
+        await socket_side.send_interactive("env-s2", submit)
+        [posted] = await fake.await_for("chat.postMessage")
+        assert posted.params["thread_ts"] == "1699990000.000200"
+        update = (await fake.await_for("chat.update"))[-1]
+        assert "via-socket-shortcut" in message_text(fake, str(update.params["ts"]))
+        await socket_side.send_interactive("env-s3", submit)  # redelivered: claimed on the view id
+        await asyncio.sleep(0.3)
+    assert len(execute_command_calls()) == 1
