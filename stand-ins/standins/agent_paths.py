@@ -6,8 +6,8 @@ The local agent runs commands on this machine, in the task's directory (its *roo
 scripts too (the bot wraps every command in one), and ``OutputUnmapper`` shows ``<root>`` as ``/`` again
 in what the command prints. Pure: the agent's PTY (``agent_pty``) applies both.
 
-A view, not a jail (docs/demo.md, "How the stand-in maps container paths"): a path the command builds at
-run time (``p=/var; cat $p/log``) is never seen here, so it names the host's file.
+A view, not a jail (docs/demo.md, "How the stand-in maps container paths"): a path the shell builds at
+run time (``d=var; cat /$d/log``) is never seen here, so it names the host's file.
 """
 
 from __future__ import annotations
@@ -66,9 +66,12 @@ class ContainerPaths:
 
         def one(match: re.Match[str]) -> str:
             nonlocal mapped
-            target = self._host_path(match.group())
+            token = match.group()
+            if token.startswith("//") and word[match.start() - 1 : match.start()] == ":":
+                return token  # a URL's `//host/…` (postgres://app:…@db/app), not a path
+            target = self._host_path(token)
             if target is None:
-                return match.group()
+                return token
             mapped = True
             return target
 
@@ -89,11 +92,13 @@ class ContainerPaths:
         typed = next((p for p in token.split("/") if p not in ("", ".")), "")
         if not any(_under(path, d) or "/" + typed == d for d in self.dirs):
             return None  # the host's: /usr/bin/env, /dev/null, /proc/…
-        # Chroot semantics: `/var/../../home/x` is the task's /home/x, never the host's.
-        host = self.root.rstrip("/") + path
-        # Keep a final `/` or `/.`: what follows the token (`/var/log/.''./x`) still reads as typed.
+        root = self.root.rstrip("/")
+        if ".." not in token.split("/"):
+            return root + token  # as typed, so output maps back to exactly what was typed
+        # Chroot semantics: `/var/../../home/x` is the task's /home/x, never the host's. Keep a final `/` or
+        # `/.`: what follows the token (`/var/log/..''/x`) must still read as typed.
         tail = next((t for t in ("/", "/.") if token.endswith(t)), "")
-        return host + tail if path != "/" else host + tail.lstrip("/")
+        return root + path + tail if path != "/" else root + path + tail.lstrip("/")
 
     def unmapper(self) -> OutputUnmapper:
         return OutputUnmapper((self.root, *self.aliases))

@@ -29,6 +29,8 @@ PATHS = ContainerPaths(ROOT)
     ("/tmp/x", "/tmp/x"), ("/", "/"), ("/variable", "/variable"), ("/var2/x", "/var2/x"),
     ("var/log/x", "var/log/x"), ("a/var/log", "a/var/log"), ("http://h/var/x", "http://h/var/x"),
     ("-d/", "-d/"), ("s/a/b/", "s/a/b/"), ("", ""),
+    # A URL's `//host/path` is not a path, even when the host is named like a container directory.
+    ("postgres://app:pw@db:5432/app", "postgres://app:pw@db:5432/app"), ("http://var/x", "http://var/x"),
 ])
 def test_a_word_is_mapped_when_it_names_a_container_directory(word: str, expected: str) -> None:
     assert PATHS.map_word(word) == expected
@@ -71,8 +73,8 @@ def test_the_bots_own_wrapper_keeps_working_and_its_command_is_mapped() -> None:
     ("/var/../home/me/.ssh/id_rsa", f"{ROOT}/home/me/.ssh/id_rsa"),  # chroot: the task's /home, not ours
     ("/var/log/..", f"{ROOT}/var"),
     ("/var/..", f"{ROOT}/"),
-    ("//etc/passwd", f"{ROOT}/etc/passwd"),
-    ("/./etc/passwd", f"{ROOT}/etc/passwd"),
+    ("//etc/passwd", f"{ROOT}//etc/passwd"),  # kept as typed (no `..`): the same file to the kernel
+    ("/./etc/passwd", f"{ROOT}/./etc/passwd"),
     ("/usr/../etc/passwd", f"{ROOT}/etc/passwd"),
     ("/../../etc/passwd", f"{ROOT}/etc/passwd"),
     (f"{ROOT}/../../../etc/passwd", f"{ROOT}/etc/passwd"),
@@ -139,6 +141,12 @@ def test_output_shows_container_paths_however_it_is_chunked(size: int) -> None:
     chunks = [unmapper.feed(OUTPUT[i:i + size]) for i in range(0, len(OUTPUT), size)]
     assert b"".join(chunks) + unmapper.flush() == SHOWN
     assert unmapper.flush() == b""
+
+
+@pytest.mark.parametrize("word", ["/var/log/x", "//etc//nginx/", "/./srv/.", "--file=/app", "echo /var:/etc"])
+def test_output_shows_a_mapped_word_exactly_as_typed(word: str) -> None:
+    unmapper = PATHS.unmapper()
+    assert (unmapper.feed(PATHS.map_word(word).encode()) + unmapper.flush()).decode() == word
 
 
 def test_output_without_the_root_passes_through_at_once() -> None:
