@@ -118,7 +118,8 @@ class LocalAgent:
 
     @property
     def sandbox_dir(self) -> Path:
-        """The default working directory of commands (created at start unless given)."""
+        """The default working directory of commands (created at start unless given), and their container
+        paths' root: /var/log/x is <sandbox_dir>/var/log/x (``standins.agent_paths``)."""
         if self._sandbox_dir is None:
             raise RuntimeError("the agent has not been started")
         return self._sandbox_dir

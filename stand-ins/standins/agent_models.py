@@ -46,7 +46,9 @@ class SessionSpec(BaseModel):
 
     session_id: str = Field(default_factory=new_session_id, min_length=1, max_length=200)
     command: str = ""  # shlex-split and exec'd in a PTY, like the agent in a container
-    cwd: str | None = None  # default: the agent's sandbox directory
+    # The task's directory, also its `/` for container paths (/var/log/x is <cwd>/var/log/x); default: the
+    # agent's sandbox directory.
+    cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict)  # added to the agent's own environment
     synthetic_output_bytes: int | None = Field(None, ge=0)  # fast path: no process, deterministic output
     # Seconds between synthetic 1 KiB chunks; 0.001 is how the agent paces a PTY that has more to say (it

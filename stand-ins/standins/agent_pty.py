@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from standins.agent_output import CHUNK_SIZE, synthetic_chunk
+from standins.agent_paths import ContainerPaths, OutputUnmapper, PathMapError
 
 
 class SourceStartError(Exception):
@@ -49,13 +50,27 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class PtyProcess:
-    """``command`` shlex-split and exec'd (no shell, like the agent in a container) on a new PTY."""
+def container_paths(root: str) -> ContainerPaths:
+    """The task's directory as the container's ``/``, with the other spelling output may show (a symlinked
+    temp dir: macOS's /var → /private/var)."""
+    absolute = os.path.abspath(root)
+    real = os.path.realpath(absolute)
+    return ContainerPaths(absolute, aliases=(real,) if real != absolute else ())
 
-    def __init__(self, command: str, *, cwd: str, env: Mapping[str, str]) -> None:
+
+class PtyProcess:
+    """``command`` shlex-split and exec'd (no shell, like the agent in a container) on a new PTY.
+
+    With ``paths``, container paths in its words are the task's files (``agent_paths``), and output shows
+    them as the container would.
+    """
+
+    def __init__(self, command: str, *, cwd: str, env: Mapping[str, str], paths: ContainerPaths | None = None) -> None:
         self._argv = shlex.split(command)
         self._cwd = cwd
         self._env = dict(env)
+        self._paths = paths
+        self._unmapper: OutputUnmapper | None = paths.unmapper() if paths else None
         self._master: int | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._pending_input = bytearray()
@@ -69,10 +84,14 @@ class PtyProcess:
     async def start(self) -> None:
         if not self._argv:
             raise SourceStartError("Unable to start command: the command is empty.")
+        try:
+            argv = self._paths.map_argv(self._argv) if self._paths else self._argv
+        except PathMapError as exc:
+            raise SourceStartError(f"Unable to start command: {exc}") from None
         master, slave = os.openpty()
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                *self._argv,
+                *argv,
                 stdin=slave,
                 stdout=slave,
                 stderr=slave,
@@ -91,6 +110,14 @@ class PtyProcess:
         self._master = master
 
     async def read(self) -> bytes:
+        if self._unmapper is None:
+            return await self._read_pty()
+        while data := await self._read_pty():
+            if shown := self._unmapper.feed(data):
+                return shown
+        return self._unmapper.flush()  # then b"": flush empties it
+
+    async def _read_pty(self) -> bytes:
         fd, proc = self._master, self._proc
         if fd is None or proc is None:
             return b""

@@ -47,6 +47,7 @@ from standins.agent_pty import (
     SourceStartError,
     SyntheticSource,
     agent_environment,
+    container_paths,
 )
 from standins.agent_sequencing import RESEND_INTERVAL, Arrival, Inbox, Outbox, Pending
 
@@ -286,7 +287,8 @@ class AgentSession:
         if self.spec.synthetic_output_bytes is not None:
             return SyntheticSource(self.spec.synthetic_output_bytes, self.spec.synthetic_interval)
         env = agent_environment(os.environ, self.spec.env)
-        return PtyProcess(self.spec.command, cwd=self.spec.cwd or self._sandbox_dir, env=env)
+        root = self.spec.cwd or self._sandbox_dir  # the task's filesystem: its working dir is its `/`
+        return PtyProcess(self.spec.command, cwd=root, env=env, paths=container_paths(root))
 
     async def _pump(self, source: OutputSource) -> None:
         carry = b""

@@ -156,8 +156,8 @@ http {
 """
 
 README = """\
-This directory plays the filesystem of the demo's ECS tasks: the local agent runs every command with
-this directory as its working directory, so paths are relative (var/log/nginx/access.log).
+This directory plays the filesystem of the demo's ECS tasks: the local agent runs every command in
+it, and container paths name its files (/var/log/nginx/access.log is var/log/nginx/access.log here).
 It is a temporary copy; the demo deletes it when it stops.
 """
 

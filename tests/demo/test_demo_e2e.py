@@ -41,7 +41,7 @@ def _access_log() -> list[str]:
 def _check_tour(transcript: str) -> None:
     """The key lines of every tour step."""
     assert "Everything listens on 127.0.0.1 only" in transcript
-    assert "relative paths such as var/log/nginx/access.log" in transcript
+    assert "/var/log/nginx/access.log is the task's file, never this machine's" in transcript
     # 1. tail: the last lines of the sample log, as output of the command.
     for line in _access_log()[-5:]:
         assert f"┆ {line}" in transcript
@@ -200,9 +200,9 @@ def test_interactive_session_then_a_signal(tmp_path: Path, signum: int, status: 
     try:
         assert proc.stdin is not None
         proc.stdin.write(
-            "/ecs-exec web tail -n 2 var/log/nginx/error.log\n"
+            "/ecs-exec web tail -n 2 /var/log/nginx/error.log\n"
             ":frobnicate\n"
-            'web --reason "check upstreams" cat etc/nginx/nginx.conf\n'
+            'web --reason "check upstreams" cat /etc/nginx/nginx.conf\n'
             ":approve\n"
             ":as bob\n"
             ":requests\n"

@@ -79,8 +79,8 @@ def test_block_actions_body_is_a_click_the_approvals_handler_understands() -> No
     [
         ("", Nothing()),
         ("   ", Nothing()),
-        ("/ecs-exec web tail -n 5 var/log/nginx/access.log", Slash("web tail -n 5 var/log/nginx/access.log")),
-        ("web ls -l var/log/nginx", Slash("web ls -l var/log/nginx")),
+        ("/ecs-exec web tail -n 5 /var/log/nginx/access.log", Slash("web tail -n 5 /var/log/nginx/access.log")),
+        ("web ls -l /var/log/nginx", Slash("web ls -l /var/log/nginx")),
         ("/ecs-exec", Slash("help")),
         ("/ecs-exec   list  ", Slash("list")),
         ("/deploy web", Invalid("Only /ecs-exec is installed in this workspace, not /deploy.")),

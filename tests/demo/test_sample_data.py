@@ -38,12 +38,23 @@ def test_the_demo_config_is_a_valid_catalogue_and_policy() -> None:
                      service_alias=service, environment=config.environment_of(svc), command=command)
         return d.allowed, d.needs_approval
 
-    assert decide("U0ALICE", "web", "tail -n 5 var/log/nginx/access.log") == (True, False)
-    assert decide("U0BOB", "api", "cat etc/app/config.env") == (True, False)
-    assert decide("U0ALICE", "web", "cat etc/nginx/nginx.conf") == (False, True)
-    # The demo runs commands on this machine: nothing may reach outside the sandbox directory.
-    for command in ("cat /etc/passwd", "tail -n 5 /etc/shadow", "cat var/log/../../../etc/passwd",
-                    "sort /etc/passwd", "ls -l /", "cat x; rm -rf /", "grep x /etc/passwd"):
+    # The tour's, the README's and the help's examples, at the container's paths.
+    for command in ("tail -n 5 /var/log/nginx/access.log", "tail -n 100 /var/log/nginx/error.log",
+                    "cat /var/log/nginx/access.log", "grep 502 /var/log/nginx/access.log | wc -l",
+                    "grep ' 504 ' /var/log/nginx/access.log | cut -d' ' -f7 | sort | uniq -c",
+                    "ls /etc/nginx", "ls -l /var/log", "cat /var/log/worker/jobs.log"):
+        assert decide("U0ALICE", "web", command) == (True, False), command
+    assert decide("U0BOB", "api", "cat /etc/app/config.env") == (True, False)
+    assert decide("U0ALICE", "web", "cat /etc/nginx/nginx.conf") == (False, True)
+    # The demo runs commands on this machine. The stand-in maps the container's paths into the sandbox, but
+    # it is a view, not a jail: the policy keeps commands to reading the task's logs and config, and refuses
+    # what would build another path at run time or write anything.
+    for command in ("cat /etc/passwd", "tail -n 5 /etc/shadow", "cat /var/log/../../../etc/passwd",
+                    "cat /var/log/nginx/../../../etc/passwd", "cat var/log/nginx/access.log", "ls /etc",
+                    "sort /etc/passwd", "ls -l /", "ls /root", "cat /var/log/nginx/.htpasswd", "grep x /etc/passwd",
+                    "cat x; rm -rf /", "p=/var; cat $p/log/nginx/access.log", "d=var; cat /$d/log/nginx/access.log",
+                    "cat $(echo /etc/passwd)", "cat /var/log/nginx/access.log > /var/log/x", "tee /var/log/x",
+                    "cp /var/log/nginx/access.log /var/log/x", "sh -c 'cat /var/log/nginx/access.log'", "wc -l"):
         assert decide("U0ALICE", "api", command) == (False, False), command
     # Strangers are refused.
-    assert decide("U0MALLORY", "web", "tail -n 5 var/log/nginx/access.log") == (False, False)
+    assert decide("U0MALLORY", "web", "tail -n 5 /var/log/nginx/access.log") == (False, False)

@@ -56,10 +56,10 @@ def test_bold_is_ansi_bold_with_colour_and_unmarked_without() -> None:
 
 
 def test_inline_code_is_literal_and_bold_may_span_it() -> None:
-    text = "*`tail -n [0-9]* var/log/*/*` is refused :x:*, see `:x: *a*`"
-    assert inline_text(text, NAMES, PLAIN) == "`tail -n [0-9]* var/log/*/*` is refused ❌, see `:x: *a*`"
+    text = "*`tail -n [0-9]* /var/log/*/*` is refused :x:*, see `:x: *a*`"
+    assert inline_text(text, NAMES, PLAIN) == "`tail -n [0-9]* /var/log/*/*` is refused ❌, see `:x: *a*`"
     assert inline_text(text, NAMES, COLOR) == (
-        "\x1b[1m\x1b[36m`tail -n [0-9]* var/log/*/*`\x1b[39m is refused ❌\x1b[22m, see \x1b[36m`:x: *a*`\x1b[39m"
+        "\x1b[1m\x1b[36m`tail -n [0-9]* /var/log/*/*`\x1b[39m is refused ❌\x1b[22m, see \x1b[36m`:x: *a*`\x1b[39m"
     )
 
 

@@ -1,6 +1,6 @@
 """``ecs-exec-bot demo --interactive``: type ``/ecs-exec …`` lines as a chosen user, click buttons by name.
 
-    /ecs-exec web tail -n 20 var/log/nginx/error.log    (the "/ecs-exec" is optional)
+    /ecs-exec web tail -n 20 /var/log/nginx/error.log   (the "/ecs-exec" is optional)
     :as bob | :as U0BOB                                 act as another user
     :approve [id] | :deny [id] | :cancel [id]           click a button (newest request without an id)
     :requests                                           the approval requests that still have buttons
@@ -26,7 +26,7 @@ from standins.demo.session import APPROVE, CANCEL, DENY, USERS, DemoSession
 
 HELP = (
     "Type /ecs-exec lines as the current user (the \"/ecs-exec\" is optional), e.g.\n"
-    "  /ecs-exec web tail -n 20 var/log/nginx/error.log\n"
+    "  /ecs-exec web tail -n 20 /var/log/nginx/error.log\n"
     "  :as bob  (or :as U0BOB)        act as another user\n"
     "  :approve [id]  :deny [id]  :cancel [id]   click a button (newest request when no id is given)\n"
     "  :requests                      list the approval requests that still have buttons\n"

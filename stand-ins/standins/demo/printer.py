@@ -73,8 +73,8 @@ def intro_lines(
         + f"  (catalogue and policy: {config_path})"
     )
     lines.append(
-        "Commands run in a temporary copy of stand-ins/standins/data/demo/task, the tasks' filesystem: use "
-        "relative paths such as var/log/nginx/access.log."
+        "Commands run in a temporary copy of stand-ins/standins/data/demo/task, the tasks' filesystem, at "
+        "the container's paths: /var/log/nginx/access.log is the task's file, never this machine's."
     )
     people = ", ".join(f"@{name} ({uid})" for uid, name in users.items())
     lines.append(f"People: {people}, in #{channel}.")

@@ -1,6 +1,7 @@
 """Everything the demo's bot talks to, started on 127.0.0.1 and stopped (with its temp dir) on exit.
 
-- a temporary copy of ``stand-ins/standins/data/demo/task`` (the tasks' "filesystem", the agent's working dir);
+- a temporary copy of ``stand-ins/standins/data/demo/task`` (the tasks' "filesystem": the agent's working dir,
+  and the root of container paths such as /var/log/nginx/access.log);
 - the local agent (`standins.agent.AgentThread`): data channel + SSM/KMS APIs;
 - the local ECS API (`standins.demo.local_ecs`, a child process) with the demo cluster seeded;
 - the Slack Web API stand-in (FakeSlack), which records every call the bot makes.

@@ -40,14 +40,14 @@ class Step:
 TOUR: tuple[Step, ...] = (
     Step(
         "An allowed command and its output",
-        "Commands run in the sandbox directory standing in for the task's filesystem, so paths are "
-        "relative: var/log/nginx/access.log.",
-        (Command(ALICE, "web tail -n 5 var/log/nginx/access.log"),),
+        "Paths are the container's: /var/log/nginx/access.log is the task's log (a sandbox copy), "
+        "never this machine's.",
+        (Command(ALICE, "web tail -n 5 /var/log/nginx/access.log"),),
     ),
     Step(
         "grep and a pipe",
         "A pipe between allowed commands is fine: the policy checks every command in it.",
-        (Command(BOB, "web grep ' 504 ' var/log/nginx/access.log | cut -d' ' -f7 | sort | uniq -c"),),
+        (Command(BOB, "web grep ' 504 ' /var/log/nginx/access.log | cut -d' ' -f7 | sort | uniq -c"),),
     ),
     Step(
         "A hostile command is refused, with the reason",
@@ -57,18 +57,18 @@ TOUR: tuple[Step, ...] = (
     Step(
         "Secrets are redacted before anything leaves the bot",
         "The file holds fake credentials; the channel sees [redacted:<kind>].",
-        (Command(ALICE, "api cat etc/app/config.env"),),
+        (Command(ALICE, "api cat /etc/app/config.env"),),
     ),
     Step(
         "Long output: head and tail in the message, the full output as a file in the thread",
         None,
-        (Command(BOB, "worker cat var/log/worker/jobs.log"),),
+        (Command(BOB, "worker cat /var/log/worker/jobs.log"),),
     ),
     Step(
         "Approval by a second person: @alice asks, @bob approves, then it runs",
         "Reading production configuration needs approval (rule prod-config).",
         (
-            Command(ALICE, 'web --reason "INC-4711 upstream timeouts" cat etc/nginx/nginx.conf'),
+            Command(ALICE, 'web --reason "INC-4711 upstream timeouts" cat /etc/nginx/nginx.conf'),
             Click(BOB, APPROVE),
         ),
     ),
@@ -76,7 +76,7 @@ TOUR: tuple[Step, ...] = (
         "Nobody approves their own request",
         "@alice asks again and clicks Approve herself: refused. @bob then denies it.",
         (
-            Command(ALICE, "web cat etc/app/config.env"),
+            Command(ALICE, "web cat /etc/app/config.env"),
             Click(ALICE, APPROVE),
             Click(BOB, DENY),
         ),
