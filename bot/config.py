@@ -166,8 +166,10 @@ class FollowupsConfig(_Strict):
     """Follow-up filters on kept output (bot/runs/followups.py). ``keep_hours: 0`` turns them off."""
 
     keep_hours: float = Field(default=24, ge=0, le=24 * 30)
-    # One replica: files here (owner-only), bounded in total. Several replicas: set s3_bucket.
-    directory: Path = Path("ecs-exec-bot-outputs")
+    # One replica: files here (owner-only), bounded in total; default: "ecs-exec-bot-outputs" next to the
+    # SQLite store (ECS_EXEC_BOT_SQLITE_PATH), the place the operator already made writable. Several
+    # replicas: set s3_bucket.
+    directory: Path | None = None
     max_total_mb: int = Field(default=1024, ge=1)
     s3_bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     s3_prefix: str = "ecs-exec-bot/outputs/"

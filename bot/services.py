@@ -155,7 +155,8 @@ async def open_services(
         **({"session_factory": session_factory} if session_factory is not None else {}),
     )
     kept = await asyncio.to_thread(
-        open_outputs, config.followups, region=settings.aws_region, session_factory=session_factory
+        open_outputs, config.followups, store_dir=settings.sqlite_path.parent, region=settings.aws_region,
+        session_factory=session_factory,
     )
     return build_services(
         config, store, AwsExecBackend(config, factory), groups, notify=notify,

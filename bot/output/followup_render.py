@@ -149,7 +149,8 @@ def render_filter_answer(view: FilterAnswerView) -> tuple[SlackMessage, bool]:
         if part.not_shown:
             why = (f"past the {human_bytes(MAX_SHOWN_BYTES)} a filter shows" if part.byte_bound
                    else "beyond the lines asked for")
-            notes.append(f"{_line_words(part.not_shown)} more matched, {why}")
+            more = part.not_shown
+            notes.append(f"{more:,} more matching line{'s' if more != 1 else ''}, {why}")
         if notes:
             blocks.append(_context(" · ".join(notes)))
     if len(view.parts) > _PARTS_SHOWN:

@@ -237,10 +237,13 @@ class DirectoryOutputs:
         return dropped
 
 
-def open_outputs(config: FollowupsConfig, *, region: str | None = None,
+DEFAULT_DIRECTORY = "ecs-exec-bot-outputs"
+
+
+def open_outputs(config: FollowupsConfig, *, store_dir: Path, region: str | None = None,
                  session_factory: Callable[..., Any] | None = None) -> KeptOutputs | None:
-    """The kept-output place the config names: S3 when ``s3_bucket`` is set, else the directory; None
-    when follow-ups are off."""
+    """The kept-output place the config names: S3 when ``s3_bucket`` is set, else the directory (by
+    default `DEFAULT_DIRECTORY` in ``store_dir``, the SQLite store's directory); None when follow-ups are off."""
     if not config.enabled:
         return None
     if config.s3_bucket:
@@ -251,7 +254,8 @@ def open_outputs(config: FollowupsConfig, *, region: str | None = None,
         session = (session_factory or boto3.session.Session)()
         client = session.client("s3", region_name=config.s3_region or region)
         return S3Outputs(client, config.s3_bucket, config.s3_prefix)
-    return DirectoryOutputs(config.directory, max_total_bytes=config.max_total_mb * 1024 * 1024)
+    directory = config.directory if config.directory is not None else store_dir / DEFAULT_DIRECTORY
+    return DirectoryOutputs(directory, max_total_bytes=config.max_total_mb * 1024 * 1024)
 
 
 def _age_s(path: Path, now: float) -> float:

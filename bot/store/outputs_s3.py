@@ -1,8 +1,8 @@
 """Kept outputs in S3 (`bot.store.outputs.KeptOutputs`), shared by every replica.
 
 ``<prefix>runs/<request id>/run.json``, ``<prefix>runs/<request id>/<n>.txt`` and
-``<prefix>threads/<key>`` (the thread's latest request id). Objects are written with SSE-S3 (AES256)
-unless the bucket's default encryption says otherwise. Expiry is read from ``run.json``; `prune` deletes
+``<prefix>threads/<key>`` (the thread's latest request id). Every object is written with SSE-S3
+(``ServerSideEncryption: AES256``, which wins over a bucket default). Expiry is read from ``run.json``; `prune` deletes
 expired runs, and a bucket lifecycle rule on the prefix (infra/) is the backstop that needs no bot.
 """
 

@@ -78,6 +78,22 @@ def _check_tour(transcript: str) -> None:
     assert "only visible to @alice" in self_approval
     assert "cannot approve your own request" in self_approval
     assert "Denied by @bob" in transcript
+    # 8. the incident's thread: a mention runs there, with the Filter button under its result.
+    thread = transcript.split("In the incident's thread", 1)[1]
+    assert "@alice › @ecs-exec web tail -n 3 /var/log/nginx/error.log   (in the thread)" in thread
+    assert "ecs-exec APP  in the thread · #incident\n    ✅ web (prod) · exit 0" in thread
+    assert "[ 🔎 Filter ]" in thread
+    # 9. live progress (the same message, edited, with what came so far), then Cancel ends it.
+    live = thread.split("Live progress while it runs", 1)[1].split("\n──", 1)[0]
+    assert re.search(r"in the thread · #incident · \(edited\)\n.*\n.*\n    ⏱ [\d.]+ s · \d+ lines · .* so far", live)
+    assert '"GET /api/orders/1000 HTTP/1.1"' in live  # served while it was watched
+    assert "@bob › clicks [ Cancel ]" in live and "🛑 web (prod) · cancelled" in live
+    assert "cancelled by @bob" in live
+    # 10. follow-ups: the form counts, the reply shows the last matches; nothing ran again.
+    follow = thread.split("Follow-ups: filter the output", 1)[1]
+    assert re.search(r"🔎 web \(prod\) · \d+ of [\d,]+ lines match `-c ' 50\[234\] '`", follow)
+    assert re.search(r"🔎 web \(prod\) · \d+ of [\d,]+ lines match `--tail 3 ' 502 '`", follow)
+    assert follow.count("nothing was run again") == 2
     # The end: what to do next.
     assert "Tour over in" in transcript
     assert "ecs-exec-bot serve" in transcript.splitlines()[-1]

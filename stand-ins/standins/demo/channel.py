@@ -93,12 +93,14 @@ def channel_events(
     new_ts: Sequence[str],
     bot_id: str,
     responder_of: Mapping[str, str],
+    show_updates: bool = False,
 ) -> list[Event]:
     """Events for the calls of one step.
 
     ``new_ts``: the ts of messages first posted during this step, oldest first (the stand-in assigns
     increasing ts, so the k-th ``chat.postMessage`` call is the k-th of them). ``responder_of`` maps a
-    response_url key (``/response/<key>``) to the user that request came from.
+    response_url key (``/response/<key>``) to the user that request came from. ``show_updates``: every
+    ``chat.update`` is an event of its own, with the content it set (live progress, as it was seen).
     """
     events: list[Event] = []
     posted = iter(new_ts)
@@ -112,7 +114,11 @@ def channel_events(
         if method == "chat.postMessage":
             ts = next(posted, None)
             if ts is not None:
-                events.append(_stored_message(ts, messages.get(ts, call.params), bot_id, edited=False))
+                shown = call.params if show_updates else messages.get(ts, call.params)
+                events.append(_stored_message(ts, shown, bot_id, edited=False))
+        elif method == "chat.update" and show_updates:
+            ts = str(call.params.get("ts"))
+            events.append(_stored_message(ts, {**messages.get(ts, {}), **call.params}, bot_id, edited=True))
         elif method == "chat.update":
             ts = str(call.params.get("ts"))
             if ts not in new and ts not in edited_seen and ts in messages:

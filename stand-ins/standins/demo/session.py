@@ -25,7 +25,15 @@ import aiohttp
 
 from handlers.actions import APPROVE, CANCEL, DENY
 from standins.demo.channel import Event, UserAction, ack_message, channel_events
-from standins.demo.slack_payloads import Channel, block_actions_body, find_button, sign, slash_command_body
+from standins.demo.slack_payloads import (
+    Channel,
+    app_mention_body,
+    block_actions_body,
+    find_button,
+    sign,
+    slash_command_body,
+    view_submission_body,
+)
 from standins.demo.stand_ins import CONFIG_PATH, HOST, REGION, DemoError, StandIns
 from standins.demo.transcript import Names
 
@@ -38,9 +46,10 @@ log = logging.getLogger("ecs_exec_standins.demo")
 
 CHANNEL = Channel("C0INCIDENT", "incident")
 USERS = {"U0ALICE": "alice", "U0BOB": "bob"}
-BUTTON_LABELS = {APPROVE: "Approve", DENY: "Deny", CANCEL: "Cancel"}
+BUTTON_LABELS = {APPROVE: "Approve", DENY: "Deny", CANCEL: "Cancel", "ecs_exec_filter": "🔎 Filter"}
 # Longer than any command may run under the demo policy (30 s), so a step never ends half-done.
 STEP_TIMEOUT_S = 60.0
+_FORM, _JSON = "application/x-www-form-urlencoded", "application/json"
 
 
 @dataclass(frozen=True)
@@ -164,11 +173,91 @@ class DemoSession:
                 return ts, message, block_id, button
         return None
 
-    async def _step(self, user_id: str, body: str, action: UserAction, *, ack_is_message: bool) -> list[Event]:
+    # -- in a thread: mentions, live progress, follow-ups -----------------------------------------------------
+    def start_thread(self, user_id: str, text: str) -> tuple[str, list[Event]]:
+        """``user_id`` posts ``text`` in #incident; the thread under it is where the incident is worked."""
+        return f"{time.time():.6f}", [UserAction(user_id, text, CHANNEL.id)]
+
+    async def mention(self, user_id: str, text: str, thread_ts: str) -> list[Event]:
+        """``@ecs-exec <text>`` by ``user_id`` in the thread."""
+        body, action = self._mention_body(user_id, text, thread_ts)
+        return await self._step(user_id, body, action, ack_is_message=False, content_type=_JSON)
+
+    async def mention_and_cancel(
+        self, user_id: str, text: str, thread_ts: str, *, cancel_by: str, after_s: float, traffic: str | None = None
+    ) -> list[Event]:
+        """``@ecs-exec <text>`` in the thread; once it has run ``after_s`` seconds, ``cancel_by`` clicks its
+        Cancel. Every update of the run's message is shown, as the thread saw it change (live progress).
+        ``traffic``: a log in the task (container path) that requests keep appending to meanwhile."""
         fake = self.stand_ins.slack
-        mark = len(fake.calls("/"))
-        known = set(dict(fake.messages))
-        request = sign(self._secret, body, int(time.time()))
+        mark, known = len(fake.calls("/")), set(dict(fake.messages))
+        body, action = self._mention_body(user_id, text, thread_ts)
+        await self._post(body, _JSON)
+        started = time.monotonic()
+        serving = asyncio.create_task(self._serve_traffic(traffic)) if traffic else None
+        try:
+            while self._find_button(CANCEL, None) is None or time.monotonic() - started < after_s:
+                if time.monotonic() - started > STEP_TIMEOUT_S:
+                    raise DemoError("The command never showed its Cancel button.", fix="Run the demo again.")
+                await asyncio.sleep(0.05)
+        finally:
+            if serving is not None:
+                serving.cancel()
+        live = self._events(mark, known, user_id, "", ack_is_message=False, before=[action], show_updates=True,
+                            until=len(fake.calls("/")))
+        return [*live, *await self.click(cancel_by, CANCEL)]
+
+    async def filter_form(self, user_id: str, pattern: str, *, show: str = "head", lines: int | None = None,
+                          switches: tuple[str, ...] = ()) -> list[Event]:
+        """``user_id`` clicks 🔎 Filter under the newest result, fills in the form and submits it."""
+        from bot.output.followup_render import (
+            FILTER_ACTION,
+            FILTER_LINES,
+            FILTER_OPTIONS,
+            FILTER_PATTERN,
+            FILTER_SHOW,
+        )
+
+        fake = self.stand_ins.slack
+        opened = len(fake.calls("/api/views.open"))
+        await self.click(user_id, FILTER_ACTION)
+        calls = fake.calls("/api/views.open")
+        if len(calls) <= opened:
+            raise DemoError("The filter form did not open.", fix="Run the demo again.")
+        view = fake.views[max(fake.views, key=lambda view_id: view_id)]
+        values = {
+            FILTER_PATTERN: {FILTER_PATTERN: {"type": "plain_text_input", "value": pattern}},
+            FILTER_OPTIONS: {FILTER_OPTIONS: {"type": "checkboxes", "selected_options": [{"value": s} for s in switches]}},
+            FILTER_SHOW: {FILTER_SHOW: {"type": "radio_buttons", "selected_option": {"value": show}}},
+            FILTER_LINES: {FILTER_LINES: {"type": "number_input", "value": str(lines) if lines else None}},
+        }
+        body = view_submission_body(user_id=user_id, user_name=USERS.get(user_id, user_id), view=view, values=values,
+                                    trigger_id=f"{next(self._seq)}.{int(time.time())}.demo{secrets.token_hex(4)}")
+        how = {"head": "first lines", "tail": "last lines", "count": "count only"}[show]
+        extras = "".join(f", {s.replace('_', ' ')}" for s in switches) + (f", {lines} lines" if lines else "")
+        action = UserAction(user_id, f"clicks [ 🔎 Filter ]: pattern `{pattern}`, {how}{extras} · [ Filter ]",
+                            CHANNEL.id)
+        return await self._step(user_id, body, action, ack_is_message=False)
+
+    async def _serve_traffic(self, log_path: str) -> None:
+        """The task keeps serving while someone watches its log: a request line every 0.4 s."""
+        path = self.stand_ins.sandbox_dir / log_path.lstrip("/")
+        for n in itertools.count():
+            status = (200, 200, 502, 200, 504)[n % 5]
+            stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
+            line = (f'10.0.3.{7 + n % 40} - - [{stamp}] "GET /api/orders/{1000 + n} HTTP/1.1" {status} '
+                    f'{157 if status != 200 else 1024} "-" "Mozilla/5.0"\n')
+            await asyncio.to_thread(_append, path, line)
+            await asyncio.sleep(0.4)
+
+    def _mention_body(self, user_id: str, text: str, thread_ts: str) -> tuple[str, UserAction]:
+        n = next(self._seq)
+        body = app_mention_body(text=text, user_id=user_id, bot_user_id=self.bot_user_id, channel=CHANNEL,
+                                ts=f"{time.time():.6f}", thread_ts=thread_ts, event_id=f"Ev{n:08d}demo")
+        return body, UserAction(user_id, f"@ecs-exec {text}   (in the thread)", CHANNEL.id)
+
+    async def _post(self, body: str, content_type: str = _FORM) -> str:
+        request = sign(self._secret, body, int(time.time()), content_type)
         async with self._http.post(
             f"{self.bot_url}/slack/events", data=body.encode(), headers=request.headers
         ) as resp:
@@ -178,20 +267,34 @@ class DemoSession:
                     f"The bot answered HTTP {resp.status} to a signed request ({ack[:200]}).",
                     fix="This is a bug in the demo or the bot; please report it with the transcript.",
                 )
+        return ack
+
+    async def _step(self, user_id: str, body: str, action: UserAction, *, ack_is_message: bool,
+                    content_type: str = _FORM) -> list[Event]:
+        fake = self.stand_ins.slack
+        mark = len(fake.calls("/"))
+        known = set(dict(fake.messages))
+        ack = await self._post(body, content_type)
         await self.settle()
-        events: list[Event] = [action]
+        return self._events(mark, known, user_id, ack, ack_is_message=ack_is_message, before=[action])
+
+    def _events(self, mark: int, known: set[str], user_id: str, ack: str, *, ack_is_message: bool,
+                before: list[Event], show_updates: bool = False, until: int | None = None) -> list[Event]:
+        fake = self.stand_ins.slack
+        events: list[Event] = list(before)
         if ack_is_message:
             acked = ack_message(ack, bot_id=self.bot_user_id, user_id=user_id, channel_id=CHANNEL.id)
             if acked is not None:
                 events.append(acked)
         messages = dict(fake.messages)
         events += channel_events(
-            fake.calls("/")[mark:],
+            fake.calls("/")[mark:until],
             messages=messages,
             uploads=dict(fake.uploads),
             new_ts=sorted(ts for ts in messages if ts not in known),
             bot_id=self.bot_user_id,
             responder_of=self._responders,
+            show_updates=show_updates,
         )
         return events
 
@@ -254,6 +357,11 @@ async def _served_bot(stand_ins: StandIns, secret: str) -> AsyncIterator[Running
         except Exception:
             if ready.done():  # a start-up failure was raised above already
                 log.exception("the bot did not stop cleanly")
+
+
+def _append(path: Any, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as log_file:
+        log_file.write(line)
 
 
 def _setter(future: asyncio.Future[Any]) -> Callable[[Any], None]:

@@ -31,12 +31,12 @@ class SignedRequest:
     headers: dict[str, str]
 
 
-def sign(secret: str, body: str, timestamp: int) -> SignedRequest:
+def sign(secret: str, body: str, timestamp: int, content_type: str = "application/x-www-form-urlencoded") -> SignedRequest:
     ts = str(timestamp)
     return SignedRequest(
         body=body,
         headers={
-            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Type": content_type,
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body),
         },
@@ -120,5 +120,32 @@ def block_actions_body(
                 "action_ts": action_ts,
             }
         ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def app_mention_body(
+    *, text: str, user_id: str, bot_user_id: str, channel: Channel, ts: str, thread_ts: str | None, event_id: str
+) -> str:
+    """The Events API envelope of ``@ecs-exec <text>`` (JSON, as Slack posts events)."""
+    event: dict[str, Any] = {"type": "app_mention", "user": user_id, "text": f"<@{bot_user_id}> {text}", "ts": ts,
+                             "channel": channel.id, "event_ts": ts, "team": TEAM_ID}
+    if thread_ts is not None:
+        event["thread_ts"] = thread_ts
+    return json.dumps({
+        "token": "deprecated-verification-token", "team_id": TEAM_ID, "api_app_id": APP_ID, "event": event,
+        "type": "event_callback", "event_id": event_id, "event_time": int(float(ts)),
+        "authorizations": [{"team_id": TEAM_ID, "user_id": bot_user_id, "is_bot": True}],
+    })
+
+
+def view_submission_body(*, user_id: str, user_name: str, view: Mapping[str, Any], values: Mapping[str, Any],
+                         trigger_id: str) -> str:
+    """The form body Slack posts when ``user_id`` submits ``view`` (as the bot opened it) with ``values``."""
+    payload = {
+        "type": "view_submission", "team": {"id": TEAM_ID, "domain": "demo"},
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": TEAM_ID},
+        "api_app_id": APP_ID, "token": "deprecated-verification-token", "trigger_id": trigger_id,
+        "view": {**view, "state": {"values": dict(values)}}, "response_urls": [], "is_enterprise_install": False,
     }
     return urlencode({"payload": json.dumps(payload)})

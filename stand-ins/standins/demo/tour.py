@@ -27,7 +27,36 @@ class Click:
     action_id: str  # on the newest message that has this button
 
 
-Action = Command | Click
+@dataclass(frozen=True)
+class StartThread:
+    user_id: str
+    text: str  # a message in #incident; the actions after it happen in its thread
+
+
+@dataclass(frozen=True)
+class Mention:
+    user_id: str
+    text: str  # what follows "@ecs-exec ", in the thread
+
+
+@dataclass(frozen=True)
+class WatchThenCancel:
+    user_id: str
+    text: str  # what follows "@ecs-exec ", in the thread
+    cancel_by: str
+    after_s: float
+    traffic: str | None = None  # a log the task keeps appending to meanwhile
+
+
+@dataclass(frozen=True)
+class FilterForm:
+    user_id: str
+    pattern: str
+    show: str = "head"  # head | tail | count
+    lines: int | None = None
+
+
+Action = Command | Click | StartThread | Mention | WatchThenCancel | FilterForm
 
 
 @dataclass(frozen=True)
@@ -81,15 +110,55 @@ TOUR: tuple[Step, ...] = (
             Click(BOB, DENY),
         ),
     ),
+    Step(
+        "In the incident's thread: @ecs-exec",
+        "Slack sends no slash commands from threads; a mention takes the same path, and every answer stays "
+        "in the thread.",
+        (
+            StartThread(BOB, "web is throwing 502s since 10:02, looking"),
+            Mention(ALICE, "web tail -n 3 /var/log/nginx/error.log"),
+        ),
+    ),
+    Step(
+        "Live progress while it runs, and Cancel",
+        "The message shows time, lines and the last lines so far, at most every 2 s; the result replaces it.",
+        (WatchThenCancel(BOB, "web tail -f -n 2 /var/log/nginx/access.log", cancel_by=BOB, after_s=4.5,
+                         traffic="/var/log/nginx/access.log"),),
+    ),
+    Step(
+        "Follow-ups: filter the output without running the command again",
+        "The output is kept (redacted) for 24 h: the Filter button, or a reply in the thread.",
+        (
+            Mention(ALICE, "web cat /var/log/nginx/access.log"),
+            FilterForm(BOB, " 50[234] ", show="count"),
+            Mention(ALICE, "filter --tail 3 ' 502 '"),
+        ),
+    ),
 )
 
 
 async def play(session: DemoSession, printer: Printer, steps: tuple[Step, ...] = TOUR) -> None:
+    thread: str | None = None
     for number, step in enumerate(steps, 1):
         printer.heading(number, step.title, step.note)
         for action in step.actions:
-            if isinstance(action, Command):
+            if isinstance(action, StartThread):
+                thread, events = session.start_thread(action.user_id, action.text)
+            elif isinstance(action, Command):
                 events = await session.command(action.user_id, action.text)
-            else:
+            elif isinstance(action, Click):
                 events = await session.click(action.user_id, action.action_id)
+            elif isinstance(action, FilterForm):
+                events = await session.filter_form(action.user_id, action.pattern, show=action.show,
+                                                   lines=action.lines)
+            else:
+                if thread is None:
+                    raise ValueError("a tour mentions the bot before any thread was started")
+                if isinstance(action, Mention):
+                    events = await session.mention(action.user_id, action.text, thread)
+                else:
+                    events = await session.mention_and_cancel(
+                        action.user_id, action.text, thread, cancel_by=action.cancel_by, after_s=action.after_s,
+                        traffic=action.traffic,
+                    )
             printer.events(events, session.names)
