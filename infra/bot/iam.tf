@@ -1,5 +1,6 @@
 # Two roles: the execution role is what ECS uses to start the task (pull the image, read the Slack secret,
-# write logs); the task role is what the bot's code uses (ECS Exec, DynamoDB, assuming per-env roles).
+# write logs); the task role is what the bot's code uses (ECS Exec, DynamoDB, kept outputs in S3, assuming
+# per-env roles).
 
 data "aws_iam_policy_document" "ecs_tasks_trust" {
   statement {
@@ -94,7 +95,7 @@ resource "aws_iam_role_policy" "execution" {
 
 resource "aws_iam_role" "task" {
   name               = "${var.name}-task"
-  description        = "The ${var.name} process: ECS Exec into allowed clusters, its DynamoDB table, per-environment roles."
+  description        = "The ${var.name} process: ECS Exec into allowed clusters, its DynamoDB table and outputs bucket, per-environment roles."
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
   tags               = local.tags
 }
@@ -177,6 +178,34 @@ data "aws_iam_policy_document" "task_state" {
         test     = "StringEquals"
         variable = "kms:ViaService"
         values   = ["dynamodb.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+
+  # Kept outputs (kept_outputs.tf): objects under the bot's prefix only; DeleteObjects needs DeleteObject.
+  dynamic "statement" {
+    for_each = var.kept_outputs_enabled ? [1] : []
+    content {
+      sid       = "KeepRunOutputs"
+      effect    = "Allow"
+      actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+      resources = ["${local.kept_outputs_bucket_arn}/${local.kept_outputs_prefix}*"]
+    }
+  }
+
+  # ListObjectsV2 is s3:ListBucket on the bucket; the condition keeps listing inside the prefix.
+  dynamic "statement" {
+    for_each = var.kept_outputs_enabled ? [1] : []
+    content {
+      sid       = "ListRunOutputs"
+      effect    = "Allow"
+      actions   = ["s3:ListBucket"]
+      resources = [local.kept_outputs_bucket_arn]
+
+      condition {
+        test     = "StringLike"
+        variable = "s3:prefix"
+        values   = ["${local.kept_outputs_prefix}*"]
       }
     }
   }

@@ -1,6 +1,7 @@
 # ecs-exec-bot as an ECS Fargate service: task + execution roles (least privilege), the shared DynamoDB
-# table, the Slack secret, a log group, a security group that only lets TCP 443 out, and the service with a
-# deployment circuit breaker. Target services are prepared with ../target-service; see docs/deploy.md.
+# table, a bucket for kept outputs, the Slack secret, a log group, a security group that only lets TCP 443
+# out, and the service with a deployment circuit breaker. Target services are prepared with
+# ../target-service; see docs/deploy.md.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}

@@ -47,3 +47,18 @@ output "security_group_id" {
   description = "Security group of the bot's tasks."
   value       = aws_security_group.bot.id
 }
+
+output "kept_outputs_bucket_name" {
+  description = "S3 bucket of the runs' redacted outputs (followups.s3_bucket); null when kept_outputs_enabled is false."
+  value       = one(aws_s3_bucket.kept_outputs[*].bucket)
+}
+
+output "kept_outputs_bucket_arn" {
+  description = "ARN of the kept-outputs bucket; null when kept_outputs_enabled is false."
+  value       = one(aws_s3_bucket.kept_outputs[*].arn)
+}
+
+output "kept_outputs_prefix" {
+  description = "Key prefix the bot writes kept outputs under (followups.s3_prefix); the task role's S3 grant and the expiry rule cover only it."
+  value       = local.kept_outputs_prefix
+}

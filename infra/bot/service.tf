@@ -40,7 +40,7 @@ locals {
       readonlyRootFilesystem = true
       entryPoint             = ["python", "-c"]
       command                = [local.write_config]
-      environment            = [{ name = "ECS_EXEC_BOT_CONFIG_YAML", value = var.bot_config_yaml }]
+      environment            = [{ name = "ECS_EXEC_BOT_CONFIG_YAML", value = local.bot_config_yaml }]
       mountPoints            = [{ sourceVolume = "config", containerPath = local.config_dir, readOnly = false }]
       logConfiguration       = local.log_configuration
     },

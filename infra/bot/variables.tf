@@ -1,7 +1,7 @@
 # ---- where the bot runs -----------------------------------------------------------------------------
 
 variable "name" {
-  description = "Name for the bot's resources (service, roles, table, log group, secret prefix)."
+  description = "Name for the bot's resources (service, roles, table, outputs bucket, log group, secret prefix)."
   type        = string
   default     = "ecs-exec-bot"
 
@@ -128,8 +128,14 @@ variable "audit_channel" {
 # ---- what the bot may do ----------------------------------------------------------------------------
 
 variable "bot_config_yaml" {
-  description = "The bot's YAML file (environments, services, policy; see docs/architecture.md). Written to /etc/ecs-exec-bot/bot.yml by an init container at every task start."
+  description = "The bot's YAML file (environments, services, policy; see docs/architecture.md). Written to /etc/ecs-exec-bot/bot.yml by an init container at every task start, with followups.s3_bucket added (kept_outputs_enabled)."
   type        = string
+
+  # The module adds to its `followups` section, so it must be a YAML mapping.
+  validation {
+    condition     = can(keys(yamldecode(var.bot_config_yaml)))
+    error_message = "bot_config_yaml must be a YAML mapping (environments:, services:, policy: ...)."
+  }
 }
 
 variable "exec_cluster_arns" {
@@ -236,4 +242,23 @@ variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
   default     = {}
+}
+
+# ---- kept outputs (follow-up filters) ---------------------------------------------------------------
+
+variable "kept_outputs_enabled" {
+  description = "Create an S3 bucket for the runs' redacted outputs (follow-up filters), grant the task role its prefix and set followups.s3_bucket in the bot's YAML. false = no bucket, and follow-ups off (followups.keep_hours: 0) unless bot_config_yaml has a followups section."
+  type        = bool
+  default     = true
+}
+
+variable "kept_outputs_bucket_name" {
+  description = "Name of the kept-outputs bucket. Null = \"<name>-outputs-<account id>\" (lowercased)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kept_outputs_bucket_name == null || can(regex("^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", var.kept_outputs_bucket_name))
+    error_message = "Use 3-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit."
+  }
 }

@@ -16,7 +16,8 @@ BOT_TASK = policy_statements(MODULES["bot"], "task_state")
 BOT_EXECUTION = policy_statements(MODULES["bot"], "execution")
 TARGET = policy_statements(MODULES["target-service"], "ecs_exec_agent")
 
-# What the bot process calls (bot/targets, bot/runner, bot/ssm, bot/cli/doctor, bot/store/dynamodb, bot/aws).
+# What the bot process calls (bot/targets, bot/runner, bot/ssm, bot/cli/doctor, bot/store/dynamodb,
+# bot/store/outputs_s3, bot/aws).
 BOT_NEEDS = {
     "ecs:ExecuteCommand",
     "ecs:DescribeTasks",
@@ -39,6 +40,10 @@ BOT_NEEDS = {
     "dynamodb:Query",
     "sts:AssumeRole",
     "sts:SetSourceIdentity",
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:ListBucket",
 }
 
 

@@ -97,6 +97,7 @@ def test_every_policy_is_a_policy_document_the_tests_can_read() -> None:
         "aws_iam_policy": "policy",
         "aws_iam_role": "assume_role_policy",
         "aws_kms_key": "policy",
+        "aws_s3_bucket_policy": "policy",
     }
     for name, module in MODULES.items():
         for (type_, res), body in module.typed("resource").items():

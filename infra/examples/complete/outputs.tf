@@ -12,3 +12,8 @@ output "table_name" {
   description = "The bot's DynamoDB table."
   value       = module.bot.table_name
 }
+
+output "kept_outputs_bucket_name" {
+  description = "S3 bucket of the bot's kept (redacted) outputs for follow-up filters."
+  value       = module.bot.kept_outputs_bucket_name
+}
