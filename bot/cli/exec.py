@@ -135,7 +135,8 @@ def check_choices(args: argparse.Namespace) -> None:
 
 
 def load_optional_config(path: Path | None) -> BotConfig | None:
-    from bot.config import load_config, load_settings
+    from bot.config import load_config
+    from bot.settings import load_settings
 
     path = path or load_settings().config_file
     return load_config(path) if path else None
@@ -147,9 +148,9 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from bot.aws import AwsClientFactory
-    from bot.config import load_settings
     from bot.output.capture import CaptureLimits
     from bot.runner import ExecRunner
+    from bot.settings import load_settings
     from bot.targets import resolve_service_ref, resolve_targets
 
     command = command_text(split_late_options(args))
