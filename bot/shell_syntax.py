@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import shlex
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, NoReturn
@@ -458,6 +459,14 @@ class _Tokenizer:
                     start = self.word_start
                 self.refuse(category, start, i + len(op), why)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def join_command_words(words: Sequence[str]) -> str:
+    """The command text for words a local shell has already split (`exec` and `policy check` share it, so
+    both check and run the same text a Slack user would type). One word is the text itself (`'ps aux |
+    grep x'` keeps its pipe); several are shell-quoted, so `grep 'upstream timed out' file` stays three
+    words instead of becoming a search for `upstream`."""
+    return words[0] if len(words) == 1 else shlex.join(words)
 
 
 def parse_pipeline(text: str) -> tuple[SimpleCommand, ...]:

@@ -47,7 +47,7 @@ from bot.runs.intake import (
 from bot.runs.jobs import BotRestarting, Job
 from bot.runs.order import Origin
 from bot.runs.queue import Ticket
-from bot.targets import ServiceRef, resolve_service_ref
+from bot.service_ref import ServiceRef, resolve_service_ref
 from handlers import replies
 from handlers.delivery import SlackRun, request_approval
 from handlers.runbook_command import plan_runbook

@@ -29,8 +29,8 @@ from bot.runs.backend import AwsExecBackend
 from bot.runs.fanout import RunEvent
 from bot.runs.order import RunOrder
 from bot.runs.runbook import run_steps
+from bot.service_ref import resolve_service_ref
 from bot.settings import load_settings
-from bot.targets import resolve_service_ref
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
