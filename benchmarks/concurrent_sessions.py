@@ -79,7 +79,8 @@ def point_boto3_at(ecs_url: str, agent_url: str) -> None:
 async def run_sessions(count: int, output_bytes: int) -> dict[str, Any]:
     from bot.aws import AwsClientFactory
     from bot.runner import ExecRunner
-    from bot.targets import ServiceRef, resolve_targets
+    from bot.service_ref import ServiceRef
+    from bot.targets import resolve_targets
 
     factory = AwsClientFactory(default_region=REGION)
     clients = await asyncio.to_thread(factory.for_environment, "prod", None)

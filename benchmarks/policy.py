@@ -3,13 +3,14 @@
     python -m benchmarks.policy [--quick]
 
 The policy has 1,000 rules spread over 200 teams (each rule names one team's user group and a few
-users, five commands, one or two services). Two figures:
+users, five commands, one or two services). Three figures:
 
-- ``policy_decision_us_*``: a mix of requests (allowed, refused by pattern, refused shell syntax, a
-  stranger in no rule) from users in a few teams — what the slash-command path pays before its ack;
-- ``policy_worst_decision_us_*``: a user named in *all* 1,000 rules whose command matches none of
-  them, so every rule is checked (the upper bound of one decision);
-- ``policy_typed_decision_us_*``: the same mix against the same rules written in the typed forms
+- ``policy_decision_us_*``: a stream of requests, each different from the last (allowed, refused by
+  pattern, refused shell syntax, a service no rule names, a stranger in no rule) from users of every
+  team, each evaluated once — what the slash-command path pays before its ack;
+- ``policy_worst_decision_us_*``: a user named in *all* 1,000 rules whose commands (a different one
+  each time) match none of them, so every rule is checked (the upper bound of one decision);
+- ``policy_typed_decision_us_*``: the same stream against the same rules written in the typed forms
   (``{int: …}``, ``{flags: …}``, ``{path: …}``, ``position: filter``).
 
 Pure CPU in this process; no I/O. Times are per decision, in microseconds.
@@ -18,9 +19,9 @@ Pure CPU in this process; no I/O. Times are per decision, in microseconds.
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
-from collections.abc import Callable
 from typing import Any
 
 RULES = 1000
@@ -73,40 +74,61 @@ def build_policy(rules: int = RULES, *, everyone: str | None = None, typed: bool
     return parse_policy(data)
 
 
-def typical_requests() -> list[dict[str, Any]]:
-    """One request of each kind for users in a few teams (n picks a rule of that team)."""
+def request_stream(count: int, *, seed: int = 7) -> list[dict[str, Any]]:
+    """``count`` requests as they arrive: every one differs from the last (another team, user, service,
+    file, number or search term), in a fixed pseudo-random order, so nothing the code might remember
+    about the previous command makes the next one cheaper. The mix per 20 requests: 4 single commands a
+    rule allows, 4 pipelines (`cat … | grep -c …`: allowed by the typed rules' filter pattern, refused by
+    the string rules, which have none), 4 refused by pattern, 3 refused for shell syntax, 3 on a service
+    no rule of theirs names, 2 from a stranger in no rule."""
+    rng = random.Random(seed)
+    kinds = ["tail"] * 4 + ["pipe"] * 4 + ["denied"] * 4 + ["syntax"] * 3 + ["unlisted"] * 3 + ["stranger"] * 2
+    words = ["error", "timeout", "upstream", "500", "refused", "GET", "panic", "oom", "deadline", "reset"]
     out: list[dict[str, Any]] = []
-    for n in (0, 10, 401, 777, 990):
+    for _ in range(count):
+        n = rng.randrange(RULES)  # the rule the request is written for
         team = n % TEAMS
+        log = f"/var/log/app{n}/{rng.choice(['error', 'access', 'app', 'audit'])}-{rng.randrange(100)}.log"
         base = {
-            "user_id": f"U{team:04d}0001",
-            "user_groups": [team_group(team), team_group((team + 1) % TEAMS)],
+            "user_id": f"U{team:04d}{rng.randrange(3):04d}",
+            "user_groups": [team_group(team), team_group(rng.randrange(TEAMS))],
             "channel_id": f"C{team:08d}",
             "environment": "prod",
+            "service_alias": f"svc-{rng.choice((n % 50, (n + 7) % 50))}",
         }
-        svc = f"svc-{n % 50}"
-        out += [
-            {**base, "service_alias": svc, "command": f"tail -n 200 /var/log/app{n}/error.log"},
-            {**base, "service_alias": svc, "command": f"cat /var/log/app{n}/a.log | grep -c 500"},
-            {**base, "service_alias": svc, "command": "cat /etc/shadow"},
-            {**base, "service_alias": svc, "command": f"cat /var/log/app{n}/x; rm -rf /"},
-            {**base, "service_alias": "svc-unlisted", "command": "ps aux"},
-        ]
-    out.append({"user_id": "U9STRANGER", "user_groups": [], "channel_id": "C0", "environment": "prod",
-                "service_alias": "svc-1", "command": "id"})
+        kind = rng.choice(kinds)
+        if kind == "tail":
+            command = f"tail -n {rng.randrange(1, 5000)} {log}"
+        elif kind == "pipe":
+            command = f"cat {log} | grep -c {rng.choice(words)}"
+        elif kind == "denied":
+            command = rng.choice([f"cat /etc/{rng.choice(['shadow', 'passwd', 'hosts'])}",
+                                  f"head -c {rng.randrange(1, 999)} {log}", f"grep -r {rng.choice(words)} /"])
+        elif kind == "syntax":
+            command = rng.choice([f"cat {log}; rm -rf /", f"tail -n 5 {log} > /tmp/x{rng.randrange(99)}",
+                                  f"cat $(ls /var/log/app{n})"])
+        elif kind == "unlisted":
+            base["service_alias"] = f"svc-unlisted-{rng.randrange(99)}"
+            command = f"tail -n {rng.randrange(1, 500)} {log}"
+        else:
+            base = {**base, "user_id": f"U9STRANGER{rng.randrange(999)}", "user_groups": []}
+            command = rng.choice(["id", "uptime", f"cat {log}"])
+        out.append({**base, "command": command})
     return out
 
 
-def time_decisions(decide: Callable[[], object], samples: int, *, cpu: bool = False) -> list[float]:
-    """Per-call times in µs; a few calls first so imports and caches are not measured. ``cpu``: this
-    thread's CPU time instead of wall time (on a shared machine, wall-clock p99 measures the scheduler)."""
-    for _ in range(min(50, samples)):
-        decide()
+def time_stream(policy: Any, requests: list[dict[str, Any]], *, cpu: bool = False) -> list[float]:
+    """Per-decision times in µs over ``requests`` in order, each evaluated once (after a warm-up on
+    other requests of the same mix, so imports are not measured)."""
+    from bot.policy import evaluate
+
+    for request in request_stream(50, seed=1):
+        evaluate(policy, **request)
     times: list[float] = []
     clock = time.thread_time_ns if cpu else time.perf_counter_ns
-    for _ in range(samples):
+    for request in requests:
         start = clock()
-        decide()
+        evaluate(policy, **request)
         times.append((clock() - start) / 1000)
     return times
 
@@ -128,24 +150,17 @@ def main(argv: list[str] | None = None) -> int:
     policy = build_policy()
     load_ms = (time.perf_counter() - started) * 1000
 
-    requests = typical_requests()
-    times: list[float] = []
-    per_request = max(1, samples // len(requests))
-    for request in requests:
-        times += time_decisions(lambda r=request: evaluate(policy, **r), per_request, cpu=args.cpu)  # type: ignore[misc]
-
-    typed_policy = build_policy(typed=True)
-    typed_times: list[float] = []
-    for request in requests:
-        typed_times += time_decisions(lambda r=request: evaluate(typed_policy, **r), per_request, cpu=args.cpu)  # type: ignore[misc]
+    requests = request_stream(samples)
+    times = time_stream(policy, requests, cpu=args.cpu)
+    typed_times = time_stream(build_policy(typed=True), requests, cpu=args.cpu)
 
     worst_policy = build_policy(everyone="U0EVERYWHERE")
-    worst = {"user_id": "U0EVERYWHERE", "user_groups": [], "channel_id": "C00000000", "environment": "prod",
-             "service_alias": "svc-0", "command": "tail -n 5 /var/log/nowhere/x.log"}
-    worst_decision = evaluate(worst_policy, **worst)
-    if worst_decision.allowed:  # the worst case must check every rule and refuse
+    worst = [{"user_id": "U0EVERYWHERE", "user_groups": [], "channel_id": "C00000000", "environment": "prod",
+              "service_alias": f"svc-{k % 50}", "command": f"tail -n {k % 97 + 1} /var/log/nowhere/x{k}.log"}
+             for k in range(max(20, samples // 100))]
+    if any(evaluate(worst_policy, **w).allowed for w in worst[:3]):  # it must check every rule and refuse
         raise SystemExit("worst-case request was allowed; the benchmark policy is wrong")
-    worst_times = time_decisions(lambda: evaluate(worst_policy, **worst), max(20, samples // 100), cpu=args.cpu)
+    worst_times = time_stream(worst_policy, worst, cpu=args.cpu)
 
     print(f"policy_rules: {RULES}")
     print(f"policy_load_ms: {load_ms:.0f}")

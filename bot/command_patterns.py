@@ -221,6 +221,8 @@ class ArgvPattern:
                       w.startswith("-"))
             for w in fixed
         )
+        program = self.words[0].literal
+        self.programs = None if program is None else frozenset({program})
 
     def describe(self) -> str:
         return "`" + " ".join(self.source) + "`" + _position_note(self.position)
@@ -250,8 +252,10 @@ class ArgvPattern:
         n = len(self.words)
         if len(words) < n or (len(words) > n and not self.rest):
             return NO_MATCH
-        for glob, word in zip(self.words, words, strict=False):
-            if not glob.matches(word.value):
+        # Last word first: patterns for the same program differ mostly in their later words (the paths),
+        # so most misses show there at once. All must match, so the order changes nothing else.
+        for index in range(n - 1, -1, -1):
+            if not self.words[index].matches(words[index].value):
                 return NO_MATCH
         for word in words[: n - 1]:
             if word.has_glob:
@@ -288,6 +292,7 @@ class RegexPattern:
                                "without nested repeats or back-references, or use typed argv matchers")
         self.source = source
         self.position = position
+        self.programs: frozenset[str] | None = None  # a regex may match any program
 
     def describe(self) -> str:
         return f"regex `{self.source}`" + _position_note(self.position)
@@ -426,6 +431,7 @@ class TypedPattern:
         if first.optional or isinstance(first.unit, AnyWord):
             raise PatternError("the program (first argv word) must be required: write its name")
         self.sequence = ArgvSequence(elements, first_programs(elements))
+        self.programs = self.sequence.programs
         self.literals = self.sequence.literals()
         self.position = position
         self.text = self.sequence.describe()
@@ -500,3 +506,35 @@ def literal_prefix(pattern: CompiledPattern) -> str:
     if not words:
         return ""
     return " ".join(shlex.quote(w) for w in words) + (" " if more else "")
+
+
+class PatternsByProgram:
+    """A rule's patterns as seen from one place of a pipeline (the first command, or one after a `|`),
+    looked up by the command's program, in file order.
+
+    Each compiled pattern says which programs it can match (``programs``: its literal first word; None
+    for a glob or a regex). A pattern naming another program can neither match nor refuse the command
+    (its first word fails before any danger check) and scores 0, so it is never tried."""
+
+    __slots__ = ("named", "others", "first_here")
+
+    def __init__(self, patterns: Sequence[CompiledPattern], index: int) -> None:
+        names = {name for p in patterns for name in (p.programs or ())}
+        self.named = {name: self._pick(patterns, index, name) for name in names}
+        self.others = self._pick(patterns, index, None)  # a program no pattern names
+        self.first_here = next((p for p in patterns if position_allows(p.position, index)), None)
+
+    @staticmethod
+    def _pick(patterns: Sequence[CompiledPattern], index: int, program: str | None) -> _Picked:
+        same = [p for p in patterns if p.programs is None or (program is not None and program in p.programs)]
+        return (tuple(p for p in same if position_allows(p.position, index)),
+                tuple((p, position_allows(p.position, index)) for p in same))
+
+    def for_command(self, command: SimpleCommand) -> _Picked:
+        """(the patterns that may match it here; every pattern that may match it, each with whether its
+        position allows it here)."""
+        words = command.words
+        return self.named.get(words[0].value, self.others) if words else self.others
+
+
+_Picked = tuple[tuple[CompiledPattern, ...], tuple[tuple[CompiledPattern, bool], ...]]

@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import difflib
 import re
-import shlex
 import unicodedata
-from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -365,14 +363,3 @@ def parse_timeout(value: str | bool) -> int:
     if not 1 <= seconds <= MAX_TIMEOUT_S:
         raise _usage(f"`--timeout` must be between 1 and {MAX_TIMEOUT_S} seconds.")
     return seconds
-
-
-# -- command words from a command line -------------------------------------------------------------------
-
-
-def join_command_words(words: Sequence[str]) -> str:
-    """The command text for words a local shell has already split (`exec` and `policy check` share it, so
-    both check and run the same text a Slack user would type). One word is the text itself (`'ps aux |
-    grep x'` keeps its pipe); several are shell-quoted, so `grep 'upstream timed out' file` stays three
-    words instead of becoming a search for `upstream`."""
-    return words[0] if len(words) == 1 else shlex.join(words)

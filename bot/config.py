@@ -1,11 +1,10 @@
-"""Process settings (environment / `.env`) and the YAML catalogue + policy file.
+"""The YAML catalogue + policy file (``BotConfig``); process settings are ``bot.settings``.
 
-Two kinds of configuration with different lifecycles:
+``BotConfig`` is the reviewed, versioned YAML file: AWS environments, clusters, service aliases and the
+policy. It is validated once at start-up; any problem names the file, the line and what is wrong,
+because a bot that starts with a half-understood policy is worse than one that refuses to start.
 
-* ``Settings``: secrets and process knobs, from the environment (12-factor) and an optional `.env`.
-* ``BotConfig``: the reviewed, versioned YAML file: AWS environments, clusters, service aliases and the
-  policy. It is validated once at start-up; any problem names the file, the line and what is wrong,
-  because a bot that starts with a half-understood policy is worse than one that refuses to start.
+No pydantic-settings here: `ecs-exec-bot policy` reads this file and must start fast.
 """
 
 from __future__ import annotations
@@ -13,11 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import (
-    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,75 +23,16 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
 from bot.rate_budget import DEFAULT_BURST, DEFAULT_PER_SECOND
 from bot.runbooks import Runbook, runbook_problems
-from bot.runs.limits import RunLimits
-from bot.store import DEFAULT_SQLITE_PATH, DYNAMODB_TABLE_ENV, REGION_ENVS, SQLITE_PATH_ENV, STORE_ENV
 
 # ECS Exec sessions end after 20 minutes without I/O (not configurable); stay safely below it.
 MAX_TIMEOUT_S = 1190
 DEFAULT_TIMEOUT_S = 60
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-
-
-def _env(*names: str) -> AliasChoices:
-    return AliasChoices(*names)
-
-
-class Settings(BaseSettings):
-    """Process settings. Every field is read from the environment variable(s) named in its alias."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
-
-    slack_bot_token: str | None = Field(default=None, repr=False, validation_alias=_env("SLACK_BOT_TOKEN"))
-    slack_app_token: str | None = Field(default=None, repr=False, validation_alias=_env("SLACK_APP_TOKEN"))
-    slack_signing_secret: str | None = Field(
-        default=None, repr=False, validation_alias=_env("SLACK_SIGNING_SECRET")
-    )
-    # Overridable so tests and the demo can point the Web API client at a local fake.
-    slack_api_url: str = Field(default="https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
-    host: str = Field(default="0.0.0.0", validation_alias=_env("ECS_EXEC_BOT_HOST", "HOST"))
-    port: int = Field(default=3000, ge=0, le=65535, validation_alias=_env("ECS_EXEC_BOT_PORT", "PORT"))
-    config_file: Path | None = Field(default=None, validation_alias=_env("ECS_EXEC_BOT_CONFIG"))
-    # The store's names and defaults are owned by bot/store (its light reader serves `audit`).
-    store: Literal["sqlite", "dynamodb"] = Field(default="sqlite", validation_alias=_env(STORE_ENV))
-    sqlite_path: Path = Field(default=DEFAULT_SQLITE_PATH, validation_alias=_env(SQLITE_PATH_ENV))
-    dynamodb_table: str | None = Field(default=None, validation_alias=_env(DYNAMODB_TABLE_ENV))
-    audit_channel: str | None = Field(default=None, validation_alias=_env("ECS_EXEC_BOT_AUDIT_CHANNEL"))
-    # Audit records older than this are pruned daily; 0 keeps them forever (outlives every approval TTL).
-    audit_retention_days: float = Field(default=365, ge=0, validation_alias=_env("ECS_EXEC_BOT_AUDIT_RETENTION_DAYS"))
-    aws_region: str | None = Field(default=None, validation_alias=_env(*REGION_ENVS))
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        default="INFO", validation_alias=_env("ECS_EXEC_BOT_LOG_LEVEL", "LOG_LEVEL")
-    )
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """``Settings()`` with pydantic's errors turned into one ``ConfigError`` sentence."""
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        name = ".".join(str(p) for p in err["loc"]) or "settings"
-        raise ConfigError(
-            f"Setting {name} is invalid: {err['msg']}.",
-            fix="Correct the environment variable (or .env entry) and restart.",
-        ) from None
-    if settings.store == "dynamodb" and not settings.dynamodb_table:
-        raise ConfigError(
-            "ECS_EXEC_BOT_STORE=dynamodb needs a table name.",
-            fix="Set ECS_EXEC_BOT_DYNAMODB_TABLE.",
-        )
-    return settings
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -180,6 +119,15 @@ class FollowupsConfig(_Strict):
         return self.keep_hours > 0
 
 
+class RunLimits(_Strict):
+    """The ``limits:`` section, enforced by ``bot.runs.limits.RunLimiter`` (here, not there, so reading the
+    file does not import the run machinery)."""
+
+    max_concurrent_per_user: int = Field(default=3, ge=1, le=100)
+    max_runs_per_minute_per_user: int = Field(default=10, ge=1, le=1000)
+    max_concurrent_per_task: int = Field(default=2, ge=1, le=100)
+
+
 class BotConfig(_Strict):
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
@@ -216,9 +164,7 @@ def load_config(path: str | Path) -> BotConfig:
 
 
 def parse_config(text: str, *, source: str = "<config>") -> BotConfig:
-    root = _compose(text, source)
-    lines = _LineIndex(root, source)
-    data = yaml.safe_load(text) if root is not None else None
+    data, lines = _load(text, source)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -322,20 +268,38 @@ def _from_validation(exc: ValidationError, source: str, lines: _LineIndex,
 def parse_yaml_with_lines(text: str, source: str) -> tuple[Any, _LineIndex]:
     """Any other YAML file the operator writes (e.g. policy test cases): its data, and where each key
     is, so errors can name the line. YAML syntax errors and duplicate keys are ``ConfigError``s."""
-    root = _compose(text, source)
-    lines = _LineIndex(root, source)
-    return (yaml.safe_load(text) if root is not None else None), lines
+    return _load(text, source)
 
 
-def _compose(text: str, source: str) -> yaml.Node | None:
+def _load(text: str, source: str) -> tuple[Any, _LineIndex]:
+    """What ``yaml.safe_load`` gives, and where each key is, from ONE parse of the text (the data is
+    built from the node tree the line index reads)."""
+    loader = yaml.SafeLoader(text)
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        root = _compose(loader, source)
+        lines = _LineIndex(root, source)
+        if root is None:
+            return None, lines
+        if lines.has_merge_keys:
+            # Building the data rewrites `<<:` mappings in place; keep the index's tree as written.
+            return yaml.safe_load(text), lines
+        return loader.construct_document(root), lines
+    finally:
+        loader.dispose()
+
+
+def _compose(loader: yaml.SafeLoader, source: str) -> yaml.Node | None:
+    try:
+        return loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise _error(source, line, f"YAML syntax: {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
         raise _error(source, None, f"YAML syntax: {exc}") from None
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class _LineIndex:
@@ -349,6 +313,7 @@ class _LineIndex:
     def __init__(self, root: yaml.Node | None, source: str) -> None:
         self._root = root
         self._source = source
+        self.has_merge_keys = False
         if root is not None:
             self._check_duplicates(root)
 
@@ -380,6 +345,7 @@ class _LineIndex:
             seen: set[str] = set()
             for key, value in node.value:
                 if isinstance(key, yaml.ScalarNode):
+                    self.has_merge_keys = self.has_merge_keys or key.tag == _MERGE_TAG
                     if key.value in seen:
                         raise _error(self._source, key.start_mark.line + 1,
                                      f"duplicate key {key.value!r} (keep one entry per key)")

@@ -24,11 +24,10 @@ from bot.doctor import (
     probe_check,
 )
 from bot.errors import BotError
+from bot.service_ref import ServiceRef, resolve_service_ref
 from bot.targets import (
-    ServiceRef,
     describe_service,
     describe_tasks,
-    resolve_service_ref,
     resolve_targets,
     service_tasks,
     task_not_in_service,

@@ -32,6 +32,7 @@ from bot.command_patterns import (
     Closest,
     CompiledPattern,
     PatternError,
+    PatternsByProgram,
     Position,
     RegexPattern,
     compile_argv,
@@ -217,7 +218,7 @@ class RuleMatcher:
     touches no pydantic machinery (1,000 rules are checked in a few milliseconds)."""
 
     __slots__ = ("rule", "name", "users", "groups", "channels", "environments", "services", "containers",
-                 "patterns", "shell", "timeout", "needs_approval", "patterns_text")
+                 "patterns", "shell", "timeout", "needs_approval", "patterns_text", "first", "filters")
 
     def __init__(self, rule: Rule, patterns: tuple[CompiledPattern, ...]) -> None:
         self.rule = rule
@@ -233,6 +234,9 @@ class RuleMatcher:
         self.containers: frozenset[str | None] | None = None if ANY in rule.containers else frozenset(
             rule.containers or (None,))
         self.patterns = patterns
+        # What to try for the first command of a pipeline and for those after a `|`, by program.
+        self.first = PatternsByProgram(patterns, 0)
+        self.filters = PatternsByProgram(patterns, 1)
         self.shell = rule.allow_shell_syntax
         self.timeout = rule.timeout
         self.needs_approval = rule.needs_approval
@@ -258,15 +262,29 @@ class RuleMatcher:
 
     def check_command(self, command: str, pipeline: tuple[SimpleCommand, ...] | Refusal) -> Refusal | None:
         """None when this rule's patterns allow ``command``; otherwise why not."""
+        found = self.check(command, pipeline)
+        if isinstance(found, int):
+            assert not isinstance(pipeline, Refusal)  # an index only comes from a parsed pipeline
+            return self.no_match_at(pipeline, found)
+        return found
+
+    def check(self, command: str, pipeline: tuple[SimpleCommand, ...] | Refusal) -> Refusal | int | None:
+        """``check_command`` as ``evaluate`` asks it: "no pattern matches the pipeline's command at index
+        i" is just ``i``. Most rules a request reaches refuse it that way, and a denial names one of them,
+        so its sentence is made once, by ``no_match_at`` or ``explain``."""
         if self.shell:
             return self._check_shell_text(command)
         if isinstance(pipeline, Refusal):
             return pipeline
         for index, simple in enumerate(pipeline):
-            refusal = self._check_simple(simple, index)
-            if refusal is not None:
-                return refusal
+            found = self._check_simple(simple, index)
+            if found is not None:
+                return found
         return None
+
+    def no_match_at(self, pipeline: tuple[SimpleCommand, ...], index: int,
+                    closest: Closest | None = None) -> Refusal:
+        return self._no_match(f"`{clip(pipeline[index].source, 80)}`", index, closest)
 
     def _no_match(self, part: str, index: int | None = None, closest: Closest | None = None) -> Refusal:
         n = len(self.patterns)
@@ -275,35 +293,38 @@ class RuleMatcher:
             why += f"; {closest.sentence()}"
         return Refusal("no-match", part, why, closest, index)
 
-    def _check_simple(self, simple: SimpleCommand, index: int) -> Refusal | None:
+    def _check_simple(self, simple: SimpleCommand, index: int) -> Refusal | int | None:
         first_refusal: Refusal | None = None
-        for pattern in self.patterns:
-            if not position_allows(pattern.position, index):
-                continue
+        for pattern in (self.filters if index else self.first).for_command(simple)[0]:
             outcome = pattern.match(simple)
             if outcome.matched:
                 return None
             first_refusal = first_refusal or outcome.refusal
-        if first_refusal is not None:
-            return first_refusal
-        return self._no_match(f"`{clip(simple.source, 80)}`", index)
+        return first_refusal if first_refusal is not None else index
 
     def nearest(self, simple: SimpleCommand, index: int) -> tuple[int, CompiledPattern | None]:
         """The pattern that came closest and its score, without making any sentence (the slow path of a
         denial, for a few rules). A pattern matching but for its pipeline position scores highest."""
+        table = self.filters if index else self.first
         best: tuple[int, CompiledPattern | None] = (-1, None)
-        for pattern in self.patterns:
-            if not position_allows(pattern.position, index):
+        for pattern, here in table.for_command(simple)[1]:
+            if not here:
                 if pattern.match(simple).matched:
                     return len(simple.words) + 1, pattern
                 continue
             score = pattern.score(simple)
             if score > best[0]:
                 best = (score, pattern)
+        if best[0] <= 0 and table.first_here is not None:
+            # The patterns not tried (other programs) score 0 as well; in file order, the first pattern
+            # allowed here wins a tie at 0.
+            return 0, table.first_here
         return best
 
-    def closest(self, simple: SimpleCommand, index: int) -> Closest | None:
-        score, pattern = self.nearest(simple, index)
+    def closest(self, simple: SimpleCommand, index: int,
+                nearest: tuple[int, CompiledPattern | None] | None = None) -> Closest | None:
+        """``nearest``: what ``nearest(simple, index)`` returned, when the caller already asked."""
+        score, pattern = nearest if nearest is not None else self.nearest(simple, index)
         if pattern is None:
             return None
         if not position_allows(pattern.position, index):
@@ -312,12 +333,14 @@ class RuleMatcher:
             return Closest(pattern.describe(), 1, f"used {expected}", f"as the {where}", score=score)
         return pattern.closest(simple)
 
-    def explain(self, refusal: Refusal, pipeline: tuple[SimpleCommand, ...]) -> Refusal:
-        """A "no-match" refusal with the closest pattern added."""
-        index = refusal.command_index
+    def explain(self, refusal: Refusal | int, pipeline: tuple[SimpleCommand, ...],
+                nearest: tuple[int, CompiledPattern | None] | None = None) -> Refusal:
+        """A "no-match" refusal (or the index ``check`` gave for one) with the closest pattern added."""
+        index = refusal if isinstance(refusal, int) else refusal.command_index
         if index is None or index >= len(pipeline):
+            assert isinstance(refusal, Refusal)  # an index from `check` is one of the pipeline's
             return refusal
-        return self._no_match(refusal.part, index, self.closest(pipeline[index], index))
+        return self.no_match_at(pipeline, index, self.closest(pipeline[index], index, nearest))
 
     def _check_shell_text(self, command: str) -> Refusal | None:
         try:
@@ -367,8 +390,9 @@ class PolicyConfig(_Strict):
 
     def rules_for(self, user_id: str, user_groups: frozenset[str]) -> list[RuleMatcher]:
         """The rules naming this user or one of their groups, in file order."""
-        assert self._index is not None
-        return self._index.rules_for(user_id, user_groups)
+        # `self._index` without BaseModel.__getattr__ (a private attribute's slow path), once per request.
+        index: _RuleIndex = self.__pydantic_private__["_index"]  # type: ignore[index]
+        return index.rules_for(user_id, user_groups)
 
 
 class _RuleIndex:
@@ -462,15 +486,16 @@ def evaluate(
     so a ``|`` would reach the program as an argument; pipelines are refused rather than misread."""
     groups = frozenset(user_groups)
     mine = policy.rules_for(user_id, groups) if policy is not None else []
-    on_service = [r for r in mine if r.includes_service(service_alias, environment)]
-    here = [r for r in on_service if r.includes_container(container)]
-    candidates = [r for r in here if r.includes_channel(channel_id)]
+    candidates = [r for r in mine if r.includes_service(service_alias, environment)
+                  and r.includes_container(container) and r.includes_channel(channel_id)]
     if not candidates:
+        on_service = [r for r in mine if r.includes_service(service_alias, environment)]
+        here = [r for r in on_service if r.includes_container(container)]
         return _no_rule(mine, on_service, here, service_alias, environment, container)
 
     pipeline: tuple[SimpleCommand, ...] | Refusal | None = None
     allowed: list[RuleMatcher] = []
-    refusals: list[tuple[RuleMatcher, Refusal]] = []
+    refusals: list[tuple[RuleMatcher, Refusal | int]] = []  # int: no pattern matches that command
     for rule in candidates:
         if pipeline is None and not rule.shell:
             try:
@@ -482,16 +507,16 @@ def evaluate(
                                    "this container has no shell, so a pipe would not work; run one command")
             if not shell_available and not isinstance(pipeline, Refusal):
                 pipeline = _agent_split_differs(command) or pipeline
-        refusal = rule.check_command(command, pipeline if pipeline is not None else ())
-        if refusal is None and requested_timeout is not None and rule.timeout is not None:
+        found = rule.check(command, pipeline if pipeline is not None else ())
+        if found is None and requested_timeout is not None and rule.timeout is not None:
             if requested_timeout > rule.timeout:
-                refusal = Refusal("timeout", f"`--timeout {requested_timeout}`",
-                                  f"it is longer than the {rule.timeout} s the rule allows; use --timeout "
-                                  f"{rule.timeout} or less")
-        if refusal is None:
+                found = Refusal("timeout", f"`--timeout {requested_timeout}`",
+                                f"it is longer than the {rule.timeout} s the rule allows; use --timeout "
+                                f"{rule.timeout} or less")
+        if found is None:
             allowed.append(rule)
         else:
-            refusals.append((rule, refusal))
+            refusals.append((rule, found))
 
     if allowed:
         rule = next((r for r in allowed if not r.needs_approval), allowed[0])
@@ -505,7 +530,7 @@ def evaluate(
     # Prefer a specific reason (syntax, danger, timeout) over "matches no pattern"; among those, the rule
     # whose pattern came closest (looked for in the first few rules only: a user named in a thousand
     # rules must not make every denial a thousand times slower).
-    specific = next(((r, f) for r, f in refusals if f.category != "no-match"), None)
+    specific = next(((r, f) for r, f in refusals if isinstance(f, Refusal) and f.category != "no-match"), None)
     if specific is not None:
         rule, refusal = specific
     else:
@@ -516,19 +541,23 @@ def evaluate(
                  rule=rule.name)
 
 
-def _closest_refusal(refusals: list[tuple[RuleMatcher, Refusal]],
+def _closest_refusal(refusals: list[tuple[RuleMatcher, Refusal | int]],
                      pipeline: tuple[SimpleCommand, ...] | Refusal | None) -> tuple[RuleMatcher, Refusal]:
     """Among "matches no pattern" refusals, the rule whose pattern came closest, its refusal saying so."""
     if not isinstance(pipeline, tuple):
-        return refusals[0]  # shell-syntax rules: the text matched no regex, nothing nearer to say
+        rule, refusal = refusals[0]  # shell-syntax rules: the text matched no regex, nothing nearer to say
+        assert isinstance(refusal, Refusal)  # no pipeline was parsed, so no rule gave an index
+        return rule, refusal
     best: tuple[int, int] = (-2, 0)
+    best_nearest: tuple[int, CompiledPattern | None] | None = None
     for position, (rule, refusal) in enumerate(refusals):
-        index = refusal.command_index
-        score = -1 if index is None or index >= len(pipeline) else rule.nearest(pipeline[index], index)[0]
+        index = refusal if isinstance(refusal, int) else refusal.command_index
+        nearest = None if index is None or index >= len(pipeline) else rule.nearest(pipeline[index], index)
+        score = -1 if nearest is None else nearest[0]
         if score > best[0]:
-            best = (score, position)
+            best, best_nearest = (score, position), nearest
     rule, refusal = refusals[best[1]]
-    return rule, rule.explain(refusal, pipeline)
+    return rule, rule.explain(refusal, pipeline, best_nearest)
 
 
 def _agent_split_differs(command: str) -> Refusal | None:

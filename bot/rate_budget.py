@@ -12,7 +12,6 @@ The bucket is `bot.token_bucket.TokenBucket` (pure, clock injected; live progres
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -31,16 +30,22 @@ class BudgetExhausted(Exception):
         self.waited = waited
 
 
+def _asyncio_sleep(seconds: float) -> Awaitable[None]:
+    import asyncio  # not at module level: bot.config reads the defaults above, and `policy` needs no asyncio
+
+    return asyncio.sleep(seconds)
+
+
 class RateBudget:
     """A thread-safe ``TokenBucket`` with an async ``acquire(deadline)``."""
 
     def __init__(self, per_second: float = DEFAULT_PER_SECOND, burst: int = DEFAULT_BURST, *,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
         self._bucket = TokenBucket(per_second, burst, clock=clock)
         self._lock = threading.Lock()
         self._clock = clock
-        self._sleep = sleep
+        self._sleep = sleep or _asyncio_sleep
 
     async def acquire(self, max_wait: float) -> float:
         """Wait for a token at most ``max_wait`` seconds; returns the seconds waited."""

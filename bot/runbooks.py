@@ -24,7 +24,7 @@ from bot.output.redact import check_pattern
 from bot.policy import MAX_TIMEOUT_S, ApprovalRule, Decision, evaluate
 
 if TYPE_CHECKING:
-    from bot.targets import ServiceRef
+    from bot.service_ref import ServiceRef
 
 RUNBOOK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")

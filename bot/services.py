@@ -26,9 +26,10 @@ from bot.runs.limits import RunLimiter
 from bot.runs.queue import QueueLimits, RunQueue
 
 if TYPE_CHECKING:
-    from bot.config import BotConfig, Settings
+    from bot.config import BotConfig
     from bot.runs.backend import ExecBackend
     from bot.runs.intake import Standing
+    from bot.settings import Settings
     from bot.store.base import Store
     from bot.store.outputs import KeptOutputs
 

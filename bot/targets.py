@@ -8,32 +8,17 @@ service and says how to fix it, because "InvalidParameterException" helps nobody
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.aws import AwsClients, aws_call, describe_aws_error, error_code
-from bot.config import DEFAULT_TIMEOUT_S, BotConfig
 from bot.errors import TargetError
+from bot.service_ref import ServiceRef, did_you_mean
 
 AGENT_NAME = "ExecuteCommandAgent"
-RAW_ENVIRONMENT = "default"
-
-
-@dataclass(frozen=True)
-class ServiceRef:
-    """A service as the user named it, resolved through the catalogue (or raw, with `--cluster`)."""
-
-    name: str
-    environment: str
-    cluster: str
-    service: str
-    container: str | None = None
-    shell: bool = True
-    timeout: int = DEFAULT_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -60,29 +45,6 @@ class Target:
 def exec_enable_command(cluster: str, service: str) -> str:
     return (f"aws ecs update-service --cluster {cluster} --service {service} "
             "--enable-execute-command --force-new-deployment")
-
-
-def resolve_service_ref(config: BotConfig | None, name: str, *, cluster: str | None = None) -> ServiceRef:
-    """Catalogue alias first; with ``cluster`` a raw ECS service name works without any catalogue."""
-    services = config.services if config else {}
-    alias = services.get(name)
-    if alias is not None and config is not None and (
-            cluster is None or cluster in (alias.cluster, config.cluster_name_of(alias))):
-        return ServiceRef(
-            name=name,
-            environment=config.environment_of(alias),
-            cluster=config.cluster_name_of(alias),
-            service=alias.service,
-            container=alias.container,
-            shell=alias.shell,
-            timeout=alias.timeout,
-        )
-    if cluster is not None:
-        return ServiceRef(name=name, environment=RAW_ENVIRONMENT, cluster=cluster, service=name)
-    raise TargetError(
-        f"Unknown service {name!r}{_did_you_mean(name, services)}.",
-        fix="Use a service alias from the catalogue, or give --cluster to use a raw ECS service name.",
-    )
 
 
 async def resolve_targets(
@@ -240,7 +202,7 @@ async def describe_service(ecs: Any, ref: ServiceRef) -> dict[str, Any]:
         if error_code(exc) == "ClusterNotFoundException":
             clusters = await _names(ecs.list_clusters, "clusterArns")
             raise TargetError(
-                f"Unknown cluster {ref.cluster!r}{_did_you_mean(ref.cluster, clusters)}.",
+                f"Unknown cluster {ref.cluster!r}{did_you_mean(ref.cluster, clusters)}.",
                 fix="Check --cluster (or `cluster:` in the catalogue) and the region/account of the environment.",
             ) from None
         raise describe_aws_error(exc, action="ecs:DescribeServices", resource=f"service {ref.service}") from None
@@ -248,7 +210,7 @@ async def describe_service(ecs: Any, ref: ServiceRef) -> dict[str, Any]:
     if not services:
         names = await _names(ecs.list_services, "serviceArns", cluster=ref.cluster)
         raise TargetError(
-            f"Unknown service {ref.service!r} in cluster {ref.cluster}{_did_you_mean(ref.service, names)}.",
+            f"Unknown service {ref.service!r} in cluster {ref.cluster}{did_you_mean(ref.service, names)}.",
             fix="Check the service name (`aws ecs list-services --cluster " f"{ref.cluster}`).",
         )
     return services[0]
@@ -297,11 +259,6 @@ async def _names(fn: Any, key: str, **kwargs: Any) -> list[str]:
     except (ClientError, BotoCoreError):
         return []
     return [arn.rsplit("/", 1)[-1] for arn in resp.get(key, [])]
-
-
-def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
-    return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
 def _container(task: dict[str, Any], name: str) -> dict[str, Any] | None:

@@ -25,7 +25,7 @@ from bot.runs.intake import policy_groups, require_some_rule, require_still_gran
 from bot.runs.jobs import Job
 from bot.runs.order import RunOrder, order_from_record
 from bot.runs.runbook import runbook_budget
-from bot.targets import resolve_service_ref
+from bot.service_ref import resolve_service_ref
 from handlers import replies
 from handlers.delivery import show_card, slack_run
 from handlers.home import publish_home

@@ -28,8 +28,8 @@ from handlers.people import PeopleCache
 from handlers.usergroups import UserGroupCache
 
 if TYPE_CHECKING:
-    from bot.config import Settings
     from bot.services import Services
+    from bot.settings import Settings
     from handlers.live import LiveSettings
 
 log = logging.getLogger("ecs_exec_bot.app")
@@ -53,7 +53,7 @@ def _plain(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class SlackSettings:
-    """The Slack part of `bot.config.Settings`, as plain strings (validated by `from_settings`)."""
+    """The Slack part of `bot.settings.Settings`, as plain strings (validated by `from_settings`)."""
 
     bot_token: str
     signing_secret: str | None

@@ -48,7 +48,7 @@ from bot.runs.intake import (
 from bot.runs.jobs import BotRestarting, Job
 from bot.runs.order import Origin
 from bot.runs.queue import Ticket
-from bot.targets import ServiceRef, resolve_service_ref
+from bot.service_ref import ServiceRef, resolve_service_ref
 from handlers import replies
 from handlers.delivery import request_approval, slack_run
 from handlers.followups import plan_filter

@@ -16,7 +16,7 @@ from bot.output.render import render_notice
 from bot.runbooks import RunbookDecision, decide_runbook, find_runbook
 from bot.runs.intake import policy_groups
 from bot.runs.order import RunOrder
-from bot.targets import ServiceRef, resolve_service_ref
+from bot.service_ref import ServiceRef, resolve_service_ref
 from handlers import replies
 from handlers.delivery import request_approval
 from handlers.runbook_delivery import SlackRunbookRun

@@ -3,7 +3,7 @@
 The example is the ```yaml block right after the ``<!-- config-example -->`` marker. It must parse with
 ``bot.config.parse_config`` (the same function the bot runs at start-up), use every key the config models
 accept, and the decisions the README claims for it must be the policy's. The settings table must name every
-environment variable ``bot.config.Settings`` reads, and the CLI section every subcommand.
+environment variable ``bot.settings.Settings`` reads, and the CLI section every subcommand.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from bot.config import (
     EnvironmentConfig,
     FanoutConfig,
     ServiceConfig,
-    Settings,
     parse_config,
 )
 from bot.errors import ConfigError
 from bot.policy import ApprovalRule, Approvers, CommandPattern, PolicyConfig, RedactPattern, Rule, evaluate
 from bot.runbooks import Extractor, Runbook, RunbookStep
+from bot.settings import Settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 MARKER = "<!-- config-example -->"

@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     from bot.aws import AwsClientFactory
-    from bot.config import load_settings
     from bot.doctor_fetch import doctor_report, live_probe
+    from bot.settings import load_settings
 
     config = load_optional_config(args.config)
     factory = AwsClientFactory(config.environments if config else None, default_region=load_settings().aws_region)

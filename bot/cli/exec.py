@@ -107,7 +107,7 @@ class _ParseErrors(argparse.ArgumentParser):
 def command_text(words: list[str]) -> str:
     if not words:
         raise UsageError("No command given.", fix="Example: ecs-exec-bot exec web -- cat /etc/os-release")
-    from bot.commands import join_command_words  # the same joining and quoting as Slack's
+    from bot.shell_syntax import join_command_words  # the same joining and quoting as Slack's
 
     return join_command_words(words)
 
@@ -135,7 +135,8 @@ def check_choices(args: argparse.Namespace) -> None:
 
 
 def load_optional_config(path: Path | None) -> BotConfig | None:
-    from bot.config import load_config, load_settings
+    from bot.config import load_config
+    from bot.settings import load_settings
 
     path = path or load_settings().config_file
     return load_config(path) if path else None
@@ -147,10 +148,11 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from bot.aws import AwsClientFactory
-    from bot.config import load_settings
     from bot.output.capture import CaptureLimits
     from bot.runner import ExecRunner
-    from bot.targets import resolve_service_ref, resolve_targets
+    from bot.service_ref import resolve_service_ref
+    from bot.settings import load_settings
+    from bot.targets import resolve_targets
 
     command = command_text(split_late_options(args))
     check_choices(args)

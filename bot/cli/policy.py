@@ -9,7 +9,7 @@ Exit status of `check` (for scripts and CI tests of a policy change):
 Not 2 for "needs approval", because argparse already exits 2 on a usage error.
 `test`: 0 when every case decides as expected, 1 when one does not (each is printed), 78 invalid files.
 
-COMMAND… is joined exactly as `exec` joins it (``bot.commands.join_command_words``): one word is the
+COMMAND… is joined exactly as `exec` joins it (``bot.shell_syntax.join_command_words``): one word is the
 text as typed, several are shell-quoted, so `grep 'a b' /var/log/x` is checked as the shell split it.
 """
 
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.commands import join_command_words
 from bot.errors import ConfigError, UsageError
 from bot.policy import Decision, PolicyConfig, allowed_summary, evaluate, requested_container
+from bot.shell_syntax import join_command_words
 
 if TYPE_CHECKING:
     from bot.config import BotConfig

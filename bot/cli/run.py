@@ -20,7 +20,7 @@ from typing import TextIO
 
 from bot.aws import AwsClientFactory
 from bot.cli.exec import _local_user, worst_exit_status
-from bot.config import load_config, load_settings
+from bot.config import load_config
 from bot.errors import ConfigError
 from bot.output.redact import Redactor
 from bot.output.runbook_report import report_file, report_text, report_view
@@ -29,7 +29,8 @@ from bot.runs.backend import AwsExecBackend
 from bot.runs.fanout import RunEvent
 from bot.runs.order import RunOrder
 from bot.runs.runbook import run_steps
-from bot.targets import resolve_service_ref
+from bot.service_ref import resolve_service_ref
+from bot.settings import load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

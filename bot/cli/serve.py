@@ -120,7 +120,8 @@ def configure_logging(level: str) -> RedactingLogFilter:
 
 def run(args: argparse.Namespace) -> int:
     from bot.aws import AwsClientFactory, check_environments
-    from bot.config import load_config, load_settings
+    from bot.config import load_config
+    from bot.settings import load_settings
     from handlers.app import SlackSettings, build_slack_services
     from handlers.live import LiveSettings
     from handlers.server.runtime import ServeOptions, serve

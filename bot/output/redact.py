@@ -417,78 +417,83 @@ def _authorization_kind(m: re.Match[str]) -> str:
     return {"bearer": "bearer-token", "basic": "basic-auth"}.get(scheme, "authorization-header")
 
 
-BUILTIN_DETECTORS: tuple[Detector, ...] = (
-    # AWS: key ids by prefix; the secret key and session token by their context.
-    _rx("aws-access-key-id",
-        r"A(?:KIA|SIA|ROA|IDA|GPA|IPA|NPA|NVA|PKA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])",
-        boundary=True),
-    _rx("aws-secret-access-key",
-        r"secret(?:[_-]?(?:access[_-]?)?key|(?<=aws[_-]secret)|(?<=awssecret))(?![a-z0-9])"
-        + _SEP_SIMPLE + r"(?P<s>[a-z0-9/+]{40})(?![a-z0-9/+=])",
-        lower=True, group="s", priority=_CONTEXT),
-    _rx("aws-session-token", r"se(?:ssion|curity)[_-]?token" + _SEP_SIMPLE + r"(?P<s>[a-z0-9/+=%]{16,})",
-        lower=True, group="s", priority=_CONTEXT),
-    # Slack
-    _rx("slack-token", r"xox(?P<t>[abprseo])(?:\.xox[bp])?-[0-9A-Za-z-]{10,}", kind_of=_slack_kind),
-    _rx("slack-app-token", r"xapp-[0-9]+-[0-9A-Za-z-]{10,}"),
-    _rx("slack-webhook", r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{8,}"),
-    # Source forges and package registries
-    _rx("github-token", rf"gh[pousr]_[A-Za-z0-9]{{36,251}}{_E}"),
-    _rx("github-fine-grained-pat", r"github_pat_[A-Za-z0-9_]{22,255}"),
-    _rx("gitlab-token", r"gl(?:pat|dt|rt|ptt|cbt|ft|soat|oas|imt|agent)-[A-Za-z0-9_-]{20,}", boundary=True),
-    _rx("gitlab-token", r"GR1348941[A-Za-z0-9_-]{20,}"),
-    _rx("npm-token", rf"npm_[A-Za-z0-9]{{36}}{_E}"),
-    _rx("pypi-token", r"pypi-AgE[A-Za-z0-9_-]{50,}"),
-    _rx("docker-hub-token", r"dckr_pat_[A-Za-z0-9_-]{20,}"),
-    _rx("huggingface-token", rf"hf_[A-Za-z0-9]{{34,}}{_E}", boundary=True),
-    # Cloud and SaaS APIs
-    _rx("google-api-key", r"AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"),
-    _rx("google-oauth-secret", r"GOCSPX-[A-Za-z0-9_-]{28}"),
-    _rx("google-oauth-token", r"ya29\.[0-9A-Za-z_-]{20,}"),
-    *(_rx("stripe-key", first + r"k_(?:live|test)_[0-9A-Za-z]{10,}", boundary=True) for first in "sr"),
-    _rx("stripe-webhook-secret", r"whsec_[A-Za-z0-9+/=]{24,}"),
-    # The first hex digit is spelled out so the literal prefixes are "sk0".."skf", not the common "sk".
-    _rx("twilio-api-key", r"SK[0-9a-fA-F][0-9a-fA-F]{31}(?![A-Za-z0-9])", boundary=True),
-    _rx("sendgrid-api-key", r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}"),
-    _rx("anthropic-api-key", r"sk-ant-[a-z]{2,8}[0-9]{2}-[A-Za-z0-9_-]{32,}"),
-    _rx("openai-api-key", r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}(?![A-Za-z0-9_-])",
-        priority=_TOKEN - 1, boundary=True),
-    _rx("vault-token", r"hv[sbr]\.[A-Za-z0-9_-]{24,}", boundary=True),
-    _rx("digitalocean-token", r"do[opr]_v1_[a-f0-9]{64}"),
-    _rx("age-secret-key", r"AGE-SECRET-KEY-1[0-9A-Z]{58}"),
-    _rx("shopify-token", r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}"),
-    _rx("databricks-token", r"dapi[a-f0-9]{32}(?:-[0-9])?(?![A-Za-z0-9])", boundary=True),
-    _rx("azure-storage-key", r"accountkey[ \t]*=[ \t]*(?P<s>[a-z0-9+/]{40,}={0,2})", lower=True, group="s",
-        priority=_CONTEXT),
-    _rx("azure-shared-access-key", r"sharedaccesskey[ \t]*=[ \t]*(?P<s>[a-z0-9+/]{20,}={0,2})", lower=True,
-        group="s", priority=_CONTEXT),
-    _rx("azure-sas-token", r"sig=(?P<s>[a-z0-9%/+=]{16,})", lower=True, group="s", priority=_CONTEXT,
-        preceded_by="?&;"),
-    # HTTP authentication, JWTs, Docker's config.json
-    _rx("authorization-header",
-        r"""authorization\\?["']?[ \t]*[:=][ \t]*\\?["']?"""
-        r"""(?P<scheme>(?:bearer|basic|token|digest|negotiate|ntlm|aws4-hmac-sha256)[ \t]+)?"""
-        r"""(?P<s>[^\s"'][^\n"']*)""",
-        lower=True, group="s", priority=_CONTEXT, kind_of=_authorization_kind),
-    _rx("bearer-token", r"bearer[ \t]+(?P<s>(?=[a-z0-9._~+/-]{8})[a-z._~+/-]*[0-9._~+/-][a-z0-9._~+/-]*=*)",
-        lower=True, group="s", priority=_CONTEXT),
-    # Matches any eyJ… run and checks the dots afterwards: a pattern that *requires* a dot after a long
-    # run would fail only at the run's end, once per "eyJ" inside it (quadratic on "eyJaeyJa…").
-    _rx("jwt", r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)*", boundary=True, accept=_looks_like_jwt),
-    # These two start after their leading punctuation so they share the "a"/"p" scans with other detectors.
-    _rx("docker-config-auth", r'auth"[ \t]*:[ \t]*"(?P<s>[a-z0-9+/]{8,}={0,2})"', lower=True, group="s",
-        priority=_CONTEXT, preceded_by='"'),
-    _rx("database-dsn", r"pwd=(?P<s>[^;\s\"']+)", lower=True, group="s", priority=_CONTEXT, preceded_by=";"),
-    KeyBlockDetector(),
-    UrlCredentialsDetector(),
-    # Generic assignments (env, JSON, YAML, logfmt, query strings) and command-line flags
-    _assignment("password", r"pass(?:word|wd|phrase|(?<![a-z]pass))"),
-    _assignment("secret", r"secret(?:[_-]?key(?:[_-]?base)?)?"),
-    _assignment("token", r"token"),
-    # Spelled out (not "[_-]?") so their literal prefixes are the whole keyword: "api" alone is everywhere.
-    *(_assignment("api-key", word + r"(?:_key|-key|key)") for word in ("api", "access", "private", "auth")),
-    FlagDetector(),
-)
+@functools.cache
+def builtin_detectors() -> tuple[Detector, ...]:
+    """The built-in detectors, compiled on first use: ~50 regexes cost tens of ms, which commands that
+    import this module only for ``check_pattern`` (`ecs-exec-bot policy`) must not pay."""
+    return (
+        # AWS: key ids by prefix; the secret key and session token by their context.
+        _rx("aws-access-key-id",
+            r"A(?:KIA|SIA|ROA|IDA|GPA|IPA|NPA|NVA|PKA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])",
+            boundary=True),
+        _rx("aws-secret-access-key",
+            r"secret(?:[_-]?(?:access[_-]?)?key|(?<=aws[_-]secret)|(?<=awssecret))(?![a-z0-9])"
+            + _SEP_SIMPLE + r"(?P<s>[a-z0-9/+]{40})(?![a-z0-9/+=])",
+            lower=True, group="s", priority=_CONTEXT),
+        _rx("aws-session-token", r"se(?:ssion|curity)[_-]?token" + _SEP_SIMPLE + r"(?P<s>[a-z0-9/+=%]{16,})",
+            lower=True, group="s", priority=_CONTEXT),
+        # Slack
+        _rx("slack-token", r"xox(?P<t>[abprseo])(?:\.xox[bp])?-[0-9A-Za-z-]{10,}", kind_of=_slack_kind),
+        _rx("slack-app-token", r"xapp-[0-9]+-[0-9A-Za-z-]{10,}"),
+        _rx("slack-webhook", r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{8,}"),
+        # Source forges and package registries
+        _rx("github-token", rf"gh[pousr]_[A-Za-z0-9]{{36,251}}{_E}"),
+        _rx("github-fine-grained-pat", r"github_pat_[A-Za-z0-9_]{22,255}"),
+        _rx("gitlab-token", r"gl(?:pat|dt|rt|ptt|cbt|ft|soat|oas|imt|agent)-[A-Za-z0-9_-]{20,}", boundary=True),
+        _rx("gitlab-token", r"GR1348941[A-Za-z0-9_-]{20,}"),
+        _rx("npm-token", rf"npm_[A-Za-z0-9]{{36}}{_E}"),
+        _rx("pypi-token", r"pypi-AgE[A-Za-z0-9_-]{50,}"),
+        _rx("docker-hub-token", r"dckr_pat_[A-Za-z0-9_-]{20,}"),
+        _rx("huggingface-token", rf"hf_[A-Za-z0-9]{{34,}}{_E}", boundary=True),
+        # Cloud and SaaS APIs
+        _rx("google-api-key", r"AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"),
+        _rx("google-oauth-secret", r"GOCSPX-[A-Za-z0-9_-]{28}"),
+        _rx("google-oauth-token", r"ya29\.[0-9A-Za-z_-]{20,}"),
+        *(_rx("stripe-key", first + r"k_(?:live|test)_[0-9A-Za-z]{10,}", boundary=True) for first in "sr"),
+        _rx("stripe-webhook-secret", r"whsec_[A-Za-z0-9+/=]{24,}"),
+        # The first hex digit is spelled out so the literal prefixes are "sk0".."skf", not the common "sk".
+        _rx("twilio-api-key", r"SK[0-9a-fA-F][0-9a-fA-F]{31}(?![A-Za-z0-9])", boundary=True),
+        _rx("sendgrid-api-key", r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}"),
+        _rx("anthropic-api-key", r"sk-ant-[a-z]{2,8}[0-9]{2}-[A-Za-z0-9_-]{32,}"),
+        _rx("openai-api-key", r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}(?![A-Za-z0-9_-])",
+            priority=_TOKEN - 1, boundary=True),
+        _rx("vault-token", r"hv[sbr]\.[A-Za-z0-9_-]{24,}", boundary=True),
+        _rx("digitalocean-token", r"do[opr]_v1_[a-f0-9]{64}"),
+        _rx("age-secret-key", r"AGE-SECRET-KEY-1[0-9A-Z]{58}"),
+        _rx("shopify-token", r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}"),
+        _rx("databricks-token", r"dapi[a-f0-9]{32}(?:-[0-9])?(?![A-Za-z0-9])", boundary=True),
+        _rx("azure-storage-key", r"accountkey[ \t]*=[ \t]*(?P<s>[a-z0-9+/]{40,}={0,2})", lower=True, group="s",
+            priority=_CONTEXT),
+        _rx("azure-shared-access-key", r"sharedaccesskey[ \t]*=[ \t]*(?P<s>[a-z0-9+/]{20,}={0,2})", lower=True,
+            group="s", priority=_CONTEXT),
+        _rx("azure-sas-token", r"sig=(?P<s>[a-z0-9%/+=]{16,})", lower=True, group="s", priority=_CONTEXT,
+            preceded_by="?&;"),
+        # HTTP authentication, JWTs, Docker's config.json
+        _rx("authorization-header",
+            r"""authorization\\?["']?[ \t]*[:=][ \t]*\\?["']?"""
+            r"""(?P<scheme>(?:bearer|basic|token|digest|negotiate|ntlm|aws4-hmac-sha256)[ \t]+)?"""
+            r"""(?P<s>[^\s"'][^\n"']*)""",
+            lower=True, group="s", priority=_CONTEXT, kind_of=_authorization_kind),
+        _rx("bearer-token", r"bearer[ \t]+(?P<s>(?=[a-z0-9._~+/-]{8})[a-z._~+/-]*[0-9._~+/-][a-z0-9._~+/-]*=*)",
+            lower=True, group="s", priority=_CONTEXT),
+        # Matches any eyJ… run and checks the dots afterwards: a pattern that *requires* a dot after a long
+        # run would fail only at the run's end, once per "eyJ" inside it (quadratic on "eyJaeyJa…").
+        _rx("jwt", r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)*", boundary=True, accept=_looks_like_jwt),
+        # These two start after their leading punctuation so they share the "a"/"p" scans with other detectors.
+        _rx("docker-config-auth", r'auth"[ \t]*:[ \t]*"(?P<s>[a-z0-9+/]{8,}={0,2})"', lower=True, group="s",
+            priority=_CONTEXT, preceded_by='"'),
+        _rx("database-dsn", r"pwd=(?P<s>[^;\s\"']+)", lower=True, group="s", priority=_CONTEXT, preceded_by=";"),
+        KeyBlockDetector(),
+        UrlCredentialsDetector(),
+        # Generic assignments (env, JSON, YAML, logfmt, query strings) and command-line flags
+        _assignment("password", r"pass(?:word|wd|phrase|(?<![a-z]pass))"),
+        _assignment("secret", r"secret(?:[_-]?key(?:[_-]?base)?)?"),
+        _assignment("token", r"token"),
+        # Spelled out (not "[_-]?") so their literal prefixes are the whole keyword: "api" alone is everywhere.
+        *(_assignment("api-key", word + r"(?:_key|-key|key)") for word in ("api", "access", "private", "auth")),
+        FlagDetector(),
+    )
+
 
 # Every kind the built-in detectors can report (documentation and tests).
 BUILTIN_KINDS: tuple[str, ...] = (
@@ -609,7 +614,7 @@ class Redactor:
     list (``(name, regex)`` pairs or objects with ``.name`` and ``.pattern``)."""
 
     def __init__(self, extra_patterns: Iterable[ExtraPattern] = (), *,
-                 detectors: Sequence[Detector] = BUILTIN_DETECTORS) -> None:
+                 detectors: Sequence[Detector] | None = None) -> None:
         custom: list[Detector] = []
         for item in extra_patterns:
             name, pattern = item if isinstance(item, tuple) else (item.name, item.pattern)
@@ -618,7 +623,8 @@ class Redactor:
             group: str | int = "secret" if "secret" in compiled.groupindex else 0
             custom.append(RegexDetector(name, compiled, group=group, priority=_TOKEN + 5,
                                         triggers=literal_prefixes(compiled)))
-        self._detectors: tuple[Detector, ...] = (*detectors, *custom)
+        builtin = builtin_detectors() if detectors is None else detectors
+        self._detectors: tuple[Detector, ...] = (*builtin, *custom)
         self._always = [d for d in self._detectors if not d.triggers]
         self._at: dict[str, list[PositionalDetector]] = {}  # trigger -> detectors run at the hit
         self._whole: dict[str, list[Detector]] = {}  # trigger -> detectors run once on the text

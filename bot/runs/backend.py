@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from bot.config import BotConfig
     from bot.doctor import DoctorReport
     from bot.runner import ExecResult, ExecRunner, OnProgress, OnStarted
-    from bot.targets import ServiceRef, Target
+    from bot.service_ref import ServiceRef
+    from bot.targets import Target
 
 
 class ExecBackend(Protocol):

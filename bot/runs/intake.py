@@ -14,13 +14,13 @@ from bot.policy import Decision, allowed_summary, evaluate, may_use_service, req
 from bot.runbooks import RunbookPlan, recheck_plan, runbook_summary
 from bot.runs.approvals import ApprovalError
 from bot.runs.order import Origin, RunOrder, order_from_record
-from bot.targets import resolve_service_ref
+from bot.service_ref import resolve_service_ref
 
 if TYPE_CHECKING:
     from bot.commands import ExecRequest
     from bot.config import BotConfig
+    from bot.service_ref import ServiceRef
     from bot.store.base import RunRecord
-    from bot.targets import ServiceRef
 
 
 # member: a full member of the bot's workspace; guest: a multi- or single-channel guest; external: a user

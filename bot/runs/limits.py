@@ -20,24 +20,13 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from bot.config import RunLimits  # the `limits:` section, a config model
 from bot.errors import BotError
 from bot.store.base import Store
 
 RATE_WINDOW_S = 60.0
 # Beyond the command timeout: session set-up, output upload, message updates.
 SLOT_GRACE_S = 120.0
-
-
-class RunLimits(BaseModel):
-    """The ``limits:`` section of the config file."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_concurrent_per_user: int = Field(default=3, ge=1, le=100)
-    max_runs_per_minute_per_user: int = Field(default=10, ge=1, le=1000)
-    max_concurrent_per_task: int = Field(default=2, ge=1, le=100)
 
 
 class LimitExceeded(BotError):

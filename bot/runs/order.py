@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.runbooks import RunbookPlan
+from bot.service_ref import ServiceRef
 from bot.store.base import DetailValue, RunRecord
-from bot.targets import ServiceRef
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 `open_store(settings)` picks the backend named by ``Settings.store`` (``sqlite`` default, ``dynamodb``
 for several replicas). The implementations are imported lazily so SQLite users never import boto3.
 
-The store's settings (names, defaults) are owned here: ``bot.config.Settings`` uses these names, and
+The store's settings (names, defaults) are owned here: ``bot.settings.Settings`` uses these names, and
 ``StoreSettings.from_environment`` reads them without pydantic-settings, so `ecs-exec-bot audit` starts in
 a fraction of the time (pydantic-settings alone costs ~0.3 s of CPU).
 """

@@ -56,7 +56,7 @@ def test_audit_imports_neither_boto3_nor_the_data_channel_nor_pydantic_settings(
 
 
 def test_store_settings_read_like_settings(tmp_path: Path) -> None:
-    from bot.config import load_settings
+    from bot.settings import load_settings
 
     env = {"ECS_EXEC_BOT_STORE": "dynamodb", "ECS_EXEC_BOT_DYNAMODB_TABLE": "t", "AWS_DEFAULT_REGION": "eu-west-1",
            "ECS_EXEC_BOT_SQLITE_PATH": str(tmp_path / "x.db")}

@@ -1,8 +1,8 @@
-"""The environment variable names `bot.config.Settings` reads (its validation aliases)."""
+"""The environment variable names `bot.settings.Settings` reads (its validation aliases)."""
 
 from __future__ import annotations
 
-from bot.config import Settings
+from bot.settings import Settings
 
 
 def settings_env_names() -> set[str]:

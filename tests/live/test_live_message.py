@@ -11,7 +11,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.output.redact import Redactor
 from bot.runs.fanout import TargetProgress
 from bot.runs.order import RunOrder
-from bot.targets import ServiceRef, Target
+from bot.service_ref import ServiceRef
+from bot.targets import Target
 from handlers.live import LiveMessage, LiveSettings, LiveUpdates
 from handlers.mentions import command_text
 from handlers.replies import live_message

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.commands import join_command_words
+from bot.shell_syntax import join_command_words
 
 CONFIG = """\
 environments:

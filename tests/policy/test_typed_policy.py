@@ -95,7 +95,7 @@ def test_a_rule_reaches_the_catalogue_container_only_unless_it_names_others() ->
 
 
 def test_the_slack_path_passes_the_requested_container() -> None:
-    from bot.targets import ServiceRef
+    from bot.service_ref import ServiceRef
     from handlers.commands import CommandRequest, _decide
 
     services = SimpleNamespace(config=SimpleNamespace(policy=parse_policy(rule({"argv": ["uptime"]}))))

@@ -8,7 +8,7 @@ from bot.commands import HELP_TEXT, USAGE, RunbookRequest, parse_command_text
 from bot.config import BotConfig, parse_config
 from bot.errors import PolicyDenied, UsageError
 from bot.runbooks import RunbookDecision, RunbookPlan, decide_runbook, find_runbook, recheck_plan
-from bot.targets import resolve_service_ref
+from bot.service_ref import resolve_service_ref
 
 CONFIG = """\
 environments:

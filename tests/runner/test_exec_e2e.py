@@ -18,7 +18,8 @@ from bot.cli.exec import worst_exit_status
 from bot.errors import BotError, ExecTimeout, TargetError
 from bot.output.capture import CapturedOutput, CaptureLimits
 from bot.runner import ExecResult, ExecRunner, StartPolicy
-from bot.targets import Target, resolve_service_ref, resolve_targets
+from bot.service_ref import resolve_service_ref
+from bot.targets import Target, resolve_targets
 from standins.ecs import SANDBOX, DemoCluster, set_agent_status
 from tests.support.local_aws import LocalAws
 

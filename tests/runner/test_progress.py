@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bot.runner import ExecProgress, ExecRunner
-from bot.targets import resolve_service_ref, resolve_targets
+from bot.service_ref import resolve_service_ref
+from bot.targets import resolve_targets
 from standins.ecs import DemoCluster
 from tests.support.local_aws import LocalAws
 

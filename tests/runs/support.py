@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from bot.audit import Auditor
 from bot.runs.ledger import RunLedger, VoteResult
 from bot.runs.order import RunOrder
+from bot.service_ref import ServiceRef
 from bot.store.base import AuditQuery, RunRecord, Store
-from bot.targets import ServiceRef
 from tests.store.support import FakeClock
 
 

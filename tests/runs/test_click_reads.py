@@ -13,10 +13,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import parse_config
 from bot.errors import TargetError
 from bot.runs.order import RunOrder
+from bot.service_ref import resolve_service_ref
 from bot.services import Services, build_services
 from bot.store.base import RunRecord
 from bot.store.sqlite import SqliteStore
-from bot.targets import resolve_service_ref
 from handlers.actions import APPROVE, Click, handle_click
 from handlers.app import build_web_client
 from handlers.delivery import post_approval_card

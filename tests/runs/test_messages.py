@@ -9,8 +9,8 @@ from types import SimpleNamespace
 from bot.runs.approvals import request_hash
 from bot.runs.executor import run_outcome
 from bot.runs.order import Origin, RunOrder, order_from_record
+from bot.service_ref import ServiceRef
 from bot.store.base import RunState, Vote
-from bot.targets import ServiceRef
 from handlers.actions import APPROVE, CANCEL, DENY, Click
 from handlers.replies import approval_message
 from tests.store.support import START, make_record

@@ -17,8 +17,9 @@ from bot.runs.fanout import RunEvent
 from bot.runs.jobs import Job
 from bot.runs.order import RunOrder, order_from_record
 from bot.runs.runbook import RunbookResult
+from bot.service_ref import ServiceRef
 from bot.store.base import AuditQuery, RunState, Store
-from bot.targets import ServiceRef, Target
+from bot.targets import Target
 from tests.runs.support import Rule, service
 from tests.store.support import FakeClock
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.audit import AuditKind
-from bot.config import Settings
 from bot.errors import ConfigError
+from bot.settings import Settings
 from bot.store.base import AuditEvent, AuditQuery
 from handlers.app import build_slack_services as build_services
 from handlers.app import build_web_client

@@ -11,7 +11,7 @@ import pytest
 from bot.commands import parse_command_text
 from bot.config import BotConfig, parse_config
 from bot.runs.intake import decide
-from bot.targets import ServiceRef
+from bot.service_ref import ServiceRef
 from handlers.app import build_web_client
 from handlers.people import PeopleCache, standing_from
 from tests.slack.conftest import build_services, execute_command_calls

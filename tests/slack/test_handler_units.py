@@ -9,7 +9,8 @@ from bot.policy import parse_policy
 from bot.runner import ExecResult
 from bot.runs.intake import policy_groups
 from bot.runs.order import RunOrder
-from bot.targets import ServiceRef, Target
+from bot.service_ref import ServiceRef
+from bot.targets import Target
 from handlers.commands import dedupe_key
 from handlers.replies import result_message
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from bot.commands import parse_command_text
 from bot.policy import parse_policy
 from bot.runs.intake import decide as decide_request
-from bot.targets import ServiceRef
+from bot.service_ref import ServiceRef
 
 POLICY = parse_policy({"rules": [{"name": "oncall", "users": ["U0ALICE"], "services": ["*"],
                                   "commands": [{"argv": ["cat", "**"]}, {"argv": ["grep", "**"]}]}]})

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import MAX_TIMEOUT_S, BotConfig, Settings, load_config, load_settings, parse_config
+from bot.config import MAX_TIMEOUT_S, BotConfig, load_config, parse_config
 from bot.errors import ConfigError
+from bot.settings import Settings, load_settings
 
 GOOD = """\
 environments:
@@ -185,3 +186,27 @@ def test_audit_retention_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ECS_EXEC_BOT_AUDIT_RETENTION_DAYS", "-1")
     with pytest.raises(ConfigError, match="AUDIT_RETENTION_DAYS"):
         load_settings()
+
+
+@pytest.mark.parametrize("text", [
+    GOOD,
+    "a: &base {x: 1, y: [2, 3]}\nb:\n  <<: *base\n  z: 4\n",  # a merge key: built by a second parse
+    "# only a comment\n",
+    "just text\n",
+])
+def test_one_parse_gives_what_safe_load_gives(text: str) -> None:
+    import yaml
+
+    from bot.config import parse_yaml_with_lines
+
+    data, _ = parse_yaml_with_lines(text, "x.yaml")
+    assert data == yaml.safe_load(text)
+
+
+def test_line_numbers_read_the_tree_as_written_under_merge_keys() -> None:
+    from bot.config import parse_yaml_with_lines
+
+    # `b.x` comes from the anchor on line 1; the key is not written under `b`, so its line is b's (3).
+    _, lines = parse_yaml_with_lines("a: &base\n  x: 1\nb:\n  <<: *base\n  z: 4\n", "x.yaml")
+    assert lines.line(("b", "x")) == 3
+    assert lines.line(("b", "z")) == 5

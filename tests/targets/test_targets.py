@@ -6,7 +6,8 @@ import pytest
 
 from bot.config import parse_config
 from bot.errors import TargetError
-from bot.targets import ServiceRef, resolve_service_ref, resolve_targets
+from bot.service_ref import ServiceRef, resolve_service_ref
+from bot.targets import resolve_targets
 from standins.ecs import DemoCluster, ServiceSpec, set_agent_status, set_task_status
 from tests.support.local_aws import LocalAws
 

@@ -314,7 +314,7 @@ class DemoSession:
 @asynccontextmanager
 async def _served_bot(stand_ins: StandIns, secret: str) -> AsyncIterator[RunningBot]:
     """`handlers.server.runtime.serve` on 127.0.0.1:0 with Slack pointed at the stand-in; drained on exit."""
-    from bot.config import Settings
+    from bot.settings import Settings
     from handlers.app import SlackSettings, build_slack_services
     from handlers.server.runtime import ServeOptions, serve
 
