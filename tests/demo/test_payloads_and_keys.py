@@ -11,6 +11,7 @@ from standins.demo.interactive import (
     ClickButton,
     Invalid,
     ListRequests,
+    Mention,
     Nothing,
     Quit,
     ShowHelp,
@@ -97,6 +98,10 @@ def test_block_actions_body_is_a_click_the_approvals_handler_understands() -> No
         (":quit", Quit()),
         (":q", Quit()),
         (":frobnicate", Invalid("Unknown key `:frobnicate`; type :help.")),
+        ("@ecs-exec web tail -n 5 /var/log/nginx/error.log", Mention("web tail -n 5 /var/log/nginx/error.log")),
+        ("@ecs-exec filter -c ' 502 '", Mention("filter -c ' 502 '")),
+        ("@ecs-exec", Mention("help")),
+        ("@bob hi", Invalid("Only @ecs-exec is in this channel, not @bob.")),
     ],
 )
 def test_parse_line(line: str, parsed: object) -> None:

@@ -1,6 +1,8 @@
 """``ecs-exec-bot demo --interactive``: type ``/ecs-exec …`` lines as a chosen user, click buttons by name.
 
     /ecs-exec web tail -n 20 /var/log/nginx/error.log   (the "/ecs-exec" is optional)
+    @ecs-exec web tail -n 20 /var/log/nginx/error.log   a mention, in the demo's incident thread
+    @ecs-exec filter -c ' 502 '                         a follow-up on the thread's last output
     :as bob | :as U0BOB                                 act as another user
     :approve [id] | :deny [id] | :cancel [id]           click a button (newest request without an id)
     :requests                                           the approval requests that still have buttons
@@ -21,12 +23,15 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from bot.errors import BotError
+from standins.demo.channel import Event, UserAction
 from standins.demo.printer import Printer
 from standins.demo.session import APPROVE, CANCEL, DENY, USERS, DemoSession
 
 HELP = (
     "Type /ecs-exec lines as the current user (the \"/ecs-exec\" is optional), e.g.\n"
     "  /ecs-exec web tail -n 20 /var/log/nginx/error.log\n"
+    "  @ecs-exec web tail -n 20 /var/log/nginx/error.log   (a mention, in the incident's thread)\n"
+    "  @ecs-exec filter -c ' 502 '   (a follow-up on the thread's last output, nothing runs again)\n"
     "  :as bob  (or :as U0BOB)        act as another user\n"
     "  :approve [id]  :deny [id]  :cancel [id]   click a button (newest request when no id is given)\n"
     "  :requests                      list the approval requests that still have buttons\n"
@@ -40,6 +45,11 @@ _CLICKS = {"approve": APPROVE, "deny": DENY, "cancel": CANCEL}
 @dataclass(frozen=True)
 class Slash:
     text: str
+
+
+@dataclass(frozen=True)
+class Mention:
+    text: str  # what follows "@ecs-exec"
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,7 @@ class Invalid:
     message: str
 
 
-Line = Slash | SwitchUser | ClickButton | ListRequests | ShowHelp | Quit | Nothing | Invalid
+Line = Slash | Mention | SwitchUser | ClickButton | ListRequests | ShowHelp | Quit | Nothing | Invalid
 
 
 def resolve_user(word: str, users: Mapping[str, str] = USERS) -> str | None:
@@ -114,6 +124,11 @@ def parse_line(line: str, users: Mapping[str, str] = USERS) -> Line:
                 return Invalid(f"`:{word}` takes at most one request id.")
             return ClickButton(_CLICKS[word], rest or None)
         return Invalid(f"Unknown key `:{word}`; type :help.")
+    if text.startswith("@"):
+        name, _, rest = text.partition(" ")
+        if name.lower() not in ("@ecs-exec", "@ecs_exec"):
+            return Invalid(f"Only @ecs-exec is in this channel, not {name}.")
+        return Mention(rest.strip() or "help")
     if text.startswith("/"):
         command, _, rest = text.partition(" ")
         if command != "/ecs-exec":
@@ -151,6 +166,7 @@ async def run(session: DemoSession, printer: Printer, stdin: TextIO, *, user_id:
     printer.lines([style.ascii(f"You are {session.names.user(user_id)} in #incident."), HELP, ""])
     prompt = getattr(stdin, "isatty", lambda: False)()
     current = user_id
+    thread: str | None = None  # the incident thread, started by the first mention
 
     def show_prompt() -> None:
         if prompt:
@@ -167,6 +183,13 @@ async def run(session: DemoSession, printer: Printer, stdin: TextIO, *, user_id:
                 events = await session.command(current, parsed.text)
                 # A terminal already shows what was typed after the prompt; a pipe shows nothing.
                 printer.events(events[1:] if prompt else events, session.names)
+            elif isinstance(parsed, Mention):
+                opened: list[Event] = []
+                if thread is None:
+                    thread, opened = session.start_thread(current, "an incident thread for the demo's mentions")
+                events = opened + await session.mention(current, parsed.text, thread)
+                # A terminal already shows what was typed after the prompt; a pipe shows nothing.
+                printer.events([e for e in events if not (prompt and isinstance(e, UserAction))], session.names)
             elif isinstance(parsed, ClickButton):
                 printer.events(await session.click(current, parsed.action_id, parsed.request_id), session.names)
             elif isinstance(parsed, SwitchUser):
