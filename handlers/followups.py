@@ -23,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import BotError, UsageError
-from bot.output.filters import OutputFilter
+from bot.output.filters import MAX_LINES, OutputFilter
 from bot.output.followup_render import (
     FILTER_ACTION,
     FILTER_LINES,
@@ -66,8 +66,16 @@ class FilterPlace(BaseModel):
     thread_ts: str
 
 
+class FieldError(UsageError):
+    """A form value that cannot be used, and the block whose field shows why."""
+
+    def __init__(self, block_id: str, message: str) -> None:
+        super().__init__(message)
+        self.block_id = block_id
+
+
 def spec_from_view(values: dict[str, Any]) -> OutputFilter:
-    """The form's state → a filter (`UsageError` with the sentence to show on the pattern's field)."""
+    """The form's state → a filter (`FieldError` naming the field that shows the sentence)."""
 
     def element(block: str) -> dict[str, Any]:
         return dict((values.get(block) or {}).get(block) or {})
@@ -75,16 +83,19 @@ def spec_from_view(values: dict[str, Any]) -> OutputFilter:
     switches = {str(o.get("value")) for o in element(FILTER_OPTIONS).get("selected_options") or ()}
     show = str((element(FILTER_SHOW).get("selected_option") or {}).get("value") or "")
     lines_text = str(element(FILTER_LINES).get("value") or "").strip()
-    if lines_text and not lines_text.isdigit():
-        raise UsageError("How many lines must be a whole number.")
+    if lines_text and not (lines_text.isdigit() and 1 <= int(lines_text) <= MAX_LINES):
+        raise FieldError(FILTER_LINES, f"A whole number from 1 to {MAX_LINES:,}.")
     lines = int(lines_text) if lines_text else None
-    return OutputFilter(
-        pattern=str(element(FILTER_PATTERN).get("value") or ""),
-        fixed=OPTION_FIXED in switches, ignore_case=OPTION_IGNORE_CASE in switches, invert=OPTION_INVERT in switches,
-        count_only=show == SHOW_COUNT,
-        head=lines if show not in (SHOW_TAIL, SHOW_COUNT) else None,
-        tail=lines if show == SHOW_TAIL else None,
-    )
+    try:
+        return OutputFilter(
+            pattern=str(element(FILTER_PATTERN).get("value") or ""),
+            fixed=OPTION_FIXED in switches, ignore_case=OPTION_IGNORE_CASE in switches,
+            invert=OPTION_INVERT in switches, count_only=show == SHOW_COUNT,
+            head=lines if show not in (SHOW_TAIL, SHOW_COUNT) else None,
+            tail=lines if show == SHOW_TAIL else None,
+        )
+    except UsageError as exc:  # the lines were checked above: what is left is the pattern's
+        raise FieldError(FILTER_PATTERN, exc.message) from None
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -137,8 +148,8 @@ async def handle_filter_submission(services: Services, client: AsyncWebClient, a
         return
     try:
         spec = spec_from_view(values)
-    except UsageError as exc:
-        await ack(response_action="errors", errors={FILTER_PATTERN: exc.message[:150]})
+    except FieldError as exc:
+        await ack(response_action="errors", errors={exc.block_id: exc.message[:150]})
         return
     await ack()  # the form closes; the answer goes to the run's thread
     tell = ThreadEphemeral(client, place.channel, user, place.thread_ts)

@@ -129,6 +129,8 @@ async def test_the_filter_button_opens_a_form_whose_answer_lands_in_the_thread_o
     # A pattern RE2 cannot run is shown on its field, and the form stays open.
     bad = await bot.sender.interaction(submission(view, "(a)\\1"))
     assert bad.status == 200 and "filter_pattern" in bad.json()["errors"]
+    lines = await bot.sender.interaction(submission(view, "7$", lines="lots"))
+    assert list(lines.json()["errors"]) == ["filter_lines"]
     form = submission(view, "7$", show="tail", lines="3", switches=("ignore_case",))
     assert (await bot.sender.interaction(form)).status == 200
     [answer] = await answers_in_thread(fake, 1)
