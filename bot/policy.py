@@ -260,6 +260,14 @@ class RuleMatcher:
         """``container`` None is the catalogue's container (or the task's default one)."""
         return self.containers is None or container in self.containers
 
+    def applies_on_service(self, environment: str | None, container: str | None, channel_id: str) -> bool:
+        """The rest of ``includes_service`` (for a service the rule index already matched),
+        ``includes_container`` and ``includes_channel``, in one call: ``evaluate`` asks it of every rule
+        the request's user has on its service."""
+        return ((self.environments is None or environment in self.environments)
+                and (self.containers is None or container in self.containers)
+                and (not self.channels or channel_id in self.channels))
+
     def check_command(self, command: str, pipeline: tuple[SimpleCommand, ...] | Refusal) -> Refusal | None:
         """None when this rule's patterns allow ``command``; otherwise why not."""
         found = self.check(command, pipeline)
@@ -390,31 +398,82 @@ class PolicyConfig(_Strict):
 
     def rules_for(self, user_id: str, user_groups: frozenset[str]) -> list[RuleMatcher]:
         """The rules naming this user or one of their groups, in file order."""
+        return self._rule_index().rules_for(user_id, user_groups)
+
+    def _rule_index(self) -> _RuleIndex:
         # `self._index` without BaseModel.__getattr__ (a private attribute's slow path), once per request.
         index: _RuleIndex = self.__pydantic_private__["_index"]  # type: ignore[index]
-        return index.rules_for(user_id, user_groups)
+        return index
+
+
+class _Reach:
+    """The rules naming one user or group: all of them, and those that may apply to each service (a rule
+    for any service, or only for environments, is in every list). Positions are added in file order, so
+    each list stays in file order."""
+
+    __slots__ = ("positions", "by_service", "any_service")
+
+    def __init__(self) -> None:
+        self.positions: list[int] = []
+        self.by_service: dict[str, list[int]] = {}
+        self.any_service: list[int] = []
+
+    def add(self, position: int, services: frozenset[str] | None) -> None:
+        self.positions.append(position)
+        if services is None:
+            self.any_service.append(position)
+            for on_service in self.by_service.values():
+                on_service.append(position)
+            return
+        for service in services:
+            self.by_service.setdefault(service, list(self.any_service)).append(position)
+
+    def on_service(self, service: str) -> list[int]:
+        """The positions of the rules that may apply to ``service`` (their environments still to check)."""
+        return self.by_service.get(service, self.any_service)
 
 
 class _RuleIndex:
-    """Rule positions by user and by group, so a request only looks at the rules that name its user."""
+    """Rule positions by user and by group, each also by service, so a request only looks at the rules
+    that name its user (and, to decide, only at those that can reach its service)."""
 
     __slots__ = ("matchers", "by_user", "by_group")
 
     def __init__(self, matchers: tuple[RuleMatcher, ...]) -> None:
         self.matchers = matchers
-        self.by_user: dict[str, list[int]] = {}
-        self.by_group: dict[str, list[int]] = {}
+        self.by_user: dict[str, _Reach] = {}
+        self.by_group: dict[str, _Reach] = {}
         for position, matcher in enumerate(matchers):
             for user in matcher.users:
-                self.by_user.setdefault(user, []).append(position)
+                self.by_user.setdefault(user, _Reach()).add(position, matcher.services)
             for group in matcher.groups:
-                self.by_group.setdefault(group, []).append(position)
+                self.by_group.setdefault(group, _Reach()).add(position, matcher.services)
+
+    def reaches(self, user_id: str, user_groups: frozenset[str]) -> list[_Reach]:
+        """The entries of the user and of their groups that name any rule."""
+        found = [self.by_group[g] for g in user_groups if g in self.by_group]
+        user = self.by_user.get(user_id)
+        return found + [user] if user is not None else found
 
     def rules_for(self, user_id: str, user_groups: frozenset[str]) -> list[RuleMatcher]:
-        positions = set(self.by_user.get(user_id, ()))
-        for group in user_groups:
-            positions.update(self.by_group.get(group, ()))
+        return self.rules_of(self.reaches(user_id, user_groups))
+
+    def rules_of(self, reaches: list[_Reach]) -> list[RuleMatcher]:
+        """The rules of ``reaches``, in file order."""
+        positions = {p for reach in reaches for p in reach.positions}
         return [self.matchers[p] for p in sorted(positions)]
+
+    def candidates(self, reaches: list[_Reach], service: str, environment: str | None, container: str | None,
+                   channel_id: str) -> list[RuleMatcher]:
+        """``[r for r in rules_of(reaches) if r applies to service, environment, container and channel]``
+        without looking at the user's rules for other services."""
+        if len(reaches) == 1:
+            positions: Iterable[int] = reaches[0].on_service(service)  # one list: already in file order
+        else:
+            positions = sorted({p for reach in reaches for p in reach.on_service(service)})
+        matchers = self.matchers
+        return [rule for rule in (matchers[p] for p in positions)
+                if rule.applies_on_service(environment, container, channel_id)]
 
 
 def parse_policy(data: Any, *, source: str = "policy") -> PolicyConfig:
@@ -484,11 +543,13 @@ def evaluate(
 
     ``shell_available=False`` (the catalogue's ``shell: false``): the agent splits the command itself,
     so a ``|`` would reach the program as an argument; pipelines are refused rather than misread."""
-    groups = frozenset(user_groups)
-    mine = policy.rules_for(user_id, groups) if policy is not None else []
-    candidates = [r for r in mine if r.includes_service(service_alias, environment)
-                  and r.includes_container(container) and r.includes_channel(channel_id)]
+    if policy is None:
+        return _no_rule([], [], [], service_alias, environment, container)
+    index = policy._rule_index()
+    reaches = index.reaches(user_id, frozenset(user_groups))
+    candidates = index.candidates(reaches, service_alias, environment, container, channel_id)
     if not candidates:
+        mine = index.rules_of(reaches)
         on_service = [r for r in mine if r.includes_service(service_alias, environment)]
         here = [r for r in on_service if r.includes_container(container)]
         return _no_rule(mine, on_service, here, service_alias, environment, container)

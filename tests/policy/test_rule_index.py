@@ -1,0 +1,61 @@
+"""``evaluate`` looks only at the rules its index gives for the request's user, groups and service; that
+must be exactly the rules the earlier code found by checking every rule naming the user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.policy import PolicyConfig, RuleMatcher, parse_policy
+
+USERS = ["U0A", "U0B", "U0C"]
+GROUPS = ["S0X", "S0Y"]
+SERVICES = ["web", "api", "db"]
+ENVIRONMENTS = ["prod", "staging"]
+CHANNELS = ["C0ONE", "C0TWO"]
+CONTAINERS = ["app", "envoy"]
+
+
+def reference_candidates(policy: PolicyConfig, user: str, groups: frozenset[str], service: str,
+                         environment: str | None, container: str | None, channel: str) -> list[RuleMatcher]:
+    """The earlier code: every rule naming the user or a group, then its three filters."""
+    mine = [r.matcher for r in policy.rules if r.matcher.includes_user(user, groups)]
+    return [r for r in mine if r.includes_service(service, environment) and r.includes_container(container)
+            and r.includes_channel(channel)]
+
+
+def _some(values: list[str], star: bool = False) -> st.SearchStrategy[list[str]]:
+    return st.lists(st.sampled_from(values + (["*"] if star else [])), max_size=len(values), unique=True)
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> PolicyConfig:
+    rules: list[dict[str, Any]] = []
+    for n in range(draw(st.integers(1, 8))):
+        services, environments = draw(_some(SERVICES, star=True)), draw(_some(ENVIRONMENTS, star=True))
+        users, groups = draw(_some(USERS)), draw(_some(GROUPS))
+        rules.append({
+            "name": f"r{n}", "users": users or ([] if groups else USERS[:1]), "groups": groups,
+            "services": services or ([] if environments else ["*"]), "environments": environments,
+            "channels": draw(_some(CHANNELS)), "containers": draw(_some(CONTAINERS, star=True)),
+            "commands": [{"argv": ["uptime"]}],
+        })
+    return parse_policy({"rules": rules})
+
+
+@settings(max_examples=300, deadline=None)
+@given(policies(), st.sampled_from(USERS + ["U0NOBODY"]), _some(GROUPS + ["S0NONE"]),
+       st.sampled_from(SERVICES + ["other"]), st.sampled_from([*ENVIRONMENTS, None]),
+       st.sampled_from([*CONTAINERS, None]), st.sampled_from(CHANNELS))
+def test_the_index_finds_the_rules_checking_every_rule_finds(
+    policy: PolicyConfig, user: str, groups: list[str], service: str, environment: str | None,
+    container: str | None, channel: str,
+) -> None:
+    index = policy._rule_index()
+    reaches = index.reaches(user, frozenset(groups))
+    expected = reference_candidates(policy, user, frozenset(groups), service, environment, container, channel)
+    assert index.candidates(reaches, service, environment, container, channel) == expected
+    assert index.rules_of(reaches) == [r.matcher for r in policy.rules
+                                       if r.matcher.includes_user(user, frozenset(groups))]
