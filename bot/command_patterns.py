@@ -292,7 +292,8 @@ class RegexPattern:
                                "without nested repeats or back-references, or use typed argv matchers")
         self.source = source
         self.position = position
-        self.programs: frozenset[str] | None = None  # a regex may match any program
+        program = _regex_program(source, self.regex)
+        self.programs = None if program is None else frozenset({program})
 
     def describe(self) -> str:
         return f"regex `{self.source}`" + _position_note(self.position)
@@ -316,6 +317,21 @@ class RegexPattern:
             if refusal is not None:
                 return PatternOutcome(False, refusal)
         return MATCH
+
+
+# A regex that starts with a program name and a space (`^curl -s …`) can only match a command whose first
+# word is that name: the normalized text begins with the first word shell-quoted, and a quoted word is the
+# word itself only when it needs no quotes. Only this plain shape is read (no `|` anywhere, no quantifier on
+# the space, no case-insensitive or verbose flag); any other regex may match any program.
+_REGEX_PROGRAM = re.compile(r"\^?([A-Za-z0-9_][A-Za-z0-9_-]*)(?: (?![*+?{])|\$?\Z)")
+
+
+def _regex_program(source: str, regex: re.Pattern[str]) -> str | None:
+    """The program every command ``regex`` matches starts with, when its source says so plainly."""
+    if "|" in source or regex.flags & (re.IGNORECASE | re.VERBOSE):
+        return None
+    found = _REGEX_PROGRAM.match(source)
+    return found.group(1) if found is not None else None
 
 
 def _unescape(glob: str) -> str:
@@ -512,9 +528,10 @@ class PatternsByProgram:
     """A rule's patterns as seen from one place of a pipeline (the first command, or one after a `|`),
     looked up by the command's program, in file order.
 
-    Each compiled pattern says which programs it can match (``programs``: its literal first word; None
-    for a glob or a regex). A pattern naming another program can neither match nor refuse the command
-    (its first word fails before any danger check) and scores 0, so it is never tried."""
+    Each compiled pattern says which programs it can match (``programs``: its literal first word, or the
+    name a regex plainly starts with; None for a glob or any other regex). A pattern naming another
+    program can neither match nor refuse the command (its first word fails before any danger check) and
+    scores 0, so it is never tried."""
 
     __slots__ = ("named", "others", "first_here")
 
@@ -527,12 +544,15 @@ class PatternsByProgram:
     @staticmethod
     def _pick(patterns: Sequence[CompiledPattern], index: int, program: str | None) -> _Picked:
         same = [p for p in patterns if p.programs is None or (program is not None and program in p.programs)]
-        return (tuple(p for p in same if position_allows(p.position, index)),
-                tuple((p, position_allows(p.position, index)) for p in same))
+        here = [(p, position_allows(p.position, index)) for p in same]
+        # A regex allowed here always scores 0, which never makes it the closest (a tie at 0 goes to
+        # ``first_here``), so the closest-pattern search does not score it.
+        return (tuple(p for p, allowed in here if allowed),
+                tuple((p, allowed) for p, allowed in here if not (allowed and isinstance(p, RegexPattern))))
 
     def for_command(self, command: SimpleCommand) -> _Picked:
-        """(the patterns that may match it here; every pattern that may match it, each with whether its
-        position allows it here)."""
+        """(the patterns that may match it here; the patterns that may match it or score above 0, each
+        with whether its position allows it here)."""
         words = command.words
         return self.named.get(words[0].value, self.others) if words else self.others
 
