@@ -533,12 +533,18 @@ class PatternsByProgram:
     program can neither match nor refuse the command (its first word fails before any danger check) and
     scores 0, so it is never tried."""
 
-    __slots__ = ("named", "others", "first_here")
+    __slots__ = ("named_tries", "other_tries", "named_scored", "other_scored", "named_shapes", "other_shapes",
+                 "first_here")
 
     def __init__(self, patterns: Sequence[CompiledPattern], index: int) -> None:
         names = {name for p in patterns for name in (p.programs or ())}
-        self.named = {name: self._pick(patterns, index, name) for name in names}
-        self.others = self._pick(patterns, index, None)  # a program no pattern names
+        picked = {name: self._pick(patterns, index, name) for name in names}
+        # Two plain dicts rather than one of pairs: each lookup is on a request's hot path.
+        self.named_tries = {name: tries for name, (tries, _) in picked.items()}
+        self.named_scored = {name: scored for name, (_, scored) in picked.items()}
+        self.other_tries, self.other_scored = self._pick(patterns, index, None)  # a program no pattern names
+        self.named_shapes = {name: _argv_shapes(scored) for name, scored in self.named_scored.items()}
+        self.other_shapes = _argv_shapes(self.other_scored)
         self.first_here = next((p for p in patterns if position_allows(p.position, index)), None)
 
     @staticmethod
@@ -550,11 +556,40 @@ class PatternsByProgram:
         return (tuple(p for p, allowed in here if allowed),
                 tuple((p, allowed) for p, allowed in here if not (allowed and isinstance(p, RegexPattern))))
 
-    def for_command(self, command: SimpleCommand) -> _Picked:
-        """(the patterns that may match it here; the patterns that may match it or score above 0, each
-        with whether its position allows it here)."""
+    def tries(self, command: SimpleCommand) -> tuple[CompiledPattern, ...]:
+        """The patterns that may match ``command`` here, in file order."""
         words = command.words
-        return self.named.get(words[0].value, self.others) if words else self.others
+        return self.named_tries.get(words[0].value, self.other_tries) if words else self.other_tries
+
+    def scored(self, command: SimpleCommand) -> tuple[tuple[CompiledPattern, bool], ...]:
+        """The patterns that may match ``command`` or score above 0, each with whether its position allows
+        it here, in file order."""
+        words = command.words
+        return self.named_scored.get(words[0].value, self.other_scored) if words else self.other_scored
+
+    def score_bound(self, command: SimpleCommand) -> int | None:
+        """At least the score of every pattern ``scored`` gives for ``command``, *given that none of those
+        allowed here matched it or refused it* (what a rule's check found when it reports the command's
+        index); None when it cannot say (typed patterns, or patterns for another place). Cheap: lengths
+        only. A glob word that did not match is the first difference at the latest, so a pattern of ``n``
+        words that the command's length fits scores at most ``n - 1``."""
+        words = command.words
+        shapes = self.named_shapes.get(words[0].value, self.other_shapes) if words else self.other_shapes
+        if shapes is None:
+            return None
+        given = len(words)
+        bound = 0
+        for n, rest in shapes:
+            bound = max(bound, given if given < n else n if given > n and not rest else n - 1)
+        return bound
 
 
 _Picked = tuple[tuple[CompiledPattern, ...], tuple[tuple[CompiledPattern, bool], ...]]
+
+
+def _argv_shapes(scored: tuple[tuple[CompiledPattern, bool], ...]) -> tuple[tuple[int, bool], ...] | None:
+    """(fixed words, ends with ``**``) of each scored pattern, when all are plain argv patterns allowed
+    here; None otherwise."""
+    if not all(here and isinstance(p, ArgvPattern) for p, here in scored):
+        return None
+    return tuple((len(p.words), p.rest) for p, _ in scored if isinstance(p, ArgvPattern))

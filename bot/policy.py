@@ -284,10 +284,12 @@ class RuleMatcher:
             return self._check_shell_text(command)
         if isinstance(pipeline, Refusal):
             return pipeline
+        table = self.first
         for index, simple in enumerate(pipeline):
-            found = self._check_simple(simple, index)
+            found = self._check_simple(simple, index, table)
             if found is not None:
                 return found
+            table = self.filters
         return None
 
     def no_match_at(self, pipeline: tuple[SimpleCommand, ...], index: int,
@@ -301,9 +303,11 @@ class RuleMatcher:
             why += f"; {closest.sentence()}"
         return Refusal("no-match", part, why, closest, index)
 
-    def _check_simple(self, simple: SimpleCommand, index: int) -> Refusal | int | None:
+    def _check_simple(self, simple: SimpleCommand, index: int, table: PatternsByProgram | None = None,
+                      ) -> Refusal | int | None:
+        """``table``: the patterns for ``index`` (``first`` or ``filters``), when the caller has them."""
         first_refusal: Refusal | None = None
-        for pattern in (self.filters if index else self.first).for_command(simple)[0]:
+        for pattern in (table or (self.filters if index else self.first)).tries(simple):
             outcome = pattern.match(simple)
             if outcome.matched:
                 return None
@@ -315,7 +319,7 @@ class RuleMatcher:
         denial, for a few rules). A pattern matching but for its pipeline position scores highest."""
         table = self.filters if index else self.first
         best: tuple[int, CompiledPattern | None] = (-1, None)
-        for pattern, here in table.for_command(simple)[1]:
+        for pattern, here in table.scored(simple):
             if not here:
                 if pattern.match(simple).matched:
                     return len(simple.words) + 1, pattern
@@ -328,6 +332,12 @@ class RuleMatcher:
             # allowed here wins a tie at 0.
             return 0, table.first_here
         return best
+
+    def nearest_bound(self, simple: SimpleCommand, index: int) -> int | None:
+        """At least ``nearest(simple, index)[0]`` when ``check`` reported ``index`` (no pattern matched or
+        refused ``simple`` there); None when unknown."""
+        bound = (self.filters if index else self.first).score_bound(simple)
+        return bound if bound is None else max(bound, 0)
 
     def closest(self, simple: SimpleCommand, index: int,
                 nearest: tuple[int, CompiledPattern | None] | None = None) -> Closest | None:
@@ -471,9 +481,12 @@ class _RuleIndex:
             positions: Iterable[int] = reaches[0].on_service(service)  # one list: already in file order
         else:
             positions = sorted({p for reach in reaches for p in reach.on_service(service)})
-        matchers = self.matchers
-        return [rule for rule in (matchers[p] for p in positions)
-                if rule.applies_on_service(environment, container, channel_id)]
+        found = []
+        for position in positions:
+            rule = self.matchers[position]
+            if rule.applies_on_service(environment, container, channel_id):
+                found.append(rule)
+        return found
 
 
 def parse_policy(data: Any, *, source: str = "policy") -> PolicyConfig:
@@ -613,6 +626,11 @@ def _closest_refusal(refusals: list[tuple[RuleMatcher, Refusal | int]],
     best_nearest: tuple[int, CompiledPattern | None] | None = None
     for position, (rule, refusal) in enumerate(refusals):
         index = refusal if isinstance(refusal, int) else refusal.command_index
+        if isinstance(refusal, int) and best[0] >= 0:
+            # A rule that cannot score above the best so far cannot be chosen (a tie goes to the first).
+            bound = rule.nearest_bound(pipeline[refusal], refusal)
+            if bound is not None and bound <= best[0]:
+                continue
         nearest = None if index is None or index >= len(pipeline) else rule.nearest(pipeline[index], index)
         score = -1 if nearest is None else nearest[0]
         if score > best[0]:
