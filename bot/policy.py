@@ -589,6 +589,8 @@ def evaluate(
                                 f"{rule.timeout} or less")
         if found is None:
             allowed.append(rule)
+            if not rule.needs_approval:
+                break  # the first rule allowing it without approval decides; the rest cannot change that
         else:
             refusals.append((rule, found))
 
