@@ -213,6 +213,7 @@ class ArgvPattern:
         if argv[0] == "**":
             raise PatternError("the program (first argv word) cannot be `**`")
         self.source = tuple(argv)
+        self.described = "`" + " ".join(self.source) + "`" + _position_note(position)  # made once, not per refusal
         self.expected = tuple(_glob_expected(w) for w in argv)
         self.rest = argv[-1] == "**"
         fixed = argv[:-1] if self.rest else argv
@@ -225,7 +226,7 @@ class ArgvPattern:
         self.programs = None if program is None else frozenset({program})
 
     def describe(self) -> str:
-        return "`" + " ".join(self.source) + "`" + _position_note(self.position)
+        return self.described
 
     def score(self, command: SimpleCommand) -> int:
         """Words matched before the first difference (cheap: no sentence is made)."""
