@@ -181,7 +181,7 @@ def _program(words: Sequence[Word]) -> str:
 # -- compiled patterns -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _GlobWord:
     regex: re.Pattern[str]
     literal: str | None  # the exact word when the glob has no wildcards
@@ -199,6 +199,10 @@ class _GlobWord:
 class ArgvPattern:
     """``argv: [...]`` compiled."""
 
+    # Slots: a request reaches a few patterns of each of several rules, seldom the same ones twice, so
+    # each attribute read is often a cache miss; one less indirection per read shows.
+    __slots__ = ("position", "source", "described", "expected", "rest", "words", "programs")
+
     def __init__(self, argv: Sequence[str], position: Position = "any") -> None:
         self.position = position
         if not argv:
@@ -213,6 +217,7 @@ class ArgvPattern:
         if argv[0] == "**":
             raise PatternError("the program (first argv word) cannot be `**`")
         self.source = tuple(argv)
+        self.described = "`" + " ".join(self.source) + "`" + _position_note(position)  # made once, not per refusal
         self.expected = tuple(_glob_expected(w) for w in argv)
         self.rest = argv[-1] == "**"
         fixed = argv[:-1] if self.rest else argv
@@ -225,7 +230,7 @@ class ArgvPattern:
         self.programs = None if program is None else frozenset({program})
 
     def describe(self) -> str:
-        return "`" + " ".join(self.source) + "`" + _position_note(self.position)
+        return self.described
 
     def score(self, command: SimpleCommand) -> int:
         """Words matched before the first difference (cheap: no sentence is made)."""
@@ -278,6 +283,8 @@ class ArgvPattern:
 class RegexPattern:
     """``regex: '...'`` compiled; full match against the normalized simple command."""
 
+    __slots__ = ("regex", "source", "position", "programs")  # as ArgvPattern's
+
     def __init__(self, source: str, position: Position = "any") -> None:
         try:
             with warnings.catch_warnings():
@@ -292,7 +299,8 @@ class RegexPattern:
                                "without nested repeats or back-references, or use typed argv matchers")
         self.source = source
         self.position = position
-        self.programs: frozenset[str] | None = None  # a regex may match any program
+        program = _regex_program(source, self.regex)
+        self.programs = None if program is None else frozenset({program})
 
     def describe(self) -> str:
         return f"regex `{self.source}`" + _position_note(self.position)
@@ -316,6 +324,21 @@ class RegexPattern:
             if refusal is not None:
                 return PatternOutcome(False, refusal)
         return MATCH
+
+
+# A regex that starts with a program name and a space (`^curl -s …`) can only match a command whose first
+# word is that name: the normalized text begins with the first word shell-quoted, and a quoted word is the
+# word itself only when it needs no quotes. Only this plain shape is read (no `|` anywhere, no quantifier on
+# the space, no case-insensitive or verbose flag); any other regex may match any program.
+_REGEX_PROGRAM = re.compile(r"\^?([A-Za-z0-9_][A-Za-z0-9_-]*)(?: (?![*+?{])|\$?\Z)")
+
+
+def _regex_program(source: str, regex: re.Pattern[str]) -> str | None:
+    """The program every command ``regex`` matches starts with, when its source says so plainly."""
+    if "|" in source or regex.flags & (re.IGNORECASE | re.VERBOSE):
+        return None
+    found = _REGEX_PROGRAM.match(source)
+    return found.group(1) if found is not None else None
 
 
 def _unescape(glob: str) -> str:
@@ -512,29 +535,68 @@ class PatternsByProgram:
     """A rule's patterns as seen from one place of a pipeline (the first command, or one after a `|`),
     looked up by the command's program, in file order.
 
-    Each compiled pattern says which programs it can match (``programs``: its literal first word; None
-    for a glob or a regex). A pattern naming another program can neither match nor refuse the command
-    (its first word fails before any danger check) and scores 0, so it is never tried."""
+    Each compiled pattern says which programs it can match (``programs``: its literal first word, or the
+    name a regex plainly starts with; None for a glob or any other regex). A pattern naming another
+    program can neither match nor refuse the command (its first word fails before any danger check) and
+    scores 0, so it is never tried."""
 
-    __slots__ = ("named", "others", "first_here")
+    __slots__ = ("named_tries", "other_tries", "named_scored", "other_scored", "named_shapes", "other_shapes",
+                 "first_here")
 
     def __init__(self, patterns: Sequence[CompiledPattern], index: int) -> None:
         names = {name for p in patterns for name in (p.programs or ())}
-        self.named = {name: self._pick(patterns, index, name) for name in names}
-        self.others = self._pick(patterns, index, None)  # a program no pattern names
+        picked = {name: self._pick(patterns, index, name) for name in names}
+        # Two plain dicts rather than one of pairs: each lookup is on a request's hot path.
+        self.named_tries = {name: tries for name, (tries, _) in picked.items()}
+        self.named_scored = {name: scored for name, (_, scored) in picked.items()}
+        self.other_tries, self.other_scored = self._pick(patterns, index, None)  # a program no pattern names
+        self.named_shapes = {name: _argv_shapes(scored) for name, scored in self.named_scored.items()}
+        self.other_shapes = _argv_shapes(self.other_scored)
         self.first_here = next((p for p in patterns if position_allows(p.position, index)), None)
 
     @staticmethod
     def _pick(patterns: Sequence[CompiledPattern], index: int, program: str | None) -> _Picked:
         same = [p for p in patterns if p.programs is None or (program is not None and program in p.programs)]
-        return (tuple(p for p in same if position_allows(p.position, index)),
-                tuple((p, position_allows(p.position, index)) for p in same))
+        here = [(p, position_allows(p.position, index)) for p in same]
+        # A regex allowed here always scores 0, which never makes it the closest (a tie at 0 goes to
+        # ``first_here``), so the closest-pattern search does not score it.
+        return (tuple(p for p, allowed in here if allowed),
+                tuple((p, allowed) for p, allowed in here if not (allowed and isinstance(p, RegexPattern))))
 
-    def for_command(self, command: SimpleCommand) -> _Picked:
-        """(the patterns that may match it here; every pattern that may match it, each with whether its
-        position allows it here)."""
+    def tries(self, command: SimpleCommand) -> tuple[CompiledPattern, ...]:
+        """The patterns that may match ``command`` here, in file order."""
         words = command.words
-        return self.named.get(words[0].value, self.others) if words else self.others
+        return self.named_tries.get(words[0].value, self.other_tries) if words else self.other_tries
+
+    def scored(self, command: SimpleCommand) -> tuple[tuple[CompiledPattern, bool], ...]:
+        """The patterns that may match ``command`` or score above 0, each with whether its position allows
+        it here, in file order."""
+        words = command.words
+        return self.named_scored.get(words[0].value, self.other_scored) if words else self.other_scored
+
+    def score_bound(self, command: SimpleCommand) -> int | None:
+        """At least the score of every pattern ``scored`` gives for ``command``, *given that none of those
+        allowed here matched it or refused it* (what a rule's check found when it reports the command's
+        index); None when it cannot say (typed patterns, or patterns for another place). Cheap: lengths
+        only. A glob word that did not match is the first difference at the latest, so a pattern of ``n``
+        words that the command's length fits scores at most ``n - 1``."""
+        words = command.words
+        shapes = self.named_shapes.get(words[0].value, self.other_shapes) if words else self.other_shapes
+        if shapes is None:
+            return None
+        given = len(words)
+        bound = 0
+        for n, rest in shapes:
+            bound = max(bound, given if given < n else n if given > n and not rest else n - 1)
+        return bound
 
 
 _Picked = tuple[tuple[CompiledPattern, ...], tuple[tuple[CompiledPattern, bool], ...]]
+
+
+def _argv_shapes(scored: tuple[tuple[CompiledPattern, bool], ...]) -> tuple[tuple[int, bool], ...] | None:
+    """(fixed words, ends with ``**``) of each scored pattern, when all are plain argv patterns allowed
+    here; None otherwise."""
+    if not all(here and isinstance(p, ArgvPattern) for p, here in scored):
+        return None
+    return tuple((len(p.words), p.rest) for p, _ in scored if isinstance(p, ArgvPattern))

@@ -260,6 +260,14 @@ class RuleMatcher:
         """``container`` None is the catalogue's container (or the task's default one)."""
         return self.containers is None or container in self.containers
 
+    def applies_on_service(self, environment: str | None, container: str | None, channel_id: str) -> bool:
+        """The rest of ``includes_service`` (for a service the rule index already matched),
+        ``includes_container`` and ``includes_channel``, in one call: ``evaluate`` asks it of every rule
+        the request's user has on its service."""
+        return ((self.environments is None or environment in self.environments)
+                and (self.containers is None or container in self.containers)
+                and (not self.channels or channel_id in self.channels))
+
     def check_command(self, command: str, pipeline: tuple[SimpleCommand, ...] | Refusal) -> Refusal | None:
         """None when this rule's patterns allow ``command``; otherwise why not."""
         found = self.check(command, pipeline)
@@ -276,10 +284,12 @@ class RuleMatcher:
             return self._check_shell_text(command)
         if isinstance(pipeline, Refusal):
             return pipeline
+        table = self.first
         for index, simple in enumerate(pipeline):
-            found = self._check_simple(simple, index)
+            found = self._check_simple(simple, index, table)
             if found is not None:
                 return found
+            table = self.filters
         return None
 
     def no_match_at(self, pipeline: tuple[SimpleCommand, ...], index: int,
@@ -293,9 +303,11 @@ class RuleMatcher:
             why += f"; {closest.sentence()}"
         return Refusal("no-match", part, why, closest, index)
 
-    def _check_simple(self, simple: SimpleCommand, index: int) -> Refusal | int | None:
+    def _check_simple(self, simple: SimpleCommand, index: int, table: PatternsByProgram | None = None,
+                      ) -> Refusal | int | None:
+        """``table``: the patterns for ``index`` (``first`` or ``filters``), when the caller has them."""
         first_refusal: Refusal | None = None
-        for pattern in (self.filters if index else self.first).for_command(simple)[0]:
+        for pattern in (table or (self.filters if index else self.first)).tries(simple):
             outcome = pattern.match(simple)
             if outcome.matched:
                 return None
@@ -307,7 +319,7 @@ class RuleMatcher:
         denial, for a few rules). A pattern matching but for its pipeline position scores highest."""
         table = self.filters if index else self.first
         best: tuple[int, CompiledPattern | None] = (-1, None)
-        for pattern, here in table.for_command(simple)[1]:
+        for pattern, here in table.scored(simple):
             if not here:
                 if pattern.match(simple).matched:
                     return len(simple.words) + 1, pattern
@@ -320,6 +332,12 @@ class RuleMatcher:
             # allowed here wins a tie at 0.
             return 0, table.first_here
         return best
+
+    def nearest_bound(self, simple: SimpleCommand, index: int) -> int | None:
+        """At least ``nearest(simple, index)[0]`` when ``check`` reported ``index`` (no pattern matched or
+        refused ``simple`` there); None when unknown."""
+        bound = (self.filters if index else self.first).score_bound(simple)
+        return bound if bound is None else max(bound, 0)
 
     def closest(self, simple: SimpleCommand, index: int,
                 nearest: tuple[int, CompiledPattern | None] | None = None) -> Closest | None:
@@ -390,31 +408,85 @@ class PolicyConfig(_Strict):
 
     def rules_for(self, user_id: str, user_groups: frozenset[str]) -> list[RuleMatcher]:
         """The rules naming this user or one of their groups, in file order."""
+        return self._rule_index().rules_for(user_id, user_groups)
+
+    def _rule_index(self) -> _RuleIndex:
         # `self._index` without BaseModel.__getattr__ (a private attribute's slow path), once per request.
         index: _RuleIndex = self.__pydantic_private__["_index"]  # type: ignore[index]
-        return index.rules_for(user_id, user_groups)
+        return index
+
+
+class _Reach:
+    """The rules naming one user or group: all of them, and those that may apply to each service (a rule
+    for any service, or only for environments, is in every list). Positions are added in file order, so
+    each list stays in file order."""
+
+    __slots__ = ("positions", "by_service", "any_service")
+
+    def __init__(self) -> None:
+        self.positions: list[int] = []
+        self.by_service: dict[str, list[int]] = {}
+        self.any_service: list[int] = []
+
+    def add(self, position: int, services: frozenset[str] | None) -> None:
+        self.positions.append(position)
+        if services is None:
+            self.any_service.append(position)
+            for on_service in self.by_service.values():
+                on_service.append(position)
+            return
+        for service in services:
+            self.by_service.setdefault(service, list(self.any_service)).append(position)
+
+    def on_service(self, service: str) -> list[int]:
+        """The positions of the rules that may apply to ``service`` (their environments still to check)."""
+        return self.by_service.get(service, self.any_service)
 
 
 class _RuleIndex:
-    """Rule positions by user and by group, so a request only looks at the rules that name its user."""
+    """Rule positions by user and by group, each also by service, so a request only looks at the rules
+    that name its user (and, to decide, only at those that can reach its service)."""
 
     __slots__ = ("matchers", "by_user", "by_group")
 
     def __init__(self, matchers: tuple[RuleMatcher, ...]) -> None:
         self.matchers = matchers
-        self.by_user: dict[str, list[int]] = {}
-        self.by_group: dict[str, list[int]] = {}
+        self.by_user: dict[str, _Reach] = {}
+        self.by_group: dict[str, _Reach] = {}
         for position, matcher in enumerate(matchers):
             for user in matcher.users:
-                self.by_user.setdefault(user, []).append(position)
+                self.by_user.setdefault(user, _Reach()).add(position, matcher.services)
             for group in matcher.groups:
-                self.by_group.setdefault(group, []).append(position)
+                self.by_group.setdefault(group, _Reach()).add(position, matcher.services)
+
+    def reaches(self, user_id: str, user_groups: frozenset[str]) -> list[_Reach]:
+        """The entries of the user and of their groups that name any rule."""
+        found = [self.by_group[g] for g in user_groups if g in self.by_group]
+        user = self.by_user.get(user_id)
+        return found + [user] if user is not None else found
 
     def rules_for(self, user_id: str, user_groups: frozenset[str]) -> list[RuleMatcher]:
-        positions = set(self.by_user.get(user_id, ()))
-        for group in user_groups:
-            positions.update(self.by_group.get(group, ()))
+        return self.rules_of(self.reaches(user_id, user_groups))
+
+    def rules_of(self, reaches: list[_Reach]) -> list[RuleMatcher]:
+        """The rules of ``reaches``, in file order."""
+        positions = {p for reach in reaches for p in reach.positions}
         return [self.matchers[p] for p in sorted(positions)]
+
+    def candidates(self, reaches: list[_Reach], service: str, environment: str | None, container: str | None,
+                   channel_id: str) -> list[RuleMatcher]:
+        """``[r for r in rules_of(reaches) if r applies to service, environment, container and channel]``
+        without looking at the user's rules for other services."""
+        if len(reaches) == 1:
+            positions: Iterable[int] = reaches[0].on_service(service)  # one list: already in file order
+        else:
+            positions = sorted({p for reach in reaches for p in reach.on_service(service)})
+        found = []
+        for position in positions:
+            rule = self.matchers[position]
+            if rule.applies_on_service(environment, container, channel_id):
+                found.append(rule)
+        return found
 
 
 def parse_policy(data: Any, *, source: str = "policy") -> PolicyConfig:
@@ -484,11 +556,13 @@ def evaluate(
 
     ``shell_available=False`` (the catalogue's ``shell: false``): the agent splits the command itself,
     so a ``|`` would reach the program as an argument; pipelines are refused rather than misread."""
-    groups = frozenset(user_groups)
-    mine = policy.rules_for(user_id, groups) if policy is not None else []
-    candidates = [r for r in mine if r.includes_service(service_alias, environment)
-                  and r.includes_container(container) and r.includes_channel(channel_id)]
+    if policy is None:
+        return _no_rule([], [], [], service_alias, environment, container)
+    index = policy._rule_index()
+    reaches = index.reaches(user_id, frozenset(user_groups))
+    candidates = index.candidates(reaches, service_alias, environment, container, channel_id)
     if not candidates:
+        mine = index.rules_of(reaches)
         on_service = [r for r in mine if r.includes_service(service_alias, environment)]
         here = [r for r in on_service if r.includes_container(container)]
         return _no_rule(mine, on_service, here, service_alias, environment, container)
@@ -515,6 +589,8 @@ def evaluate(
                                 f"{rule.timeout} or less")
         if found is None:
             allowed.append(rule)
+            if not rule.needs_approval:
+                break  # the first rule allowing it without approval decides; the rest cannot change that
         else:
             refusals.append((rule, found))
 
@@ -552,6 +628,11 @@ def _closest_refusal(refusals: list[tuple[RuleMatcher, Refusal | int]],
     best_nearest: tuple[int, CompiledPattern | None] | None = None
     for position, (rule, refusal) in enumerate(refusals):
         index = refusal if isinstance(refusal, int) else refusal.command_index
+        if isinstance(refusal, int) and best[0] >= 0:
+            # A rule that cannot score above the best so far cannot be chosen (a tie goes to the first).
+            bound = rule.nearest_bound(pipeline[refusal], refusal)
+            if bound is not None and bound <= best[0]:
+                continue
         nearest = None if index is None or index >= len(pipeline) else rule.nearest(pipeline[index], index)
         score = -1 if nearest is None else nearest[0]
         if score > best[0]:

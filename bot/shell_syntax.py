@@ -102,6 +102,11 @@ class Word(_WordFields):
     def __new__(cls, value: str, source: str) -> Word:
         return tuple.__new__(cls, (value, source, WILD_STAR in value or WILD_QMARK in value))
 
+    @classmethod
+    def plain(cls, value: str) -> Word:
+        """A word of plain text (``_PLAIN_TEXT``): as typed, and it cannot hold a glob."""
+        return tuple.__new__(cls, (value, value, False))
+
     @property
     def display(self) -> str:
         """The value with globs shown as ``*``/``?`` (for messages)."""
@@ -127,6 +132,11 @@ class SimpleCommand(_SimpleCommandFields):
         if not normalized:
             normalized = " ".join(shlex.quote(w.value) for w in words)
         return tuple.__new__(cls, (words, source, normalized, any(w.has_glob for w in words)))
+
+    @classmethod
+    def plain(cls, words: tuple[Word, ...], source: str, normalized: str) -> SimpleCommand:
+        """A command of plain words (``Word.plain``): none holds a glob."""
+        return tuple.__new__(cls, (words, source, normalized, False))
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -521,6 +531,6 @@ def _plain_pipeline(text: str) -> tuple[SimpleCommand, ...] | None:
         values = part.split()
         if not values or values[0] in RESERVED_WORDS or "=" in values[0]:
             return None
-        words = tuple(Word(v, v) for v in values)
-        commands.append(SimpleCommand(words, part.strip(" \t"), " ".join(values)))
+        words = tuple(map(Word.plain, values))
+        commands.append(SimpleCommand.plain(words, part.strip(" \t"), " ".join(values)))
     return tuple(commands)

@@ -1,6 +1,7 @@
 """A rule tries only the patterns that can concern a command's program (``PatternsByProgram``); its
 answers must be exactly those of trying every pattern in file order, as the rule did before: the same
-allow, the same first refusal, the same closest pattern and score for a denial.
+allow, the same first refusal, the same closest pattern and score for a denial, and a score bound that
+is never below the score.
 
 The reference functions below are that earlier code, kept here as the specification."""
 
@@ -83,7 +84,11 @@ def _assert_same(text: str) -> None:
                     assert found == first_refusal, (rule.name, text, index)
                 elif not matched:
                     assert found == index  # "no pattern matches the command at this index"
-                assert rule.nearest(simple, index) == reference_nearest(rule, simple, index), (rule.name, text)
+                nearest = rule.nearest(simple, index)
+                assert nearest == reference_nearest(rule, simple, index), (rule.name, text)
+                if found == index:  # the closest-pattern search may skip a rule whose bound is no better
+                    bound = rule.nearest_bound(simple, index)
+                    assert bound is None or bound >= nearest[0], (rule.name, text, index)
 
 
 def test_the_corpora_decide_as_trying_every_pattern() -> None:
