@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -124,11 +123,6 @@ async def _serve(
     )
     if install_signal_handlers:
         _on_signals(stop)
-    # Everything loaded so far (modules, pydantic schemas, the SDKs) lives as long as the process: moved
-    # out of the collector's reach, a full collection scans only what requests create. Measured: the
-    # largest pause under sustained load fell from ~190 ms to a few ms (docs/benchmarks.md).
-    gc.collect()
-    gc.freeze()
     maintenance_stop = asyncio.Event()
     # Run maintenance (its first round at start-up, so records left behind by a replica that died are
     # failed, their sessions ended and their messages updated before new work arrives) and audit retention.
