@@ -32,6 +32,10 @@ EXPECTED: dict[tuple[str, ...], set[str]] = {
         "client_peak_rss_mib",
     },
     ("benchmarks.data_channel", "--quick", "--pattern", "batched", "--tls"): {"client_cpu_ms_per_mib", "frames_per_read"},
+    ("benchmarks.followups", "--mib", "1"): {
+        "kept_mib", "keep_ms", "filter_count_ms", "filter_count_mib_per_s", "filter_regex_tail_ms",
+        "filter_hostile_ms", "peak_traced_mib",
+    },
     ("benchmarks.live_updates", "--seconds", "5"): {
         "live_runs", "live_chat_update_calls", "live_chat_update_per_s_mean", "live_chat_update_busiest_minute",
         "live_429_answered", "live_messages_ending_with_result",
