@@ -14,6 +14,7 @@ approvals). Its first answer is the modal's own: a refusal or usage error stays 
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 from collections.abc import Awaitable, Callable
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from handlers.live import LiveUpdates
 
 log = logging.getLogger("ecs_exec_bot.handlers")
+# The membership check from Home runs before the form's ack; past this, the user submits again.
+MEMBERSHIP_CHECK_S = 1.5
 
 Ack = Callable[..., Awaitable[None]]
 FORM_ERROR_CHARS = 300
@@ -221,8 +224,13 @@ async def _cannot_run_there(client: AsyncWebClient, channel: str, user: str) -> 
     reachable by someone who is not in it. ``chat.postEphemeral`` to the user there is the membership test
     that needs no extra scope (``user_not_in_channel``), and tells them where the result will appear."""
     try:
-        await client.chat_postEphemeral(channel=channel, user=user,
-                                        text="⏳ Your command from the Home tab runs here; its result appears in this channel.")
+        # Before the form's ack (Slack waits 3 s for it): bounded.
+        await asyncio.wait_for(client.chat_postEphemeral(
+            channel=channel, user=user,
+            text="⏳ Your command from the Home tab runs here; its result appears in this channel.",
+        ), MEMBERSHIP_CHECK_S)
+    except TimeoutError:
+        return "Slack did not confirm that you are in that channel in time: submit again."
     except SlackApiError as exc:
         error = str(exc.response.get("error") or "")
         if error == "user_not_in_channel":
