@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.builder import BuilderState, builder_view, command_text, valid_channel, valid_ts
+from bot.errors import SlackError
 from bot.output.render import (
     BUILDER_CHANNEL,
     BUILDER_COMMAND,
@@ -36,7 +37,7 @@ from bot.output.render import (
 from bot.runs.intake import policy_groups
 from handlers import replies
 from handlers.commands import CommandRequest, Message, handle_request, new_request_id
-from handlers.slack_calls import ThreadEphemeral
+from handlers.slack_calls import ThreadEphemeral, open_view
 
 if TYPE_CHECKING:
     from slack_bolt.app.async_app import AsyncApp
@@ -90,14 +91,12 @@ async def open_builder(
     state = BuilderState(channel=channel, from_home=place.home)
     view = builder_view(services.config, user, groups, state, place.model_dump_json())
     try:
-        await client.views_open(trigger_id=trigger_id, view=replies.builder_modal(view))
-    except SlackApiError as exc:
-        error = exc.response.get("error")
-        log.warning("views.open (builder) failed: %s", error)
+        await open_view(client, trigger_id, replies.builder_modal(view))
+    except SlackError as exc:
+        log.warning("the command builder did not open: %s", exc.user_text())
         if channel is not None:
             await ThreadEphemeral(client, channel, user, thread_ts)(
-                f"⚠️ The command builder could not open (Slack said {error}). Try `/ecs-exec` again, or type "
-                "`/ecs-exec SERVICE COMMAND`."
+                f"⚠️ {exc.message} Try `/ecs-exec` again, or type `/ecs-exec SERVICE COMMAND`."
             )
 
 

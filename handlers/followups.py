@@ -19,10 +19,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import BotError, UsageError
+from bot.errors import BotError, SlackError, UsageError
 from bot.output.filters import MAX_LINES, OutputFilter
 from bot.output.followup_render import (
     FILTER_ACTION,
@@ -39,7 +38,7 @@ from bot.output.followup_render import (
 )
 from bot.runs.intake import policy_groups
 from handlers import replies
-from handlers.slack_calls import Responder, ThreadEphemeral, post_message, upload_text_file
+from handlers.slack_calls import Responder, ThreadEphemeral, open_view, post_message, upload_text_file
 
 if TYPE_CHECKING:
     from slack_bolt.app.async_app import AsyncApp
@@ -122,14 +121,14 @@ async def open_filter_modal(services: Services, client: AsyncWebClient, body: di
         run = await services.followups.kept_run(request_id)
         place = FilterPlace(request_id=run.request_id, channel=run.channel, thread_ts=run.thread_ts)
         view = replies.filter_modal(run.command, place.model_dump_json(), services.redactor)
-        await client.views_open(trigger_id=trigger_id, view=view)
+        await open_view(client, trigger_id, view)
+    except SlackError as exc:
+        # The trigger expired (3 s) or Slack refused the view: say so where the user clicked.
+        log.warning("the filter form did not open: %s", exc.user_text())
+        await respond(f"⚠️ {exc.message} Click Filter again, or reply `@ecs-exec filter PATTERN` in the thread.",
+                      replace_original=False)
     except BotError as exc:
         await respond(*replies.refusal(exc), replace_original=False)
-    except SlackApiError as exc:
-        # The trigger expired (3 s) or Slack refused the view: say so where the user clicked.
-        log.warning("views.open failed for the filter form: %s", exc.response.get("error"))
-        await respond(f"⚠️ The filter form could not open (Slack said {exc.response.get('error')}). Click Filter "
-                      "again, or reply `@ecs-exec filter PATTERN` in the thread.", replace_original=False)
     except Exception:
         reference = uuid.uuid4().hex[:12]
         log.exception("filter form failed (reference %s, user %s)", reference, user)

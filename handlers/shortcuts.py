@@ -18,9 +18,9 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import SlackError
 from bot.output.render import (
     MODAL_OPTIONS,
     RUN_MODAL,
@@ -32,7 +32,7 @@ from bot.output.render import (
 from handlers import replies
 from handlers.commands import CommandRequest, handle_request, new_request_id
 from handlers.mentions import thread_answer
-from handlers.slack_calls import ThreadEphemeral
+from handlers.slack_calls import ThreadEphemeral, open_view
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -119,13 +119,12 @@ async def open_run_modal(services: Services, client: AsyncWebClient, body: dict[
     metadata = ModalPlace(channel=channel, thread_ts=thread_ts).model_dump_json()
     choices = service_choices(services.config)
     try:
-        await client.views_open(trigger_id=trigger_id, view=replies.run_modal(choices, metadata))
-    except SlackApiError as exc:
+        await open_view(client, trigger_id, replies.run_modal(choices, metadata))
+    except SlackError as exc:
         # The trigger expired (3 s) or Slack refused the view: say so where the user clicked.
-        log.warning("views.open failed: %s", exc.response.get("error"))
+        log.warning("the Run on ECS form did not open: %s", exc.user_text())
         await ThreadEphemeral(client, channel, user, thread_ts)(
-            "⚠️ The Run on ECS form could not open (Slack said "
-            f"{exc.response.get('error')}). Try the shortcut again, or mention @ecs-exec in the thread."
+            f"⚠️ {exc.message} Try the shortcut again, or mention @ecs-exec in the thread."
         )
 
 

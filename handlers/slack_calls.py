@@ -8,6 +8,7 @@ method and shown as one sentence.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -78,6 +79,20 @@ async def update_message(
         await client.chat_update(channel=channel, ts=ts, text=text, blocks=list(blocks))
     except SlackApiError as exc:
         raise slack_failure("chat.update", exc) from exc
+
+
+# A trigger_id is valid for 3 s, and the listener that opens a view answers Slack only when it returns.
+VIEWS_OPEN_S = 2.5
+
+
+async def open_view(client: AsyncWebClient, trigger_id: str, view: dict[str, Any]) -> None:
+    """``views.open`` within the trigger's life; past it, or refused, one `SlackError` sentence."""
+    try:
+        await asyncio.wait_for(client.views_open(trigger_id=trigger_id, view=view), VIEWS_OPEN_S)
+    except TimeoutError:
+        raise SlackError("Slack did not open the form in time.", fix="Try again.") from None
+    except SlackApiError as exc:
+        raise SlackError(f"Slack did not open the form ({exc.response.get('error')}).", fix="Try again.") from exc
 
 
 async def upload_text_file(
