@@ -136,7 +136,10 @@ def literal_prefixes(pattern: re.Pattern[str]) -> tuple[str, ...]:
     Small character classes and alternations are expanded (``gh[pousr]_`` → ``ghp_``, ``gho_``, …); a
     prefix that extends another of the set is dropped, since the shorter one already finds it.
     """
-    prefixes, _ = _expand(_sre_parse.parse(pattern.pattern, pattern.flags), [""])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # see check_pattern: policy-file patterns come here too
+        tree = _sre_parse.parse(pattern.pattern, pattern.flags)
+    prefixes, _ = _expand(tree, [""])
     if not prefixes or "" in prefixes:
         return ()
     lowered = sorted({p.lower() for p in prefixes}, key=len)

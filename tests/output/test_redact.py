@@ -160,3 +160,15 @@ def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
         logger.info("nothing secret in %d lines", 3)
     assert [r.getMessage() for r in caplog.records] == [
         "exec failed: AWS_ACCESS_KEY_ID=[redacted:aws-access-key-id]", "nothing secret in 3 lines"]
+
+
+def test_a_policy_pattern_with_a_possible_nested_set_loads_without_a_warning() -> None:
+    """`re` warns (FutureWarning) about `[[`; a policy author cannot act on a warning, so none leaks."""
+    import warnings
+
+    from bot.policy import RedactPattern
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        redactor = Redactor([RedactPattern(name="odd", pattern="[[a-z]_]tok_[0-9]{4}")])
+    assert "tok_1234" not in redactor.redact("id a_]tok_1234 end")  # `[[a-z]` is one set, then `_]`
