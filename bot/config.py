@@ -276,27 +276,23 @@ def _load(text: str, source: str) -> tuple[Any, _LineIndex]:
     built from the node tree the line index reads)."""
     loader = yaml.SafeLoader(text)
     try:
-        root = _compose(loader, source)
+        root = loader.get_single_node()
         lines = _LineIndex(root, source)
         if root is None:
             return None, lines
         if lines.has_merge_keys:
             # Building the data rewrites `<<:` mappings in place; keep the index's tree as written.
             return yaml.safe_load(text), lines
+        # Constructing can fail too: a tag safe_load refuses (`!!python/object`, `!foo`).
         return loader.construct_document(root), lines
-    finally:
-        loader.dispose()
-
-
-def _compose(loader: yaml.SafeLoader, source: str) -> yaml.Node | None:
-    try:
-        return loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise _error(source, line, f"YAML syntax: {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
         raise _error(source, None, f"YAML syntax: {exc}") from None
+    finally:
+        loader.dispose()
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"

@@ -65,6 +65,9 @@ def error_for(text: str) -> str:
         ("services:\n  web: {cluster: c, service: s}\n", 2, "needs `environment:`"),
         ("environments:\n  prod: {}\n  prod: {}\n", 3, "duplicate key 'prod'"),
         ("services:\n  web: [unclosed\n", 3, "YAML syntax"),
+        # A tag safe_load refuses fails while constructing, after the parse: still one sentence with the line.
+        ("environments:\n  prod: !!python/object:os.system {}\n", 2, "could not determine a constructor"),
+        ("x: 1\ny: !foo bar\n", 2, "tag '!foo'"),
         ("- just\n- a list\n", 1, "top level must be a mapping"),
     ],
 )
