@@ -21,9 +21,13 @@ from bot.config import BotConfig, parse_config
 from bot.store.base import RunState
 from tests.slack.conftest import CONFIG, execute_command_calls
 from tests.slack.e2e_helpers import all_text, message_text
-from tests.slack.test_e2e_socket_mode import SlackSocket, socket_bot, socket_side  # noqa: F401 - a fixture
+from tests.slack.test_e2e_socket_mode import (  # noqa: F401 - fixtures
+    SlackSocket,
+    SocketBot,
+    open_socket_bot,
+    socket_side,
+)
 from tests.support.fake_slack import Call, FakeSlack
-from tests.support.local_aws import LocalAws
 from tests.support.slack_app import BotHarness
 from tests.support.slack_requests import command_body, event_callback_body
 
@@ -211,17 +215,15 @@ async def test_a_refused_builder_submission_stays_in_the_form_on_the_command(
 
 @pytest.mark.timeout(60)
 async def test_socket_mode_builder_opens_and_its_submission_runs(
-    fake: FakeSlack, config: BotConfig, slack_aws: LocalAws, tmp_path: Path, socket_side: SlackSocket  # noqa: F811
+    fake: FakeSlack, socket_side: SlackSocket, open_socket_bot: SocketBot  # noqa: F811
 ) -> None:
-    async with socket_bot(fake, config, slack_aws, tmp_path, socket_side):
+    async with open_socket_bot():
         ack = await socket_side.send_command("env-b1", command_body("", response_url=fake.response_url("s")))
         assert ack["envelope_id"] == "env-b1"
         [opened] = await fake.await_for("views.open")
         view = fake.views[_opened_id(fake, opened)]
         payload = interaction("view_submission", "U0ALICE", submitted(view, service="web", command="echo via-socket"))
-        await socket_side._ws.send(json.dumps(  # type: ignore[union-attr]
-            {"envelope_id": "env-b2", "type": "interactive", "accepts_response_payload": True, "payload": payload}))
-        closed = await asyncio.wait_for(socket_side.acks.get(), 10)
+        closed = await socket_side.send_interactive("env-b2", payload)
         assert closed["envelope_id"] == "env-b2" and "errors" not in json.dumps(closed)
         [posted] = await fake.await_for("chat.postMessage")
         assert posted.params["channel"] == "C0INCIDENT"

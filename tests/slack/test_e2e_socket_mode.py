@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -96,15 +96,22 @@ async def socket_bot(
         yield bot
 
 
+SocketBot = Callable[..., AbstractAsyncContextManager[BotHarness]]
+
+
+@pytest.fixture
+def open_socket_bot(
+    fake: FakeSlack, config: BotConfig, slack_aws: LocalAws, tmp_path: Path, socket_side: SlackSocket
+) -> SocketBot:
+    """`socket_bot` with this test's fixtures; keyword arguments go to `build_services` (e.g. ``kept=``)."""
+    return lambda **overrides: socket_bot(fake, config, slack_aws, tmp_path, socket_side, **overrides)
+
+
 @pytest.mark.timeout(60)
 async def test_socket_mode_command_is_acked_on_the_socket_and_runs_once(
-    fake: FakeSlack,
-    config: BotConfig,
-    slack_aws: LocalAws,
-    tmp_path: Path,
-    socket_side: SlackSocket,
+    fake: FakeSlack, socket_side: SlackSocket, open_socket_bot: SocketBot
 ) -> None:
-    async with socket_bot(fake, config, slack_aws, tmp_path, socket_side) as bot:
+    async with open_socket_bot() as bot:
         opened = fake.calls("apps.connections.open")
         assert len(opened) == 1 and opened[0].token == fake.app_token
 
@@ -128,13 +135,9 @@ async def test_socket_mode_command_is_acked_on_the_socket_and_runs_once(
 
 @pytest.mark.timeout(60)
 async def test_socket_mode_mention_in_a_thread_runs_once_and_answers_there(
-    fake: FakeSlack,
-    config: BotConfig,
-    slack_aws: LocalAws,
-    tmp_path: Path,
-    socket_side: SlackSocket,
+    fake: FakeSlack, socket_side: SlackSocket, open_socket_bot: SocketBot
 ) -> None:
-    async with socket_bot(fake, config, slack_aws, tmp_path, socket_side):
+    async with open_socket_bot():
         body = event_callback_body(mention_event("web echo via-socket-thread", thread_ts="1699990000.000900"))
         ack = await socket_side.send_event("env-e1", body)
         assert ack["envelope_id"] == "env-e1"
@@ -151,16 +154,12 @@ async def test_socket_mode_mention_in_a_thread_runs_once_and_answers_there(
 
 @pytest.mark.timeout(60)
 async def test_socket_mode_filter_button_and_form_answer_in_the_thread(
-    fake: FakeSlack,
-    config: BotConfig,
-    slack_aws: LocalAws,
-    tmp_path: Path,
-    socket_side: SlackSocket,
+    fake: FakeSlack, socket_side: SlackSocket, open_socket_bot: SocketBot, tmp_path: Path
 ) -> None:
     from bot.store.outputs import DirectoryOutputs
     from tests.slack.test_e2e_followups import THREAD, answers_in_thread, click, filter_button, submission
 
-    async with socket_bot(fake, config, slack_aws, tmp_path, socket_side, kept=DirectoryOutputs(tmp_path / "k")):
+    async with open_socket_bot(kept=DirectoryOutputs(tmp_path / "k")):
         await socket_side.send_event("env-f1", event_callback_body(mention_event("web seq 1 500", thread_ts=THREAD)))
         for _ in range(100):
             results = [u.params for u in fake.calls("chat.update") if "ecs_exec_filter" in json.dumps(u.params)]
@@ -182,15 +181,11 @@ async def test_socket_mode_filter_button_and_form_answer_in_the_thread(
 
 @pytest.mark.timeout(60)
 async def test_socket_mode_message_shortcut_and_its_modal_run_in_the_thread(
-    fake: FakeSlack,
-    config: BotConfig,
-    slack_aws: LocalAws,
-    tmp_path: Path,
-    socket_side: SlackSocket,
+    fake: FakeSlack, socket_side: SlackSocket, open_socket_bot: SocketBot
 ) -> None:
     from tests.support.slack_requests import message_action_payload, view_submission_payload
 
-    async with socket_bot(fake, config, slack_aws, tmp_path, socket_side):
+    async with open_socket_bot():
         shortcut = message_action_payload(message_ts="1699990000.000300", thread_ts="1699990000.000200")
         ack = await socket_side.send_interactive("env-s1", shortcut)
         assert ack["envelope_id"] == "env-s1"
