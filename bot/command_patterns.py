@@ -52,7 +52,7 @@ from bot.argv_matchers import (
     first_programs,
     glob_regex,
 )
-from bot.output.redact import backtracking_problem
+from bot.regex_shapes import backtracking_problem
 from bot.shell_syntax import WILD_CHARS, WILD_QMARK, WILD_STAR, Refusal, SimpleCommand, Word
 
 # Programs that run other programs or code given in their arguments (or change how one runs).

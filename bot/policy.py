@@ -39,7 +39,7 @@ from bot.command_patterns import (
     position_allows,
 )
 from bot.errors import ConfigError, PolicyDenied
-from bot.output.redact import check_pattern
+from bot.regex_shapes import check_pattern
 from bot.shell_syntax import (
     Refusal,
     ShellSyntaxRefused,

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from bot.errors import ConfigError, PolicyDenied
-from bot.output.redact import check_pattern
 from bot.policy import MAX_TIMEOUT_S, ApprovalRule, Decision, evaluate
+from bot.regex_shapes import check_pattern
 
 if TYPE_CHECKING:
     from bot.service_ref import ServiceRef

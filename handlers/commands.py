@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.allowed import allowed_summary_with_runbooks
 from bot.audit import AuditKind
 from bot.commands import (
     DoctorRequest,
@@ -39,7 +40,6 @@ from bot.errors import BotError, StoreError
 from bot.policy import Decision
 from bot.runs.intake import (
     Standing,
-    allowed_summary_with_runbooks,
     build_order,
     decide,
     policy_groups,

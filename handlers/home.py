@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.allowed import allowed_summary_with_runbooks
 from bot.errors import BotError
 from bot.output.render import HOME_APPROVALS, HOME_BUILD_ACTION
-from bot.runs.intake import allowed_summary_with_runbooks, policy_groups
+from bot.runs.intake import policy_groups
 from handlers import replies
 from handlers.builder import open_builder
 

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if args.policy_command == "list":
         loaded = load_policy_file(_config_path(args))
         if loaded.config is not None:
-            from bot.runs.intake import allowed_summary_with_runbooks
+            from bot.allowed import allowed_summary_with_runbooks
 
             lines = allowed_summary_with_runbooks(
                 loaded.config, args.user, frozenset(args.group), args.channel, full=True

@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot.errors import TargetError
 from bot.policy import Decision, allowed_summary, evaluate, may_use_service, requested_container
-from bot.runbooks import RunbookPlan, recheck_plan, runbook_summary
+from bot.runbooks import RunbookPlan, recheck_plan
 from bot.runs.approvals import ApprovalError
 from bot.runs.order import Origin, RunOrder, order_from_record
-from bot.service_ref import resolve_service_ref
 
 if TYPE_CHECKING:
     from bot.commands import ExecRequest
@@ -115,18 +114,6 @@ def build_order(
         rule=decision.rule,
         origin=origin,
     )
-
-
-def allowed_summary_with_runbooks(
-    config: BotConfig, user: str, groups: frozenset[str], channel: str, *, full: bool = False
-) -> list[str]:
-    """`/ecs-exec list`: the rules that include the user, then the runbooks they may run here (``full``:
-    every pattern, for the command line)."""
-    refs = {alias: resolve_service_ref(config, alias) for book in config.runbooks.values() for alias in book.services}
-    return [
-        *allowed_summary(config.policy, user, groups, channel, full=full),
-        *runbook_summary(config.runbooks, config.policy, user=user, groups=groups, channel=channel, refs=refs),
-    ]
 
 
 def require_some_rule(config: BotConfig, user: str, groups: frozenset[str], ref: ServiceRef) -> None:

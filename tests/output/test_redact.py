@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import ConfigError
-from bot.output.redact import BUILTIN_KINDS, Redactor, check_pattern, literal_prefixes
+from bot.output.redact import BUILTIN_KINDS, Redactor
+from bot.regex_shapes import check_pattern, literal_prefixes
 
 from .redaction_corpus import AKIA, JWT, NEGATIVE, POSITIVE, XOXB
 
