@@ -223,7 +223,7 @@ async def bench(levels: list[Level], time_limit: float, fake_url: str, workdir: 
 
     async def settle() -> None:
         # Every ack of the round is in, so every job has started: wait for them to end.
-        pending = {job.task for job in running.services.jobs.running() if job.task is not None}
+        pending = {job.finished for job in running.services.jobs.running()}
         if pending:
             await asyncio.wait(pending, timeout=time_limit)
 

@@ -104,7 +104,7 @@ async def measure(runs: int, seconds: float, workdir: Path) -> dict[str, Any]:
             ))
             assert all(a.status == 200 for a in acks), [a.body for a in acks if a.status != 200]
             await asyncio.sleep(0.5)
-            pending = {job.task for job in running.services.jobs.running() if job.task is not None}
+            pending = {job.finished for job in running.services.jobs.running()}
             await asyncio.wait(pending, timeout=seconds + 180)
             wall = time.monotonic() - started
         finally:

@@ -45,8 +45,8 @@ from bot.runs.intake import (
     policy_groups,
     require_some_rule,
 )
-from bot.runs.jobs import BotRestarting, Job
-from bot.runs.order import Origin
+from bot.runs.jobs import BotRestarting, Job, JobStepFailed
+from bot.runs.order import Origin, RunOrder
 from bot.runs.queue import Ticket
 from bot.service_ref import ServiceRef, resolve_service_ref
 from handlers import replies
@@ -78,6 +78,10 @@ class Plan(NamedTuple):
     message: Message
     work: Callable[[Job], Awaitable[None]] | None = None
     notice: bool = False
+    # A queued run: ``work`` records the request at once; ``then`` runs it when ``after`` (its queue
+    # place) comes up, the job waiting in between as a callback (see `bot.runs.jobs`).
+    then: Callable[[Job], Awaitable[None]] | None = None
+    after: asyncio.Future[None] | None = None
 
 
 class SlashCommand(BaseModel):
@@ -236,7 +240,7 @@ async def handle_request(
             plan = await _exec(services, client, req, parsed, request_id, live)
         if plan.work is not None:
             # Started before the answer so a drain that began meanwhile is answered in it.
-            _start(services, client, request_id, req, plan.work, ack_sent)
+            _start(services, client, request_id, req, plan, ack_sent)
         await reply(plan.message, notice=plan.notice)
     except BotError as exc:
         if not answered:
@@ -346,7 +350,22 @@ async def _exec(
             services, client, rq, req, ref, decision, request_id, job, live, acked=True, ticket=ticket
         )
 
-    return Plan(message, work, notice=decision.allowed or decision.needs_approval)
+    notice = decision.allowed or decision.needs_approval
+    if ticket is None or ticket.waiter is None:
+        return Plan(message, work, notice=notice)
+    order = _order(rq, req, ref, decision, request_id)
+
+    async def requested(job: Job) -> None:
+        try:
+            await _audit_requested(services, order, rq, req, decision)
+        except BaseException:
+            services.executor.queue.abandon(ticket)  # `run` will not come: give its place back
+            raise
+
+    async def run(job: Job) -> None:
+        await services.executor.execute(order, job, slack_run(services, client, live), ticket=ticket)
+
+    return Plan(message, requested, notice=notice, then=run, after=ticket.waiter)
 
 
 def _decide(
@@ -384,17 +403,12 @@ async def _after_decision(
 ) -> None:
     """Post-answer: audit the request and its decision, then run it (in the queue place ``ticket`` its
     answer took) or ask for its approval."""
-    order = build_order(
-        request_id=request_id, user=rq.user, channel=rq.channel, origin=rq.origin, ref=ref, req=req,
-        decision=decision,
-    )
-    audit = services.auditor.record_quietly
-    fields = order.audit_fields()
-    await audit(AuditKind.REQUESTED, **fields, user=rq.user,
-                details={"reason": req.reason or "", "rule": decision.rule or ""})  # fmt: skip
+    order = _order(rq, req, ref, decision, request_id)
+    await _audit_requested(services, order, rq, req, decision)
     respond = rq.replier(client)
     if not decision.allowed and not decision.needs_approval:
-        await audit(AuditKind.REFUSED, **fields, user=rq.user, details={"reason": decision.reason})
+        await services.auditor.record_quietly(AuditKind.REFUSED, **order.audit_fields(), user=rq.user,
+                                              details={"reason": decision.reason})
         if not acked:
             await respond(*replies.refusal(decision.to_error()))
         return
@@ -408,26 +422,52 @@ async def _after_decision(
     await services.executor.execute(order, job, slack_run(services, client, live), ticket=ticket)
 
 
+def _order(rq: CommandRequest, req: ExecRequest, ref: ServiceRef, decision: Decision, request_id: str) -> RunOrder:
+    return build_order(
+        request_id=request_id, user=rq.user, channel=rq.channel, origin=rq.origin, ref=ref, req=req,
+        decision=decision,
+    )
+
+
+async def _audit_requested(
+    services: Services, order: RunOrder, rq: CommandRequest, req: ExecRequest, decision: Decision
+) -> None:
+    await services.auditor.record_quietly(
+        AuditKind.REQUESTED, **order.audit_fields(), user=rq.user,
+        details={"reason": req.reason or "", "rule": decision.rule or ""},
+    )  # fmt: skip
+
+
 def _start(
     services: Services,
     client: AsyncWebClient,
     request_id: str,
     rq: CommandRequest,
-    work: Callable[[Job], Awaitable[None]],
+    plan: Plan,
     ack_sent: asyncio.Event,
 ) -> None:
-    """Start ``work`` as a tracked job once the answer is out; any error reaches the requester alone."""
+    """Start the plan's work as a tracked job once the answer is out; any error reaches the requester
+    alone (and a failed first step skips the second)."""
 
-    async def guarded(job: Job) -> None:
-        respond = rq.replier(client)
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ack_sent.wait(), ACK_WAIT_S)
-            await work(job)
-        except BotError as exc:
-            await respond(*replies.refusal(exc))
-        except Exception:
-            log.exception("request %s failed (reference %s)", request_id, request_id)
-            await respond(*replies.internal_error(request_id))
+    def guard(step: Callable[[Job], Awaitable[None]]) -> Callable[[Job], Awaitable[None]]:
+        async def guarded(job: Job) -> None:
+            respond = rq.replier(client)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ack_sent.wait(), ACK_WAIT_S)
+                await step(job)
+            except BotError as exc:
+                await respond(*replies.refusal(exc))
+                raise JobStepFailed() from None
+            except Exception:
+                log.exception("request %s failed (reference %s)", request_id, request_id)
+                await respond(*replies.internal_error(request_id))
+                raise JobStepFailed() from None
 
-    services.jobs.start(request_id, guarded, requester=rq.user, request_id=request_id)
+        return guarded
+
+    assert plan.work is not None
+    services.jobs.start(
+        request_id, guard(plan.work), then=guard(plan.then) if plan.then is not None else None, after=plan.after,
+        requester=rq.user, request_id=request_id,
+    )

@@ -9,6 +9,12 @@ tell its user what happened:
 2. let running jobs finish for ``grace`` seconds;
 3. set their cancel events (the runner interrupts the command and the job reports "cancelled"), wait
    ``cancel_grace``; then `Task.cancel()` whatever is left.
+
+A job may have two steps: ``work`` at once, then ``then`` once its ``after`` future is done (a queued
+run's turn). Between the two it is a callback on that future, not a suspended task: under a flood
+thousands of runs wait, and a suspended chain of coroutines is ~100 objects each that every full
+garbage collection scans while acks wait behind it. A cancel request starts the second step at once,
+so a waiting job still says what happened to it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.errors import BotError
 
@@ -33,18 +40,27 @@ class BotRestarting(BotError):
         super().__init__("The bot is restarting.", fix="Try again in a minute.")
 
 
+class JobStepFailed(Exception):
+    """Raised by a step that has already told its user what went wrong: the job ends there, quietly."""
+
+
 @dataclass
 class Job:
     job_id: str
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     cancel_reason: str | None = None
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[None] | None = None  # the step in progress (None while it waits for ``after``)
     labels: dict[str, str] = field(default_factory=dict)  # e.g. who may cancel it
+    # Done when the job's last step has ended: what a drain (or a benchmark) waits for.
+    finished: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    wake: Callable[[], None] | None = None  # while waiting between steps: start the next one now
 
     def request_cancel(self, reason: str) -> None:
         if self.cancel_reason is None:
             self.cancel_reason = reason
         self.cancel.set()
+        if self.wake is not None:
+            self.wake()
 
 
 @dataclass(frozen=True)
@@ -69,15 +85,25 @@ class JobTracker:
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
-    def start(self, job_id: str, work: Callable[[Job], Awaitable[None]], **labels: str) -> Job:
-        """Run ``work(job)`` in a tracked task. Raises `BotRestarting` while draining."""
+    def start(
+        self,
+        job_id: str,
+        work: Callable[[Job], Awaitable[None]],
+        *,
+        then: Callable[[Job], Awaitable[None]] | None = None,
+        after: asyncio.Future[Any] | None = None,
+        **labels: str,
+    ) -> Job:
+        """Run ``work(job)`` in a tracked task; then, if given, ``then(job)`` once ``after`` is done (or a
+        cancel is requested). ``then`` does not run when ``work`` raised. Raises `BotRestarting` while
+        draining."""
         if self._draining:
             raise BotRestarting()
         if job_id in self._jobs:
             raise ValueError(f"job {job_id} is already running")
         job = Job(job_id, labels=dict(labels))
         self._jobs[job_id] = job
-        job.task = asyncio.create_task(self._run(job, work), name=f"job-{job_id}")
+        job.task = asyncio.create_task(self._run(job, work, then, after), name=f"job-{job_id}")
         return job
 
     def cancel(self, job_id: str, reason: str) -> bool:
@@ -95,35 +121,70 @@ class JobTracker:
             job.request_cancel(reason)
         return bool(jobs)
 
-    async def _run(self, job: Job, work: Callable[[Job], Awaitable[None]]) -> None:
+    async def _run(
+        self,
+        job: Job,
+        work: Callable[[Job], Awaitable[None]],
+        then: Callable[[Job], Awaitable[None]] | None = None,
+        after: asyncio.Future[Any] | None = None,
+    ) -> None:
+        ended = True
         try:
             await work(job)
+            if then is not None:
+                if after is None or after.done() or job.cancel.is_set():
+                    await then(job)
+                else:
+                    ended = False
+                    self._park(job, then, after)
         except asyncio.CancelledError:
             log.warning("job %s was cancelled", job.job_id)
             raise
+        except JobStepFailed:
+            pass
         except Exception:
             # The handler reports errors to its user itself; this is the last line of defence so a bug
             # is never swallowed silently by an unobserved task.
             log.exception("job %s failed with an unhandled error", job.job_id)
         finally:
-            self._jobs.pop(job.job_id, None)
+            if ended:
+                self._end(job)
+
+    def _park(self, job: Job, then: Callable[[Job], Awaitable[None]], after: asyncio.Future[Any]) -> None:
+        """Wait for ``after`` (or a cancel request) as a callback, then run ``then`` in a new task."""
+
+        def wake(_: object = None) -> None:
+            if job.wake is None:
+                return  # already started
+            job.wake = None
+            after.remove_done_callback(wake)
+            job.task = asyncio.create_task(self._run(job, then), name=f"job-{job.job_id}")
+
+        job.task = None
+        job.wake = wake
+        after.add_done_callback(wake)
+
+    def _end(self, job: Job) -> None:
+        self._jobs.pop(job.job_id, None)
+        if not job.finished.done():
+            job.finished.set_result(None)
 
     async def drain(
         self, grace: float, cancel_grace: float = 10.0, reason: str = "the bot is restarting"
     ) -> DrainReport:
         self._draining = True
-        pending = self._tasks()
+        pending = self._unfinished()
         log.info("draining: %d job(s) running, grace %.0f s", len(pending), grace)
         if pending:
             await asyncio.wait(pending, timeout=grace)
-        finished = len(pending) - len(self._tasks())
-        left = self._tasks()
+        finished = len(pending) - len(self._unfinished())
+        left = self._unfinished()
         for job in list(self._jobs.values()):
             job.request_cancel(reason)
         if left:
             await asyncio.wait(left, timeout=cancel_grace)
         stuck = self._tasks()
-        cancelled = len(left) - len(stuck)
+        cancelled = len(left) - len(self._unfinished())
         for task in stuck:
             task.cancel()
         if stuck:
@@ -134,3 +195,6 @@ class JobTracker:
 
     def _tasks(self) -> set[asyncio.Task[None]]:
         return {j.task for j in self._jobs.values() if j.task is not None and not j.task.done()}
+
+    def _unfinished(self) -> set[asyncio.Future[None]]:
+        return {j.finished for j in self._jobs.values() if not j.finished.done()}

@@ -27,7 +27,7 @@ async def draining_bot(
 
     SANDBOX.reset()
     SANDBOX.agent_url = slack_aws.agent.http_url
-    options = ServeOptions(host="127.0.0.1", port=0, drain_grace=1.5, cancel_grace=10.0)
+    options = ServeOptions(host="127.0.0.1", port=0, drain_grace=1.5, cancel_grace=10.0, freeze_startup_heap=False)
     async with running_bot(
         fake, lambda c, _i: build_services(config, slack_aws, tmp_path / "bot.db", c), options=options
     ) as h:

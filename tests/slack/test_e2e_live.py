@@ -19,7 +19,8 @@ from tests.support.local_aws import LocalAws
 from tests.support.slack_app import BotHarness, running_bot
 from tests.support.slack_requests import event_callback_body, mention_event
 
-LIVE = ServeOptions(host="127.0.0.1", port=0, drain_grace=5.0, cancel_grace=5.0, live=LiveSettings())
+LIVE = ServeOptions(host="127.0.0.1", port=0, drain_grace=5.0, cancel_grace=5.0, live=LiveSettings(),
+                    freeze_startup_heap=False)
 TICKER = "#!/bin/sh\nfor i in 1 2 3 4 5 6; do echo \"tick $i of 6\"; sleep 1; done\n"
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.runs.jobs import BotRestarting, Job, JobTracker
+from bot.runs.jobs import BotRestarting, Job, JobStepFailed, JobTracker
 
 
 async def test_a_finished_job_leaves_the_tracker() -> None:
@@ -80,3 +80,82 @@ async def test_cancel_one_job_by_id() -> None:
     assert job.task is not None
     await job.task
     assert job.cancel_reason == "cancelled by <@U0BOB>"
+
+
+# --- two steps: `then` once `after` is done, the job waiting in between as a callback, not a task --------
+
+
+async def test_the_second_step_waits_for_after_without_a_task_then_runs() -> None:
+    tracker = JobTracker()
+    turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    steps: list[str] = []
+
+    async def first(job: Job) -> None:
+        steps.append("first")
+
+    async def then(job: Job) -> None:
+        steps.append("then")
+
+    job = tracker.start("q1", first, then=then, after=turn)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert steps == ["first"]
+    assert job.task is None and tracker.running() == [job] and not job.finished.done()
+    turn.set_result(None)
+    await asyncio.wait_for(job.finished, 1)
+    assert steps == ["first", "then"] and tracker.running() == []
+
+
+async def test_a_cancel_request_starts_the_waiting_step_at_once() -> None:
+    tracker = JobTracker()
+    turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    seen: list[str | None] = []
+
+    async def first(job: Job) -> None:
+        return None
+
+    async def then(job: Job) -> None:
+        seen.append(job.cancel_reason if job.cancel.is_set() else "not cancelled")
+
+    job = tracker.start("q2", first, then=then, after=turn)
+    await asyncio.sleep(0)
+    assert tracker.cancel("q2", "cancelled by U0BOB")
+    await asyncio.wait_for(job.finished, 1)
+    assert seen == ["cancelled by U0BOB"]
+    turn.set_result(None)  # the turn coming later starts nothing twice
+    await asyncio.sleep(0)
+    assert seen == ["cancelled by U0BOB"]
+
+
+async def test_a_failed_first_step_ends_the_job_quietly_and_skips_the_second(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tracker = JobTracker()
+    ran: list[str] = []
+
+    async def first(job: Job) -> None:
+        raise JobStepFailed()
+
+    async def then(job: Job) -> None:
+        ran.append("then")
+
+    job = tracker.start("q3", first, then=then, after=None)
+    await asyncio.wait_for(job.finished, 1)
+    assert ran == [] and tracker.running() == [] and "failed" not in caplog.text
+
+
+async def test_drain_waits_for_a_waiting_job_then_cancels_it_into_its_second_step() -> None:
+    tracker = JobTracker()
+    turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    seen: list[str | None] = []
+
+    async def first(job: Job) -> None:
+        return None
+
+    async def then(job: Job) -> None:
+        seen.append(job.cancel_reason)
+
+    tracker.start("q4", first, then=then, after=turn)
+    report = await tracker.drain(grace=0.05, cancel_grace=1)
+    assert seen == ["the bot is restarting"]
+    assert (report.finished, report.cancelled, report.killed) == (0, 1, 0)

@@ -36,7 +36,8 @@ SIGNING_SECRET = "e2e-signing-secret"
 # Live progress off: these tests read the first chat.update as the result, and a loaded machine could let a
 # live update come first. Live progress has its own tests (tests/slack/test_e2e_live.py).
 TEST_OPTIONS = ServeOptions(
-    host="127.0.0.1", port=0, drain_grace=5.0, cancel_grace=5.0, live=LiveSettings(enabled=False)
+    host="127.0.0.1", port=0, drain_grace=5.0, cancel_grace=5.0, live=LiveSettings(enabled=False),
+    freeze_startup_heap=False,
 )
 
 
