@@ -16,13 +16,15 @@ Three processes, all on loopback:
 Figures: p50/p99 of the HTTP round trip (request sent → ack received) at 1 and 50 concurrent, and for
 ``sustained50`` (50 senders back to back for 10 s, new connections) also acks per second, refusals by
 cause (the bot's own "store is busy", "at capacity"), and how long the acked commands took to complete
-after the load stopped. Bounded: a count and a time limit per level.
+after the load stopped; per level, the app's CPU per command and its full garbage collections (count, total
+and longest pause: each one stops every ack in flight). Bounded: a count and a time limit per level.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -233,6 +235,8 @@ async def bench(levels: list[Level], time_limit: float, fake_url: str, workdir: 
         await settle()
         for level in levels:
             merged: dict[str, Any] = {"latencies_ms": [], "errors": [], "wall_s": 0.0}
+            pauses = _FullCollections()
+            gc.callbacks.append(pauses)
             cpu = time.process_time()
             merged["drain_s"] = 0.0
             for _ in range(level.rounds):
@@ -246,6 +250,8 @@ async def bench(levels: list[Level], time_limit: float, fake_url: str, workdir: 
                 merged["drain_s"] += time.perf_counter() - drain_started
             # The app's CPU per command: the ack and all its post-ack work (this process serves only the bot).
             merged["cpu_ms"] = (time.process_time() - cpu) * 1000 / max(1, len(merged["latencies_ms"]))
+            gc.callbacks.remove(pauses)
+            merged["full_gc_ms"] = pauses.pauses_ms
             results.append(merged)
             for error in merged["errors"][:3]:
                 print(f"{level.name} error: {error}", file=sys.stderr)
@@ -253,6 +259,22 @@ async def bench(levels: list[Level], time_limit: float, fake_url: str, workdir: 
         running.stop.set()
         await served
     return results
+
+
+class _FullCollections:
+    """A ``gc.callbacks`` probe: how long each full (generation 2) collection stopped the app's loop."""
+
+    def __init__(self) -> None:
+        self.pauses_ms: list[float] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses_ms.append((time.perf_counter() - self._started) * 1000)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -303,6 +325,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ack_p50_ms_{level.name}: {statistics.median(latencies):.1f}")
         print(f"ack_p99_ms_{level.name}: {percentile(latencies, 0.99):.1f}")
         print(f"app_cpu_ms_per_command_{level.name}: {result['cpu_ms']:.1f}")
+        full_gc = result["full_gc_ms"]
+        print(f"app_full_gc_count_{level.name}: {len(full_gc)}")
+        print(f"app_full_gc_ms_total_{level.name}: {sum(full_gc):.0f}")
+        print(f"app_full_gc_ms_longest_{level.name}: {max(full_gc, default=0):.0f}")
         if level.seconds is not None:
             errors = result["errors"]
             print(f"acks_per_s_{level.name}: {len(latencies) / max(result['wall_s'], 1e-9):.0f}")

@@ -18,7 +18,7 @@ EXPECTED: dict[tuple[str, ...], set[str]] = {
     ("benchmarks.ack_latency", "--quick"): {
         "ack_p50_ms_c1", "ack_p99_ms_c1", "ack_p50_ms_c50", "ack_p99_ms_c50", "ack_p50_ms_burst50",
         "ack_p99_ms_burst50", "ack_errors_c1", "ack_errors_c50", "app_cpu_ms_per_command_c50", "ack_results_posted",
-        "ack_post_ack_failures",
+        "ack_post_ack_failures", "app_full_gc_count_sustained50", "app_full_gc_ms_longest_sustained50",
     },
     ("benchmarks.concurrent_sessions", "--quick"): {
         "sessions", "sessions_wall_s", "sessions_errors", "client_peak_rss_mib", "client_cpu_s", "client_cpu_ms_per_mib",
