@@ -1,4 +1,5 @@
-"""SQLite store: one file, WAL, the default for a single replica (or several processes on one host).
+"""SQLite store: one file, WAL, the default for a single replica (or several processes on one host); its
+request claims live in a second file (``bot/store/sqlite_claims.py`` says why).
 
 Every read-modify-write runs in ``BEGIN IMMEDIATE`` so it holds SQLite's single write lock from the first
 read: two `SqliteStore` instances on one file (two processes, or two connections in one) serialise there,
@@ -12,7 +13,6 @@ docs/store.md.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import threading
@@ -32,6 +32,7 @@ from bot.store.base import (
     Vote,
     check_transition,
 )
+from bot.store.sqlite_claims import SqliteClaims, claims_path
 
 # Append-only: never edit a shipped migration, add the next one.
 MIGRATIONS: tuple[str, ...] = (
@@ -129,6 +130,10 @@ class SqliteStore:
         except (sqlite3.Error, OSError) as exc:
             raise self._error(exc) from exc
         self._migrate()
+        self._claims_lock = threading.Lock()
+        self._claims: SqliteClaims | None = None
+        if not must_exist:  # a read-only command never claims: it opens no claims file
+            self._claims_file()
 
     # -- plumbing --------------------------------------------------------------------------------
     def _error(self, exc: BaseException) -> StoreError:
@@ -191,58 +196,43 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        with self._claims_lock:
+            if self._claims is not None:
+                self._claims.close()
 
-    # -- idempotency -----------------------------------------------------------------------------
+    # -- idempotency (in their own file: bot/store/sqlite_claims.py) ----------------------------------
     def claim(self, key: str, ttl_seconds: float) -> bool:
-        now = self._clock()
-        with self._write() as db:
-            cur = db.execute(
-                "INSERT INTO claims (key, expires_at) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE claims.expires_at <= ?",
-                (key, now + ttl_seconds, now),
-            )
-            return cur.rowcount == 1
+        try:
+            return self._claims_file().claim(key, ttl_seconds)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
 
     def try_claim_now(self, key: str, ttl_seconds: float) -> bool | None:
         """`claim` without ever waiting, for a caller on the event loop (the slash command's ack path):
-        ``None`` when it would have to wait — this instance busy in another thread, or the file's write
-        lock held by another connection — and the caller then uses `claim` in a thread, bounded. Saves
-        the thread hop (and the loop round it costs) on every ack. A broken store raises `StoreError`."""
-        if not self._lock.acquire(blocking=False):
-            return None
+        ``None`` when it would have to wait (the claims file's lock held by another thread or process),
+        and the caller then uses `claim` in a thread, bounded. A broken store raises `StoreError`."""
         try:
-            db = self._conn
-            try:
-                db.execute("PRAGMA busy_timeout = 0")
+            return self._claims_file().try_claim_now(key, ttl_seconds)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+
+    def _claims_file(self) -> SqliteClaims:
+        with self._claims_lock:
+            if self._claims is None:
                 try:
-                    db.execute("BEGIN IMMEDIATE")
-                finally:
-                    db.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-            except sqlite3.OperationalError as exc:
-                if _is_busy(exc):
-                    return None
-                raise self._error(exc) from exc
-            except sqlite3.Error as exc:
-                raise self._error(exc) from exc
-            try:
-                now = self._clock()
-                cur = db.execute(
-                    "INSERT INTO claims (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
-                    "expires_at = excluded.expires_at WHERE claims.expires_at <= ?",
-                    (key, now + ttl_seconds, now),
-                )
-                won = cur.rowcount == 1
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
-                    return None
-                raise self._error(exc) from exc
-            self._writes_since_checkpoint += 1
-            return won
-        finally:
-            self._lock.release()
+                    self._claims = SqliteClaims(claims_path(self.path), busy_timeout_ms=self._busy_timeout_ms,
+                                                clock=self._clock)
+                    self._adopt_old_claims(self._claims)
+                except sqlite3.Error as exc:
+                    raise self._error(exc) from exc
+            return self._claims
+
+    def _adopt_old_claims(self, claims: SqliteClaims) -> None:
+        """Claims an older bot wrote to the main file move to the claims file (the unexpired ones), once."""
+        with self._write() as db:
+            rows = db.execute("SELECT key, expires_at FROM claims WHERE expires_at > ?", (self._clock(),))
+            claims.adopt((str(r[0]), float(r[1])) for r in rows.fetchall())
+            db.execute("DELETE FROM claims")
 
     # -- approvals -------------------------------------------------------------------------------
     def create_run(self, record: RunRecord) -> bool:
@@ -488,11 +478,6 @@ class SqliteStore:
     def prune_audit(self, before: float) -> int:
         with self._write() as db:
             return db.execute("DELETE FROM audit WHERE at < ?", (before,)).rowcount
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc) or "busy" in str(exc)
 
 
 def _event_from_row(row: Mapping[str, Any]) -> AuditEvent:

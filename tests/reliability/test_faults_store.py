@@ -27,6 +27,7 @@ from bot.services import AckBudget
 from bot.store.base import Store
 from bot.store.dynamodb import DynamoStore
 from bot.store.sqlite import SqliteStore
+from bot.store.sqlite_claims import claims_path
 from tests.reliability.support import execute_command_calls, serve_bot
 from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws
@@ -81,10 +82,27 @@ async def refused_and_nothing_ran(fake: FakeSlack, config: BotConfig, local_aws:
 async def test_sqlite_locked_by_another_process_refuses_and_runs_nothing(
     fake: FakeSlack, config: BotConfig, local_aws: LocalAws, demo_cluster: Any, sqlite_path: Path
 ) -> None:
+    # The ack's claim is the exactly-once gate; it lives in the claims file (bot/store/sqlite_claims.py).
     store = SqliteStore(sqlite_path, busy_timeout_ms=200)
     text = await refused_and_nothing_ran(fake, config, local_aws, store, "SQLite store",
-                                         write_lock_held_elsewhere(sqlite_path))
+                                         write_lock_held_elsewhere(Path(claims_path(str(sqlite_path)))))
     assert "database is locked" in text and "ECS_EXEC_BOT_SQLITE_PATH" in text
+
+
+async def test_sqlite_main_file_locked_after_the_claim_runs_nothing_and_says_so(
+    fake: FakeSlack, config: BotConfig, local_aws: LocalAws, demo_cluster: Any, sqlite_path: Path
+) -> None:
+    # The claim (its own file) is won and the ack says "Running"; the run's first write to the main file
+    # then fails: nothing reaches ECS, and the requester is told why, in one sentence with the fix.
+    store = SqliteStore(sqlite_path, busy_timeout_ms=200)
+    async with serve_bot(fake, config, local_aws, store) as bot:
+        with write_lock_held_elsewhere(sqlite_path):
+            ack = await bot.command("web echo must-not-run", response_url=fake.response_url("st"))
+            told = await asyncio.to_thread(fake.wait_for, "/response/st", 1, 10.0)
+    assert ack.status == 200 and "must-not-run" in ack.message
+    assert execute_command_calls() == []
+    text = json.dumps(told[0].json())
+    assert "SQLite store" in text and "database is locked" in text and "ECS_EXEC_BOT_SQLITE_PATH" in text
 
 
 async def test_sqlite_turned_read_only_refuses_and_runs_nothing(
@@ -97,6 +115,7 @@ async def test_sqlite_turned_read_only_refuses_and_runs_nothing(
         # What a volume remounted read-only looks like to SQLite (an error on the next write). Tests run
         # as root here, so file permissions cannot produce it.
         store._conn.execute("PRAGMA query_only = ON")  # noqa: SLF001 - fault injection
+        store._claims_file()._conn.execute("PRAGMA query_only = ON")  # noqa: SLF001 - the same volume
         yield
 
     await refused_and_nothing_ran(fake, config, local_aws, store, "SQLite store", read_only())
@@ -129,7 +148,7 @@ async def test_a_store_that_hangs_is_bounded_in_the_ack_and_a_late_claim_runs_no
     caplog.set_level(logging.INFO, logger="ecs_exec_bot.audit")
     store = SqliteStore(sqlite_path, busy_timeout_ms=2000)
     async with serve_bot(fake, config, local_aws, store, ack=AckBudget(store_s=0.3)) as bot:
-        with write_lock_held_elsewhere(sqlite_path):
+        with write_lock_held_elsewhere(Path(claims_path(str(sqlite_path)))):
             started = asyncio.get_running_loop().time()
             ack = await bot.command("web echo must-not-run", response_url=fake.response_url("busy"))
             waited = asyncio.get_running_loop().time() - started

@@ -10,6 +10,7 @@ import pytest
 from bot.errors import StoreError
 from bot.store.base import RunState, Vote
 from bot.store.sqlite import MIGRATIONS, SqliteStore
+from bot.store.sqlite_claims import claims_path
 from tests.store.support import START, FakeClock, make_record
 
 
@@ -63,12 +64,14 @@ def test_unusable_path_is_a_store_error(tmp_path: Path) -> None:
 def test_a_lock_held_past_busy_timeout_is_a_store_error(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
     store = SqliteStore(path, busy_timeout_ms=50)
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # another process stuck inside a write transaction
-    try:
-        with pytest.raises(StoreError, match="database is locked"):
-            store.claim("k", 10)
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
-    assert store.claim("k", 10) is True  # and the store works again once the lock is gone
+    for file, write in ((path, lambda: store.heartbeat("r1", 10)), (claims_path(str(path)), lambda: store.claim("k", 10))):
+        holder = sqlite3.connect(file, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process stuck inside a write transaction
+        try:
+            with pytest.raises(StoreError, match="database is locked"):
+                write()
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        write()  # and the store works again once the lock is gone
+    assert store.claim("k", 10) is False  # the claim above was won
