@@ -19,15 +19,9 @@ from tests.slack.e2e_helpers import message_text, responses
 from tests.slack.test_e2e_cancel import cancel_button, cancel_click
 from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws
+from tests.support.polling import until
 from tests.support.slack_app import SIGNING_SECRET
 from tests.support.slack_requests import sign
-
-
-async def until(check: Any, within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_plain_run_is_recorded_and_ends_finished(

@@ -24,6 +24,7 @@ from tests.runs.slack_harness import (
 from tests.store.support import FakeClock, moto_dynamodb_server, new_table
 from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws
+from tests.support.polling import until
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ async def test_twenty_approve_clicks_on_two_replicas_run_once(
     # Everyone but the decider was told, ephemerally: their vote counted too, or it came too late.
     await asyncio.sleep(3)
     print("DBG", len(voters), [(k, [c.json()["text"] for c in fake.calls(f"/response/{k}")]) for k in keys])
-    await _until(lambda: sum(len(replies_to(fake, k)) for k in keys) == len(approvers) - 1)
+    await until(lambda: sum(len(replies_to(fake, k)) for k in keys) == len(approvers) - 1)
     replies = [r for k in keys for r in replies_to(fake, k)]
     late = sum("already approved" in r["text"] for r in replies)
     counted = sum("another approver completed it" in r["text"] for r in replies)
@@ -126,14 +127,14 @@ async def test_requester_cancels_a_running_command_from_the_other_replica(
     request_id = request_id_of(message)
     await a.click("ecs_exec_approve", "U0BOB", message, fake)
     await wait_state(a.services.runs.store, request_id, RunState.RUNNING)  # type: ignore[arg-type]
-    await _until(lambda: "started" in audit_kinds(a.services.runs.store, request_id))  # type: ignore[arg-type]
+    await until(lambda: "started" in audit_kinds(a.services.runs.store, request_id))  # type: ignore[arg-type]
     # It runs on the replica that got the approving click (a); the requester presses the Cancel button of
     # the "running…" message (the same message, updated) and the click lands on the other replica.
     running = await approval_message(fake)
     assert "ecs_exec_cancel" in blocks_text(running)
     await b.click("ecs_exec_cancel", "U0ALICE", running, fake)
     await wait_state(a.services.runs.store, request_id, RunState.CANCELLED)  # type: ignore[arg-type]
-    await _until(lambda: "cancelled" in audit_kinds(a.services.runs.store, request_id))  # type: ignore[arg-type]
+    await until(lambda: "cancelled" in audit_kinds(a.services.runs.store, request_id))  # type: ignore[arg-type]
     assert len(SANDBOX.requests) == 1
     kinds = audit_kinds(a.services.runs.store, request_id)  # type: ignore[arg-type]
     assert kinds == [
@@ -144,7 +145,7 @@ async def test_requester_cancels_a_running_command_from_the_other_replica(
         "cancel_requested",
         "cancelled",
     ]
-    await _until(lambda: "cancelled by <@U0ALICE>" in blocks_text(fake.messages[message["ts"]]))
+    await until(lambda: "cancelled by <@U0ALICE>" in blocks_text(fake.messages[message["ts"]]))
 
 
 async def test_an_unapproved_request_expires_and_its_message_says_so(
@@ -160,7 +161,7 @@ async def test_an_unapproved_request_expires_and_its_message_says_so(
         message = await request(fake, a, "web echo late")
         request_id = request_id_of(message)
         await a.click("ecs_exec_approve", "U0BOB", message, fake)
-        await _until(lambda: "1 more approval" in blocks_text(fake.messages[message["ts"]]))
+        await until(lambda: "1 more approval" in blocks_text(fake.messages[message["ts"]]))
         clock.advance(901)
         expired = await maintain(a.services, _client(fake))
         assert [r.request_id for r in expired] == [request_id]
@@ -181,7 +182,7 @@ def replies_to(fake: FakeSlack, key: str) -> list[dict]:
 
 
 async def wait_replies(fake: FakeSlack, key: str) -> list[dict]:
-    await _until(lambda: bool(replies_to(fake, key)))
+    await until(lambda: bool(replies_to(fake, key)))
     return replies_to(fake, key)
 
 
@@ -189,15 +190,6 @@ def _client(fake: FakeSlack):  # type: ignore[no-untyped-def]
     from handlers.app import build_web_client
 
     return build_web_client(fake.bot_token, fake.api_url)
-
-
-async def _until(predicate, within: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    import time
-
-    deadline = time.monotonic() + within
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_request_the_policy_no_longer_grants_cannot_be_approved(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -16,6 +14,7 @@ from tests.slack.conftest import build_services, execute_command_calls
 from tests.slack.e2e_helpers import message_text
 from tests.support.fake_slack import FakeSlack
 from tests.support.local_aws import LocalAws
+from tests.support.polling import until
 from tests.support.slack_app import BotHarness, running_bot
 
 
@@ -34,25 +33,17 @@ async def draining_bot(
         yield h
 
 
-async def wait_until(predicate: Any, within: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
-
-
 @pytest.mark.timeout(60)
 async def test_sigterm_drain(draining_bot: BotHarness, fake: FakeSlack) -> None:
     bot = draining_bot
     await bot.command("web sleep 0.2")
     await bot.command("api sleep 60")
-    await wait_until(lambda: len(execute_command_calls()) == 2 and len(fake.calls("chat.postMessage")) == 2)
+    await until(lambda: len(execute_command_calls()) == 2 and len(fake.calls("chat.postMessage")) == 2, 15.0)
     posted = {str(c.params["text"]): c for c in fake.calls("chat.postMessage")}
     assert len(posted) == 2
 
     bot.running.stop.set()  # what the SIGTERM handler does
-    await wait_until(lambda: bot.services.jobs.draining)
+    await until(lambda: bot.services.jobs.draining, 15.0)
     late = await bot.command("web echo too-late")
     assert late.status == 200 and "restarting" in late.message and "Try again in a minute" in late.message
     async with aiohttp.ClientSession() as session, session.get(f"{bot.url}/healthz") as resp:

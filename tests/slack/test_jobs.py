@@ -85,46 +85,43 @@ async def test_cancel_one_job_by_id() -> None:
 # --- two steps: `then` once `after` is done, the job waiting in between as a callback, not a task --------
 
 
+class _Waiting:
+    """A two-step job whose second step waits for ``turn``; ``seen`` records how that step started."""
+
+    def __init__(self, tracker: JobTracker, job_id: str) -> None:
+        self.turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.seen: list[str | None] = []
+        self.job = tracker.start(job_id, self._first, then=self._then, after=self.turn)
+
+    async def _first(self, job: Job) -> None:
+        self.seen.append("first")
+
+    async def _then(self, job: Job) -> None:
+        self.seen.append(f"then, cancelled: {job.cancel_reason}" if job.cancel.is_set() else "then")
+
+
 async def test_the_second_step_waits_for_after_without_a_task_then_runs() -> None:
     tracker = JobTracker()
-    turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    steps: list[str] = []
-
-    async def first(job: Job) -> None:
-        steps.append("first")
-
-    async def then(job: Job) -> None:
-        steps.append("then")
-
-    job = tracker.start("q1", first, then=then, after=turn)
+    waiting = _Waiting(tracker, "q1")
     for _ in range(5):
         await asyncio.sleep(0)
-    assert steps == ["first"]
-    assert job.task is None and tracker.running() == [job] and not job.finished.done()
-    turn.set_result(None)
-    await asyncio.wait_for(job.finished, 1)
-    assert steps == ["first", "then"] and tracker.running() == []
+    assert waiting.seen == ["first"]
+    assert waiting.job.task is None and tracker.running() == [waiting.job] and not waiting.job.finished.done()
+    waiting.turn.set_result(None)
+    await asyncio.wait_for(waiting.job.finished, 1)
+    assert waiting.seen == ["first", "then"] and tracker.running() == []
 
 
 async def test_a_cancel_request_starts_the_waiting_step_at_once() -> None:
     tracker = JobTracker()
-    turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    seen: list[str | None] = []
-
-    async def first(job: Job) -> None:
-        return None
-
-    async def then(job: Job) -> None:
-        seen.append(job.cancel_reason if job.cancel.is_set() else "not cancelled")
-
-    job = tracker.start("q2", first, then=then, after=turn)
+    waiting = _Waiting(tracker, "q2")
     await asyncio.sleep(0)
     assert tracker.cancel("q2", "cancelled by U0BOB")
-    await asyncio.wait_for(job.finished, 1)
-    assert seen == ["cancelled by U0BOB"]
-    turn.set_result(None)  # the turn coming later starts nothing twice
+    await asyncio.wait_for(waiting.job.finished, 1)
+    assert waiting.seen == ["first", "then, cancelled: cancelled by U0BOB"]
+    waiting.turn.set_result(None)  # the turn coming later starts nothing twice
     await asyncio.sleep(0)
-    assert seen == ["cancelled by U0BOB"]
+    assert len(waiting.seen) == 2
 
 
 async def test_a_failed_first_step_ends_the_job_quietly_and_skips_the_second(
@@ -146,16 +143,7 @@ async def test_a_failed_first_step_ends_the_job_quietly_and_skips_the_second(
 
 async def test_drain_waits_for_a_waiting_job_then_cancels_it_into_its_second_step() -> None:
     tracker = JobTracker()
-    turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    seen: list[str | None] = []
-
-    async def first(job: Job) -> None:
-        return None
-
-    async def then(job: Job) -> None:
-        seen.append(job.cancel_reason)
-
-    tracker.start("q4", first, then=then, after=turn)
+    waiting = _Waiting(tracker, "q4")
     report = await tracker.drain(grace=0.05, cancel_grace=1)
-    assert seen == ["the bot is restarting"]
+    assert waiting.seen == ["first", "then, cancelled: the bot is restarting"]
     assert (report.finished, report.cancelled, report.killed) == (0, 1, 0)
