@@ -28,6 +28,7 @@ from tests.slack.test_e2e_socket_mode import (  # noqa: F401 - fixtures
     socket_side,
 )
 from tests.support.fake_slack import Call, FakeSlack
+from tests.support.polling import until
 from tests.support.slack_app import BotHarness
 from tests.support.slack_requests import command_body, event_callback_body
 
@@ -187,11 +188,8 @@ async def test_a_builder_submission_runs_like_a_typed_command_and_lands_in_the_c
     assert ack.status == 200 and "errors" not in ack.body  # the modal closes
     [posted] = await fake.await_for("chat.postMessage")
     assert posted.params["channel"] == "C0INCIDENT" and not posted.params.get("thread_ts")
-    deadline = time.monotonic() + 20
-    while "exit 0" not in (text := message_text(fake, _ts(fake))):
-        assert time.monotonic() < deadline, message_text(fake, _ts(fake))
-        await asyncio.sleep(0.05)
-    assert "from-the-builder" in text and len(execute_command_calls()) == 1
+    await until(lambda: "exit 0" in message_text(fake, _ts(fake)), 20.0, what="the result in the message")
+    assert "from-the-builder" in message_text(fake, _ts(fake)) and len(execute_command_calls()) == 1
 
 
 def _ts(fake: FakeSlack) -> str:
@@ -227,11 +225,8 @@ async def test_socket_mode_builder_opens_and_its_submission_runs(
         assert closed["envelope_id"] == "env-b2" and "errors" not in json.dumps(closed)
         [posted] = await fake.await_for("chat.postMessage")
         assert posted.params["channel"] == "C0INCIDENT"
-        deadline = time.monotonic() + 20
-        while "exit 0" not in (text := message_text(fake, _ts(fake))):
-            assert time.monotonic() < deadline, message_text(fake, _ts(fake))
-            await asyncio.sleep(0.05)
-        assert "via-socket" in text
+        await until(lambda: "exit 0" in message_text(fake, _ts(fake)), 20.0, what="the result in the message")
+        assert "via-socket" in message_text(fake, _ts(fake))
     assert len(execute_command_calls()) == 1
 
 
