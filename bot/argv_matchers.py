@@ -22,15 +22,15 @@ Unquoted globs the *user* typed (the shell expands them) are accepted only where
 would be: by a ``path`` or a string glob whose wildcards cover them, and only in the command's last
 word or in a repeated element (the expansion's extra words land in the same repetition).
 
-Matching is a set-of-positions simulation over the words (no backtracking): polynomial whatever the
-pattern. Pure; no I/O.
+Matching runs the pattern as an automaton over the words (``ArgvSequence``): each word is read once,
+with no backtracking, so it is linear in the words whatever the pattern. Pure; no I/O.
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.shell_syntax import WILD_QMARK, WILD_STAR, Word
@@ -412,26 +412,14 @@ _MISPLACED_GLOB = ("an unquoted glob here can expand to several words that take 
 
 @dataclass
 class Progress:
-    """How far matching got (for "which pattern came closest and why"): the furthest word position and
-    the matchers that failed there. Sentences are made only by ``expected``/``why``, for the one pattern
-    a denial shows."""
+    """How far matching got (for "which pattern came closest and why"): the furthest word position, the
+    matchers that failed there (each with the word, and whether only the glob rule refused it), and
+    whether the pattern could end there. Sentences are made only by ``expected``/``why``, for the one
+    pattern a denial shows."""
 
     furthest: int = -1
     failures: list[tuple[WordMatcher, Word | None, bool]] = field(default_factory=list)
     end_ok_at: int = -1
-
-    def failed(self, position: int, unit: WordMatcher, word: Word | None, misplaced_glob: bool = False) -> None:
-        if position > self.furthest:
-            self.furthest, self.failures = position, []
-        if position == self.furthest:
-            self.failures.append((unit, word, misplaced_glob))
-
-    def reached(self, position: int) -> None:
-        """The pattern may end here (the command could end at this word)."""
-        if position > self.furthest:
-            self.furthest, self.failures = position, []
-        if position == self.furthest:
-            self.end_ok_at = position
 
     def expected(self) -> list[str]:
         return list(dict.fromkeys(unit.expected() for unit, _, _ in self.failures))
@@ -442,105 +430,160 @@ class Progress:
         return [r for r in dict.fromkeys(reasons) if r]
 
 
-def _glob_may_expand_here(word: Word, position: int, count: int, repeated: bool) -> bool:
-    # The shell turns one glob word into several; only the last word, or a repetition, absorbs them.
-    return not word.has_glob or repeated or position == count - 1
+# One state of the automaton: its bit, its word matcher, and whether its own element repeats (a glob the
+# shell expands there lands its extra words in the same repetition).
+_State = tuple[int, WordMatcher, bool]
+# How many state sets an automaton remembers the successors of (a few per pattern in practice).
+_MEMO_LIMIT = 256
 
 
-def _unit_ends(element: Element, words: Sequence[Word], starts: Iterable[int],
-               progress: Progress | None, relax: bool) -> set[int]:
-    unit = element.unit
-    if isinstance(unit, tuple):
-        positions = set(starts)
-        for inner in unit:
-            positions = _element_ends(inner, words, positions, progress, relax)
-            if not positions:
-                break
-        return positions
-    ends: set[int] = set()
-    count = len(words)
-    for i in starts:
-        if i >= count:
-            if progress is not None:
-                progress.failed(i, unit, None)
-            continue
-        word = words[i]
-        ok = unit.accepts(word)
-        if ok and word.has_glob:
-            ok = unit.covers_globs
-            if ok and not relax and not _glob_may_expand_here(word, i, count, element.repeat):
-                ok = False
-                if progress is not None:
-                    progress.failed(i, unit, word, misplaced_glob=True)
-                    continue
-        if ok:
-            ends.add(i + 1)
-        elif progress is not None:
-            progress.failed(i, unit, word)
-    return ends
-
-
-def _element_ends(element: Element, words: Sequence[Word], starts: set[int],
-                  progress: Progress | None, relax: bool = False) -> set[int]:
-    if not element.repeat:  # the common case, without the closure loop
-        after = _unit_ends(element, words, starts, progress, relax)
-        return after | starts if element.optional else after
-    result = set(starts) if element.optional else set()
-    current = starts
-    seen = set(starts)
-    while current:
-        after = _unit_ends(element, words, current, progress, relax)
-        result |= after
-        if not element.repeat:
-            break
-        current = after - seen
-        seen |= after
-    return result
-
-
-@dataclass(frozen=True)
 class ArgvSequence:
-    """A compiled typed pattern: does the whole argv match, and if not, how far did it get."""
+    """A compiled typed pattern: does the whole argv match, and if not, how far did it get.
 
-    elements: tuple[Element, ...]
-    # Fast path: the program names a matching command must start with (None: any).
-    programs: frozenset[str] | None
+    The elements become a Glushkov automaton: one state per word matcher (a matcher inside a repeated
+    ``seq`` is still one state), and for each state the bitmask of the states that may match the next
+    word. Matching reads each word once, trying only the matchers that may come next: linear in the
+    words whatever the pattern, no backtracking, and no set built per element."""
+
+    __slots__ = ("elements", "programs", "_states", "_first", "_last", "_nullable", "_follow", "_tries",
+                 "_next")
+
+    def __init__(self, elements: tuple[Element, ...], programs: frozenset[str] | None) -> None:
+        self.elements = elements
+        # Fast path: the program names a matching command must start with (None: any).
+        self.programs = programs
+        self._states: list[_State] = []
+        self._follow: list[int] = []
+        self._nullable, self._first, self._last = self._concatenation(elements)
+        # Memos, filled now for the sets every run meets (one state matched at a time, mostly) so that a
+        # pattern a request reaches for the first time costs no more than one it reached before.
+        self._tries: dict[int, tuple[_State, ...]] = {}  # state set -> its states, in pattern order
+        self._next: dict[int, int] = {}  # matched state set -> the states that may match the next word
+        for n, (bit, _, _) in enumerate(self._states):
+            self._next[bit] = self._follow[n]
+        for states in (self._first, self._last, *self._follow):
+            self._states_of(states)
+
+    def _concatenation(self, elements: Sequence[Element]) -> tuple[bool, int, int]:
+        nullable, first, last = True, 0, 0
+        for element in elements:
+            n, f, lst = self._element(element)
+            for state in _bits(last):
+                self._follow[state] |= f
+            if nullable:
+                first |= f
+            last = lst | (last if n else 0)
+            nullable = nullable and n
+        return nullable, first, last
+
+    def _element(self, element: Element) -> tuple[bool, int, int]:
+        unit = element.unit
+        if isinstance(unit, tuple):
+            nullable, first, last = self._concatenation(unit)
+        else:
+            bit = 1 << len(self._states)
+            self._states.append((bit, unit, element.repeat))
+            self._follow.append(0)
+            nullable, first, last = False, bit, bit
+        if element.repeat:
+            for state in _bits(last):
+                self._follow[state] |= first
+        return nullable or element.optional, first, last
+
+    def _states_of(self, states: int) -> tuple[_State, ...]:
+        found = self._tries.get(states)
+        if found is None:
+            found = tuple(self._states[n] for n in _bits(states))
+            if len(self._tries) < _MEMO_LIMIT:
+                self._tries[states] = found
+        return found
+
+    def _after(self, matched: int) -> int:
+        found = self._next.get(matched)
+        if found is None:
+            found = 0
+            for state in _bits(matched):
+                found |= self._follow[state]
+            if len(self._next) < _MEMO_LIMIT:
+                self._next[matched] = found
+        return found
+
+    def _run(self, words: Sequence[Word], relax: bool) -> tuple[int, int, int]:
+        """(words read, the states that matched the last word read, the states that may read the next
+        one): reading stops at the first word no state accepts."""
+        count = len(words)
+        last = count - 1
+        candidates = self._first
+        previous = 0
+        tries, after = self._tries, self._next
+        for i, word in enumerate(words):
+            matched = 0
+            glob = word.has_glob
+            for bit, unit, repeated in tries.get(candidates) or self._states_of(candidates):
+                # A glob the shell expands into several words is accepted only by a matcher that covers
+                # every expansion, where the extra words cannot shift into the matchers after it.
+                if unit.accepts(word) and (not glob or (unit.covers_globs and (relax or repeated or i == last))):
+                    matched |= bit
+            if not matched:
+                return i, previous, candidates
+            previous = matched
+            candidates = after.get(matched) or self._after(matched)
+        return count, previous, candidates
 
     def matches(self, words: Sequence[Word], *, relax_glob_positions: bool = False) -> bool:
         """``relax_glob_positions``: ignore where user globs stand (to tell "a glob in the wrong place"
         from "no match" in a refusal; never to allow)."""
         if self.programs is not None and (not words or words[0].value not in self.programs):
             return False
-        return len(words) in self._ends(words, None, relax_glob_positions)
+        if words and not self._may_end_with(words[-1]):
+            return False  # patterns for one program differ mostly in their last words: most misses show there
+        read, matched, _ = self._run(words, relax_glob_positions)
+        return read == len(words) and (bool(matched & self._last) if words else self._nullable)
+
+    def _may_end_with(self, word: Word) -> bool:
+        """Some state that may end the pattern accepts ``word`` as the command's last word (where a glob
+        may stand): a match needs it, and it costs one or two matchers instead of a run."""
+        glob = word.has_glob
+        for _, unit, _ in self._tries[self._last]:
+            if unit.accepts(word) and (not glob or unit.covers_globs):
+                return True
+        return False
+
+    def furthest(self, words: Sequence[Word]) -> int:
+        """How many words the pattern reads before it can go no further (``progress(words).furthest``,
+        without the failures: the closest-pattern search scores every pattern of a few rules)."""
+        return self._run(words, False)[0]
 
     def progress(self, words: Sequence[Word]) -> Progress:
-        progress = Progress()
-        ends = self._ends(words, progress)
-        if ends:
-            progress.reached(max(ends))
-        return progress
-
-    def _ends(self, words: Sequence[Word], progress: Progress | None, relax: bool = False) -> set[int]:
-        positions = {0}
-        for element in self.elements:
-            positions = _element_ends(element, words, positions, progress, relax)
-            if not positions:
-                break
-        return positions
+        read, matched, candidates = self._run(words, False)
+        word = words[read] if read < len(words) else None
+        failures: list[tuple[WordMatcher, Word | None, bool]] = []
+        for _, unit, _ in self._states_of(candidates):
+            # At the word reading stopped at, every matcher that may come next refused it, some only
+            # because of where a glob stands; at the end of the command, each is what was missing.
+            misplaced = word is not None and word.has_glob and unit.covers_globs and unit.accepts(word)
+            failures.append((unit, word, misplaced))
+        can_end = bool(matched & self._last) if read else self._nullable
+        return Progress(read, failures, read if can_end else -1)
 
     def literals(self) -> frozenset[str]:
         found: set[str] = set()
-        stack = list(self.elements)
-        while stack:
-            element = stack.pop()
-            if isinstance(element.unit, tuple):
-                stack.extend(element.unit)
-            else:
-                found |= element.unit.literals
+        for _, unit, _ in self._states:
+            found |= unit.literals
         return frozenset(found)
 
     def describe(self) -> str:
         return " ".join(e.describe() for e in self.elements)
+
+
+def _bits(mask: int) -> list[int]:
+    """The positions of the set bits of ``mask``, lowest first."""
+    found = []
+    while mask:
+        low = mask & -mask
+        found.append(low.bit_length() - 1)
+        mask ^= low
+    return found
 
 
 def first_programs(elements: Sequence[Element]) -> frozenset[str] | None:

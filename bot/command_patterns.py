@@ -483,7 +483,7 @@ class TypedPattern:
         programs = self.sequence.programs
         if programs is not None and (not command.words or command.words[0].value not in programs):
             return 0  # another program: nothing matched (and no need to simulate)
-        return max(self.sequence.progress(command.words).furthest, 0)
+        return self.sequence.furthest(command.words)
 
     def closest(self, command: SimpleCommand) -> Closest:
         words = command.words
