@@ -508,15 +508,22 @@ class ArgvSequence:
                 self._next[matched] = found
         return found
 
-    def _run(self, words: Sequence[Word], relax: bool) -> tuple[int, int, int]:
+    def read(self, words: Sequence[Word], relax: bool = False) -> tuple[int, int, int]:
         """(words read, the states that matched the last word read, the states that may read the next
-        one): reading stops at the first word no state accepts."""
+        one): reading stops at the first word no state accepts. The words read are how close the pattern
+        came (``progress(words).furthest``)."""
         count = len(words)
         last = count - 1
         candidates = self._first
         previous = 0
         tries, after = self._tries, self._next
-        for i, word in enumerate(words):
+        start = 0
+        if self.programs is not None and count and words[0].value in self.programs:
+            # The program's state is the only first one, and a name it lists is never a glob: read it as read.
+            start, previous = 1, candidates
+            candidates = after[candidates]
+        for i in range(start, count):
+            word = words[i]
             matched = 0
             glob = word.has_glob
             for bit, unit, repeated in tries.get(candidates) or self._states_of(candidates):
@@ -535,27 +542,21 @@ class ArgvSequence:
         from "no match" in a refusal; never to allow)."""
         if self.programs is not None and (not words or words[0].value not in self.programs):
             return False
-        if words and not self._may_end_with(words[-1]):
-            return False  # patterns for one program differ mostly in their last words: most misses show there
-        read, matched, _ = self._run(words, relax_glob_positions)
+        if words:
+            # Some state that may end the pattern must accept the last word (where a glob may stand). Patterns
+            # for one program differ mostly in their last words, so most misses show here, before a run.
+            word = words[-1]
+            glob = word.has_glob
+            for _, unit, _ in self._tries[self._last]:
+                if unit.accepts(word) and (not glob or unit.covers_globs):
+                    break
+            else:
+                return False
+        read, matched, _ = self.read(words, relax_glob_positions)
         return read == len(words) and (bool(matched & self._last) if words else self._nullable)
 
-    def _may_end_with(self, word: Word) -> bool:
-        """Some state that may end the pattern accepts ``word`` as the command's last word (where a glob
-        may stand): a match needs it, and it costs one or two matchers instead of a run."""
-        glob = word.has_glob
-        for _, unit, _ in self._tries[self._last]:
-            if unit.accepts(word) and (not glob or unit.covers_globs):
-                return True
-        return False
-
-    def furthest(self, words: Sequence[Word]) -> int:
-        """How many words the pattern reads before it can go no further (``progress(words).furthest``,
-        without the failures: the closest-pattern search scores every pattern of a few rules)."""
-        return self._run(words, False)[0]
-
     def progress(self, words: Sequence[Word]) -> Progress:
-        read, matched, candidates = self._run(words, False)
+        read, matched, candidates = self.read(words, False)
         word = words[read] if read < len(words) else None
         failures: list[tuple[WordMatcher, Word | None, bool]] = []
         for _, unit, _ in self._states_of(candidates):

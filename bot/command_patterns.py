@@ -28,7 +28,6 @@ never allowed.
 from __future__ import annotations
 
 import itertools
-import posixpath
 import re
 import shlex
 import warnings
@@ -153,29 +152,28 @@ def _danger(word: Word, index: int, program: str, *, literal: bool) -> Refusal |
     """Why ``word`` (at argv ``index`` of ``program``) may not be matched by a wildcard, if it may not."""
     if literal:
         return None
-    value = word.display
     if _TRAVERSAL.search(word.value):
-        return Refusal("traversal", f"`{value}`",
+        return Refusal("traversal", f"`{word.display}`",
                        "`..` leaves the directory the rule allows; write the path without `..`")
     if index == 0 and program in DANGEROUS_PROGRAMS:
-        return Refusal("dangerous", f"`{value}`",
+        return Refusal("dangerous", f"`{word.display}`",
                        f"`{program}` can run other commands or change files, so only a rule that names "
                        "it literally allows it")
     if index > 0:
         lowered = word.value.lower()
         if word.value in DANGEROUS_ARGS or lowered.startswith(DANGEROUS_ARG_PREFIXES):
-            return Refusal("dangerous", f"`{value}`",
+            return Refusal("dangerous", f"`{word.display}`",
                            "this option runs other commands or changes files, so only a rule that names "
                            "it literally allows it")
         if program in AWK_PROGRAMS and _AWK_DANGER.search(word.value):
-            return Refusal("dangerous", f"`{value}`",
+            return Refusal("dangerous", f"`{word.display}`",
                            "this awk program can run commands or write files (system, getline, | or >), "
                            "so only a rule that names it literally allows it")
     return None
 
 
 def _program(words: Sequence[Word]) -> str:
-    return posixpath.basename(words[0].value) if words else ""
+    return words[0].value.rpartition("/")[2] if words else ""  # posixpath.basename, without two calls
 
 
 # -- compiled patterns -------------------------------------------------------------------------------
@@ -201,7 +199,7 @@ class ArgvPattern:
 
     # Slots: a request reaches a few patterns of each of several rules, seldom the same ones twice, so
     # each attribute read is often a cache miss; one less indirection per read shows.
-    __slots__ = ("position", "source", "described", "expected", "rest", "words", "programs")
+    __slots__ = ("position", "source", "described", "expected", "rest", "words", "programs", "backwards")
 
     def __init__(self, argv: Sequence[str], position: Position = "any") -> None:
         self.position = position
@@ -228,6 +226,9 @@ class ArgvPattern:
         )
         program = self.words[0].literal
         self.programs = None if program is None else frozenset({program})
+        # Last word first: patterns for the same program differ mostly in their later words (the paths),
+        # so most misses show there at once. All must match, so the order changes nothing else.
+        self.backwards = tuple((index, glob, glob.literal) for index, glob in reversed(list(enumerate(self.words))))
 
     def describe(self) -> str:
         return self.described
@@ -255,14 +256,13 @@ class ArgvPattern:
     def match(self, command: SimpleCommand) -> PatternOutcome:
         words = command.words
         n = len(self.words)
-        if len(words) < n or (len(words) > n and not self.rest):
+        if len(words) != n and (len(words) < n or not self.rest):
             return NO_MATCH
-        # Last word first: patterns for the same program differ mostly in their later words (the paths),
-        # so most misses show there at once. All must match, so the order changes nothing else.
-        for index in range(n - 1, -1, -1):
-            if not self.words[index].matches(words[index].value):
+        for index, glob, literal in self.backwards:
+            value = words[index].value
+            if value != literal if literal is not None else not glob.matches(value):
                 return NO_MATCH
-        for word in words[: n - 1]:
+        for word in words[: n - 1] if command.has_glob else ():
             if word.has_glob:
                 # The shell expands it into *several* words, which shift into the positions after it:
                 # `grep s* /var/log/app/x.log` becomes `grep secret.yml settings.py /var/log/app/x.log`,
@@ -273,8 +273,9 @@ class ArgvPattern:
                     "the place of the arguments after it; quote it, or name one file"))
         program = _program(words)
         for index, word in enumerate(words):
-            literal = index < n and self.words[index].literal is not None
-            refusal = _danger(word, index, program, literal=literal)
+            if index < n and self.words[index].literal is not None:
+                continue  # a word the pattern names literally is never dangerous
+            refusal = _danger(word, index, program, literal=False)
             if refusal is not None:
                 return PatternOutcome(False, refusal)
         return MATCH
@@ -480,10 +481,7 @@ class TypedPattern:
         return MATCH
 
     def score(self, command: SimpleCommand) -> int:
-        programs = self.sequence.programs
-        if programs is not None and (not command.words or command.words[0].value not in programs):
-            return 0  # another program: nothing matched (and no need to simulate)
-        return self.sequence.furthest(command.words)
+        return self.sequence.read(command.words)[0]  # another program stops it at word 0 at once
 
     def closest(self, command: SimpleCommand) -> Closest:
         words = command.words
@@ -563,31 +561,35 @@ class PatternsByProgram:
         return (tuple(p for p, allowed in here if allowed),
                 tuple((p, allowed) for p, allowed in here if not (allowed and isinstance(p, RegexPattern))))
 
-    def tries(self, command: SimpleCommand) -> tuple[CompiledPattern, ...]:
-        """The patterns that may match ``command`` here, in file order."""
-        words = command.words
+    def tries(self, words: tuple[Word, ...]) -> tuple[CompiledPattern, ...]:
+        """The patterns that may match the command of ``words`` here, in file order."""
         return self.named_tries.get(words[0].value, self.other_tries) if words else self.other_tries
 
-    def scored(self, command: SimpleCommand) -> tuple[tuple[CompiledPattern, bool], ...]:
-        """The patterns that may match ``command`` or score above 0, each with whether its position allows
-        it here, in file order."""
-        words = command.words
+    def scored(self, words: tuple[Word, ...]) -> tuple[tuple[CompiledPattern, bool], ...]:
+        """The patterns that may match the command of ``words`` or score above 0, each with whether its
+        position allows it here, in file order."""
         return self.named_scored.get(words[0].value, self.other_scored) if words else self.other_scored
 
-    def score_bound(self, command: SimpleCommand) -> int | None:
-        """At least the score of every pattern ``scored`` gives for ``command``, *given that none of those
-        allowed here matched it or refused it* (what a rule's check found when it reports the command's
-        index); None when it cannot say (typed patterns, or patterns for another place). Cheap: lengths
-        only. A glob word that did not match is the first difference at the latest, so a pattern of ``n``
-        words that the command's length fits scores at most ``n - 1``."""
-        words = command.words
+    def score_bound(self, words: tuple[Word, ...]) -> int | None:
+        """At least the score of every pattern ``scored`` gives for the command of ``words``, *given that
+        none of those allowed here matched it or refused it* (what a rule's check found when it reports
+        the command's index); None when it cannot say (typed patterns, or patterns for another place).
+        Cheap: lengths only. A glob word that did not match is the first difference at the latest, so a
+        pattern of ``n`` words that the command's length fits scores at most ``n - 1``."""
         shapes = self.named_shapes.get(words[0].value, self.other_shapes) if words else self.other_shapes
         if shapes is None:
             return None
         given = len(words)
         bound = 0
         for n, rest in shapes:
-            bound = max(bound, given if given < n else n if given > n and not rest else n - 1)
+            if given < n:
+                score = given
+            elif given > n and not rest:
+                score = n
+            else:
+                score = n - 1
+            if score > bound:
+                bound = score
         return bound
 
 

@@ -260,14 +260,6 @@ class RuleMatcher:
         """``container`` None is the catalogue's container (or the task's default one)."""
         return self.containers is None or container in self.containers
 
-    def applies_on_service(self, environment: str | None, container: str | None, channel_id: str) -> bool:
-        """The rest of ``includes_service`` (for a service the rule index already matched),
-        ``includes_container`` and ``includes_channel``, in one call: ``evaluate`` asks it of every rule
-        the request's user has on its service."""
-        return ((self.environments is None or environment in self.environments)
-                and (self.containers is None or container in self.containers)
-                and (not self.channels or channel_id in self.channels))
-
     def check_command(self, command: str, pipeline: tuple[SimpleCommand, ...] | Refusal) -> Refusal | None:
         """None when this rule's patterns allow ``command``; otherwise why not."""
         found = self.check(command, pipeline)
@@ -306,8 +298,9 @@ class RuleMatcher:
     def _check_simple(self, simple: SimpleCommand, index: int, table: PatternsByProgram | None = None,
                       ) -> Refusal | int | None:
         """``table``: the patterns for ``index`` (``first`` or ``filters``), when the caller has them."""
+        table = table or (self.filters if index else self.first)
         first_refusal: Refusal | None = None
-        for pattern in (table or (self.filters if index else self.first)).tries(simple):
+        for pattern in table.tries(simple.words):
             outcome = pattern.match(simple)
             if outcome.matched:
                 return None
@@ -319,7 +312,7 @@ class RuleMatcher:
         denial, for a few rules). A pattern matching but for its pipeline position scores highest."""
         table = self.filters if index else self.first
         best: tuple[int, CompiledPattern | None] = (-1, None)
-        for pattern, here in table.scored(simple):
+        for pattern, here in table.scored(simple.words):
             if not here:
                 if pattern.match(simple).matched:
                     return len(simple.words) + 1, pattern
@@ -336,8 +329,7 @@ class RuleMatcher:
     def nearest_bound(self, simple: SimpleCommand, index: int) -> int | None:
         """At least ``nearest(simple, index)[0]`` when ``check`` reported ``index`` (no pattern matched or
         refused ``simple`` there); None when unknown."""
-        bound = (self.filters if index else self.first).score_bound(simple)
-        return bound if bound is None else max(bound, 0)
+        return (self.filters if index else self.first).score_bound(simple.words)
 
     def closest(self, simple: SimpleCommand, index: int,
                 nearest: tuple[int, CompiledPattern | None] | None = None) -> Closest | None:
@@ -477,16 +469,21 @@ class _RuleIndex:
                    channel_id: str) -> list[RuleMatcher]:
         """``[r for r in rules_of(reaches) if r applies to service, environment, container and channel]``
         without looking at the user's rules for other services."""
-        if len(reaches) == 1:
-            positions: Iterable[int] = reaches[0].on_service(service)  # one list: already in file order
-        else:
-            positions = sorted({p for reach in reaches for p in reach.on_service(service)})
-        found = []
-        for position in positions:
-            rule = self.matchers[position]
-            if rule.applies_on_service(environment, container, channel_id):
-                found.append(rule)
-        return found
+        lists: list[list[int]] = []
+        for reach in reaches:
+            on_service = reach.on_service(service)
+            # A user's own entry and their team's group often name the same rules: merge those once.
+            if on_service and on_service not in lists:
+                lists.append(on_service)
+        if not lists:
+            return []
+        positions = lists[0] if len(lists) == 1 else sorted(set().union(*lists))  # each list is in file order
+        # The rest of `includes_service` (the index matched the service), `includes_container` and
+        # `includes_channel`, inline: this runs for every rule a request reaches.
+        return [rule for rule in map(self.matchers.__getitem__, positions)
+                if (rule.environments is None or environment in rule.environments)
+                and (rule.containers is None or container in rule.containers)
+                and (not rule.channels or channel_id in rule.channels)]
 
 
 def parse_policy(data: Any, *, source: str = "policy") -> PolicyConfig:
