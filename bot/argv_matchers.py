@@ -114,6 +114,8 @@ class FlagMatcher(WordMatcher):
     short: frozenset[str]
     long: frozenset[str]
     literals: frozenset[str] = field(default=frozenset())
+    # The short flags as one string, for `str.strip`: a word of those letters strips to nothing, in C.
+    letters: str = field(default="", compare=False)
 
     @classmethod
     def parse(cls, spec: str | Sequence[str]) -> FlagMatcher:
@@ -133,14 +135,14 @@ class FlagMatcher(WordMatcher):
         if not short and not long:
             raise MatcherError("`flags` names no flag")
         literals = frozenset({f"-{c}" for c in short} | long)
-        return cls(frozenset(short), frozenset(long), literals)
+        return cls(frozenset(short), frozenset(long), literals, "".join(sorted(short)))
 
     def accepts(self, word: Word) -> bool:
         value = word.value
         if value in self.long:
             return True
         return (len(value) >= 2 and value[0] == "-" and value[1] != "-"
-                and all(c in self.short for c in value[1:]))
+                and not value[1:].strip(self.letters))
 
     def _shown(self) -> str:
         parts = []
@@ -566,6 +568,16 @@ class ArgvSequence:
             failures.append((unit, word, misplaced))
         can_end = bool(matched & self._last) if read else self._nullable
         return Progress(read, failures, read if can_end else -1)
+
+    def readers(self, at: int) -> tuple[WordMatcher, ...]:
+        """The matchers that could read word ``at`` (0-based): those that may follow the program's when
+        ``at`` is 1 and the pattern names its program (a word that is not one of its names stops the run
+        at word 0), every matcher otherwise."""
+        if at == 1 and self.programs is not None:
+            states = self._tries[self._next[self._first]]
+        else:
+            states = tuple(self._states)
+        return tuple({id(unit): unit for _, unit, _ in states}.values())
 
     def literals(self) -> frozenset[str]:
         found: set[str] = set()

@@ -48,6 +48,7 @@ from bot.argv_matchers import (
     OneOfMatcher,
     PathMatcher,
     Progress,
+    WordMatcher,
     first_programs,
     glob_regex,
 )
@@ -193,6 +194,9 @@ class _GlobWord:
             return False
         return self.regex.fullmatch(value) is not None
 
+    def accepts(self, word: Word) -> bool:
+        return self.matches(word.value)
+
 
 class ArgvPattern:
     """``argv: [...]`` compiled."""
@@ -232,6 +236,12 @@ class ArgvPattern:
 
     def describe(self) -> str:
         return self.described
+
+    def readers(self, at: int) -> tuple[_GlobWord, ...] | None:
+        """The matchers that could read word ``at`` (see ``PatternsByProgram.may_read``); None: any word."""
+        if at < len(self.words):
+            return (self.words[at],)
+        return None if self.rest else ()
 
     def score(self, command: SimpleCommand) -> int:
         """Words matched before the first difference (cheap: no sentence is made)."""
@@ -305,6 +315,9 @@ class RegexPattern:
 
     def describe(self) -> str:
         return f"regex `{self.source}`" + _position_note(self.position)
+
+    def readers(self, at: int) -> None:
+        return None  # a regex may read any word
 
     def score(self, command: SimpleCommand) -> int:
         return 0  # a regex says nothing about where it stopped matching
@@ -480,6 +493,9 @@ class TypedPattern:
                 return PatternOutcome(False, refusal)
         return MATCH
 
+    def readers(self, at: int) -> tuple[WordMatcher, ...]:
+        return self.sequence.readers(at)
+
     def score(self, command: SimpleCommand) -> int:
         return self.sequence.read(command.words)[0]  # another program stops it at word 0 at once
 
@@ -538,8 +554,8 @@ class PatternsByProgram:
     program can neither match nor refuse the command (its first word fails before any danger check) and
     scores 0, so it is never tried."""
 
-    __slots__ = ("named_tries", "other_tries", "named_scored", "other_scored", "named_shapes", "other_shapes",
-                 "first_here")
+    __slots__ = ("named_tries", "other_tries", "named_scored", "other_scored", "named_bounds", "other_bounds",
+                 "first_here", "_readers")
 
     def __init__(self, patterns: Sequence[CompiledPattern], index: int) -> None:
         names = {name for p in patterns for name in (p.programs or ())}
@@ -548,9 +564,11 @@ class PatternsByProgram:
         self.named_tries = {name: tries for name, (tries, _) in picked.items()}
         self.named_scored = {name: scored for name, (_, scored) in picked.items()}
         self.other_tries, self.other_scored = self._pick(patterns, index, None)  # a program no pattern names
-        self.named_shapes = {name: _argv_shapes(scored) for name, scored in self.named_scored.items()}
-        self.other_shapes = _argv_shapes(self.other_scored)
+        self.named_bounds = {name: _score_bounds(scored) for name, scored in self.named_scored.items()}
+        self.other_bounds = _score_bounds(self.other_scored)
         self.first_here = next((p for p in patterns if position_allows(p.position, index)), None)
+        # Per program name (None: the others), per word position, the matchers that could read it.
+        self._readers: dict[str | None, list[tuple[_Reader, ...] | None | bool]] = {}
 
     @staticmethod
     def _pick(patterns: Sequence[CompiledPattern], index: int, program: str | None) -> _Picked:
@@ -574,31 +592,66 @@ class PatternsByProgram:
         """At least the score of every pattern ``scored`` gives for the command of ``words``, *given that
         none of those allowed here matched it or refused it* (what a rule's check found when it reports
         the command's index); None when it cannot say (typed patterns, or patterns for another place).
-        Cheap: lengths only. A glob word that did not match is the first difference at the latest, so a
-        pattern of ``n`` words that the command's length fits scores at most ``n - 1``."""
-        shapes = self.named_shapes.get(words[0].value, self.other_shapes) if words else self.other_shapes
-        if shapes is None:
+        Lengths only (``_score_bounds``), looked up."""
+        bounds = self.named_bounds.get(words[0].value, self.other_bounds) if words else self.other_bounds
+        if bounds is None:
             return None
-        given = len(words)
-        bound = 0
-        for n, rest in shapes:
-            if given < n:
-                score = given
-            elif given > n and not rest:
-                score = n
-            else:
-                score = n - 1
-            if score > bound:
-                bound = score
-        return bound
+        return bounds[min(len(words), len(bounds) - 1)]
 
 
+    def may_read(self, words: tuple[Word, ...], at: int) -> bool:
+        """Whether a pattern ``scored`` gives for ``words`` could read word ``at`` (0-based), which it must
+        do to score above ``at`` (a score counts the words read; a match reads them all). False only when
+        no matcher that could stand there accepts the word: the closest-pattern search then skips the rule
+        at the cost of a matcher or two, where scoring it would run every pattern."""
+        if at >= len(words) or at >= _READ_MEMO_WORDS:
+            return True
+        name: str | None = words[0].value
+        if name not in self.named_scored:
+            name = None
+        memo = self._readers.get(name)
+        if memo is None:
+            memo = self._readers[name] = [False] * _READ_MEMO_WORDS  # False: not looked up yet
+        readers = memo[at]
+        if isinstance(readers, bool):
+            readers = memo[at] = self._readers_at(name, at)
+        if readers is None:
+            return True
+        word = words[at]
+        for reader in readers:
+            if reader.accepts(word):
+                return True
+        return False
+
+    def _readers_at(self, name: str | None, at: int) -> tuple[_Reader, ...] | None:
+        found: dict[int, _Reader] = {}
+        for pattern, _ in self.named_scored[name] if name is not None else self.other_scored:
+            readers = pattern.readers(at)
+            if readers is None:
+                return None
+            found.update((id(r), r) for r in readers)
+        return tuple(found.values())
+
+
+# `may_read` remembers the matchers for the first few words only (programs are the policy's names, so the
+# memo is bounded); a best score further in is rare and is not used to skip a rule.
+_READ_MEMO_WORDS = 8
+_Reader = _GlobWord | WordMatcher
 _Picked = tuple[tuple[CompiledPattern, ...], tuple[tuple[CompiledPattern, bool], ...]]
 
 
-def _argv_shapes(scored: tuple[tuple[CompiledPattern, bool], ...]) -> tuple[tuple[int, bool], ...] | None:
-    """(fixed words, ends with ``**``) of each scored pattern, when all are plain argv patterns allowed
-    here; None otherwise."""
+def _score_bounds(scored: tuple[tuple[CompiledPattern, bool], ...]) -> tuple[int, ...] | None:
+    """``score_bound`` for each command length from 0 up to one past the longest pattern (longer commands
+    share that last bound), when all ``scored`` are plain argv patterns allowed here; None otherwise.
+
+    A glob word that did not match is the first difference at the latest, so a pattern of ``n`` fixed
+    words that a command of ``given`` words fits (``given == n``, or more with a final ``**``) scores at
+    most ``n - 1``; one it does not fit scores at most the shorter of the two."""
     if not all(here and isinstance(p, ArgvPattern) for p, here in scored):
         return None
-    return tuple((len(p.words), p.rest) for p, _ in scored if isinstance(p, ArgvPattern))
+    shapes = [(len(p.words), p.rest) for p, _ in scored if isinstance(p, ArgvPattern)]
+    longest = max((n for n, _ in shapes), default=0)
+    return tuple(
+        max((given if given < n else n if given > n and not rest else n - 1 for n, rest in shapes), default=0)
+        for given in range(longest + 2)
+    )

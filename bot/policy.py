@@ -326,10 +326,15 @@ class RuleMatcher:
             return 0, table.first_here
         return best
 
-    def nearest_bound(self, simple: SimpleCommand, index: int) -> int | None:
-        """At least ``nearest(simple, index)[0]`` when ``check`` reported ``index`` (no pattern matched or
-        refused ``simple`` there); None when unknown."""
-        return (self.filters if index else self.first).score_bound(simple.words)
+    def may_beat(self, simple: SimpleCommand, index: int, best: int) -> bool:
+        """Whether ``nearest(simple, index)`` could score above ``best``, when ``check`` reported ``index``
+        (no pattern matched or refused ``simple`` there). Cheap: lengths for plain argv patterns, else the
+        matchers that could read the word where the best so far stopped."""
+        table = self.filters if index else self.first
+        bound = table.score_bound(simple.words)
+        if bound is not None:
+            return bound > best
+        return table.may_read(simple.words, best)
 
     def closest(self, simple: SimpleCommand, index: int,
                 nearest: tuple[int, CompiledPattern | None] | None = None) -> Closest | None:
@@ -627,8 +632,7 @@ def _closest_refusal(refusals: list[tuple[RuleMatcher, Refusal | int]],
         index = refusal if isinstance(refusal, int) else refusal.command_index
         if isinstance(refusal, int) and best[0] >= 0:
             # A rule that cannot score above the best so far cannot be chosen (a tie goes to the first).
-            bound = rule.nearest_bound(pipeline[refusal], refusal)
-            if bound is not None and bound <= best[0]:
+            if not rule.may_beat(pipeline[refusal], refusal, best[0]):
                 continue
         nearest = None if index is None or index >= len(pipeline) else rule.nearest(pipeline[index], index)
         score = -1 if nearest is None else nearest[0]
