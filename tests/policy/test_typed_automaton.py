@@ -12,7 +12,7 @@ from bot.command_patterns import _element
 from bot.shell_syntax import WILD_STAR, Word
 from tests.policy.reference_sequence import reference_matches, reference_progress
 
-MANY = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MANY = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 UNITS: list[object] = [
     "grep", "-n", "*", "-*", "/var/log/*", {"int": {"min": 1, "max": 100}}, {"flags": "-cinv"},
