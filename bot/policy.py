@@ -15,7 +15,7 @@ A rule with ``allow_shell_syntax: true`` trusts its users with the shell: its re
 against the whole command text as typed, and it may not use argv patterns (nothing can be said
 structurally about arbitrary shell code, so the file must say exactly what text is acceptable).
 
-When several rules allow a command, one that needs no approval wins, then the first in file order.
+When several rules allow a command, one that needs no approval wins, else the first in file order.
 ``evaluate`` is pure and fast: patterns and ID sets are compiled once, when the policy loads.
 """
 
@@ -328,12 +328,12 @@ class RuleMatcher:
 
     def may_beat(self, simple: SimpleCommand, index: int, best: int) -> bool:
         """Whether ``nearest(simple, index)`` could score above ``best``, when ``check`` reported ``index``
-        (no pattern matched or refused ``simple`` there). Cheap: lengths for plain argv patterns, else the
+        (no pattern matched or refused ``simple`` there). Cheap: lengths for plain argv patterns, then the
         matchers that could read the word where the best so far stopped."""
         table = self.filters if index else self.first
         bound = table.score_bound(simple.words)
-        if bound is not None:
-            return bound > best
+        if bound is not None and bound <= best:
+            return False
         return table.may_read(simple.words, best)
 
     def closest(self, simple: SimpleCommand, index: int,

@@ -27,6 +27,11 @@ EXPECTED: dict[tuple[str, ...], set[str]] = {
         "policy_rules", "policy_decision_us_p50", "policy_decision_us_p99", "policy_worst_decision_us_p50",
         "policy_worst_decision_us_p99",
     },
+    ("benchmarks.policy", "--quick", "--opcodes"): {
+        "policy_opcodes_per_decision_mean", "policy_opcodes_per_decision_p99",
+        "policy_typed_opcodes_per_decision_mean", "policy_opcodes_per_decision_mean_denied",
+        "policy_typed_opcodes_per_decision_mean_pipe",
+    },
     ("benchmarks.data_channel", "--quick"): {
         "client_cpu_ms_per_mib", "frames_per_read", "end_to_end_mib_s", "startup_cpu_ms", "startup_rss_mib",
         "client_peak_rss_mib",
