@@ -318,7 +318,8 @@ class PathMatcher(WordMatcher):
         value = word.value
         if value.startswith("-"):
             return False
-        normal = normalise_path(value)
+        # Most words are already normal: skip the call then (every path matcher a request reaches asks).
+        normal = value if _MAY_NEED_NORMALISING.search(value) is None else normalise_path(value)
         if normal is None:
             return False
         return self.regex.fullmatch("" if normal == "/" else normal) is not None
