@@ -598,7 +598,6 @@ class PatternsByProgram:
             return None
         return bounds[min(len(words), len(bounds) - 1)]
 
-
     def may_read(self, words: tuple[Word, ...], at: int) -> bool:
         """Whether a pattern ``scored`` gives for ``words`` could read word ``at`` (0-based), which it must
         do to score above ``at`` (a score counts the words read; a match reads them all). False only when

@@ -15,7 +15,7 @@ A rule with ``allow_shell_syntax: true`` trusts its users with the shell: its re
 against the whole command text as typed, and it may not use argv patterns (nothing can be said
 structurally about arbitrary shell code, so the file must say exactly what text is acceptable).
 
-When several rules allow a command, one that needs no approval wins, else the first in file order.
+When several rules allow a command, one that needs no approval wins, then the first in file order.
 ``evaluate`` is pure and fast: patterns and ID sets are compiled once, when the policy loads.
 """
 
