@@ -42,9 +42,6 @@ _INT_WORD = re.compile(r"-?[0-9]+")
 _SHORT_FLAG = re.compile(r"[A-Za-z0-9]")
 _LONG_FLAG = re.compile(r"--[A-Za-z0-9][A-Za-z0-9-]*")
 _TRAVERSAL_SEGMENT = ".."
-# What `normalise_path` may change: an empty word, a leading `.`, `//`, `/.`, a trailing `/` (one search
-# in C: every path matcher of every rule a request reaches normalises the same words).
-_MAY_NEED_NORMALISING = re.compile(r"\A\Z|\A\.|//|/\.|/\Z")
 
 
 class MatcherError(ValueError):
@@ -194,7 +191,7 @@ class OneOfMatcher(WordMatcher):
 def normalise_path(value: str) -> str | None:
     """The path with ``//``, ``/./`` and a trailing ``/`` removed; None when it has a ``..`` segment
     (which could leave the directory a pattern names, through any symlink on the way)."""
-    if _MAY_NEED_NORMALISING.search(value) is None:
+    if "//" not in value and "/." not in value and value[-1:] not in ("/", "") and value[:1] != ".":
         return value  # already normal: no empty, `.` or `..` segment, no trailing `/`
     absolute = value.startswith("/")
     segments = []
@@ -318,8 +315,7 @@ class PathMatcher(WordMatcher):
         value = word.value
         if value.startswith("-"):
             return False
-        # Most words are already normal: skip the call then (every path matcher a request reaches asks).
-        normal = value if _MAY_NEED_NORMALISING.search(value) is None else normalise_path(value)
+        normal = normalise_path(value)
         if normal is None:
             return False
         return self.regex.fullmatch("" if normal == "/" else normal) is not None
