@@ -333,7 +333,7 @@ class PathMatcher(WordMatcher):
         normal = normalise_path(value)
         if normal is None:
             return "`..` is never allowed in a path"
-        if any(s.startswith(".") for s in normal.split("/")):
+        if normal.startswith(".") or "/." in normal:  # a segment starts with `.` (normal: no `/./` left)
             return "a name starting with `.` is matched only by a pattern that writes the `.`"
         return None
 
