@@ -115,7 +115,10 @@ class FlagMatcher(WordMatcher):
     long: frozenset[str]
     literals: frozenset[str] = field(default=frozenset())
     # The short flags as one string, for `str.strip`: a word of those letters strips to nothing, in C.
-    letters: str = field(default="", compare=False)
+    letters: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "letters", "".join(sorted(self.short)))
 
     @classmethod
     def parse(cls, spec: str | Sequence[str]) -> FlagMatcher:
@@ -135,7 +138,7 @@ class FlagMatcher(WordMatcher):
         if not short and not long:
             raise MatcherError("`flags` names no flag")
         literals = frozenset({f"-{c}" for c in short} | long)
-        return cls(frozenset(short), frozenset(long), literals, "".join(sorted(short)))
+        return cls(frozenset(short), frozenset(long), literals)
 
     def accepts(self, word: Word) -> bool:
         value = word.value
@@ -145,11 +148,7 @@ class FlagMatcher(WordMatcher):
                 and not value[1:].strip(self.letters))
 
     def _shown(self) -> str:
-        parts = []
-        if self.short:
-            parts.append("-" + "".join(sorted(self.short)))
-        parts += sorted(self.long)
-        return " ".join(parts)
+        return " ".join(([f"-{self.letters}"] if self.letters else []) + sorted(self.long))
 
     def describe(self) -> str:
         return f"[flags {self._shown()}]"
@@ -448,7 +447,7 @@ class ArgvSequence:
     words whatever the pattern, no backtracking, and no set built per element."""
 
     __slots__ = ("elements", "programs", "_states", "_first", "_last", "_nullable", "_follow", "_tries",
-                 "_next")
+                 "_next", "_enders")
 
     def __init__(self, elements: tuple[Element, ...], programs: frozenset[str] | None) -> None:
         self.elements = elements
@@ -465,6 +464,7 @@ class ArgvSequence:
             self._next[bit] = self._follow[n]
         for states in (self._first, self._last, *self._follow):
             self._states_of(states)
+        self._enders = tuple(unit for _, unit, _ in self._tries[self._last])  # the matchers that may end it
 
     def _concatenation(self, elements: Sequence[Element]) -> tuple[bool, int, int]:
         nullable, first, last = True, 0, 0
@@ -549,7 +549,7 @@ class ArgvSequence:
             # for one program differ mostly in their last words, so most misses show here, before a run.
             word = words[-1]
             glob = word.has_glob
-            for _, unit, _ in self._tries[self._last]:
+            for unit in self._enders:
                 if unit.accepts(word) and (not glob or unit.covers_globs):
                     break
             else:

@@ -487,8 +487,11 @@ class TypedPattern:
                     "words after it; quote it, or name one file"))
             return NO_MATCH
         program = _program(words)
+        literals = self.literals
         for index, word in enumerate(words):
-            refusal = _danger(word, index, program, literal=word.value in self.literals)
+            if word.value in literals:
+                continue  # a word the pattern names literally is never dangerous
+            refusal = _danger(word, index, program, literal=False)
             if refusal is not None:
                 return PatternOutcome(False, refusal)
         return MATCH
