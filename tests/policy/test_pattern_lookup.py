@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from bot.command_patterns import CompiledPattern, position_allows
 from bot.policy import PolicyConfig, RuleMatcher, parse_policy
-from bot.shell_syntax import Refusal, ShellSyntaxRefused, SimpleCommand, parse_pipeline
+from bot.shell_syntax import Refusal, SimpleCommand
 from tests.policy.rulesets import permissive, typed
 from tests.policy.test_hostile import HOSTILE, ORDINARY
+from tests.support.commands import accepted_pipeline
 
 
 def reference_check(rule: RuleMatcher, simple: SimpleCommand, index: int) -> tuple[bool, Refusal | None]:
@@ -70,9 +71,8 @@ MATCHERS = _matchers()
 
 
 def _assert_same(text: str) -> None:
-    try:
-        pipeline = parse_pipeline(text)
-    except ShellSyntaxRefused:
+    pipeline = accepted_pipeline(text)
+    if pipeline is None:
         return
     for simple in pipeline:
         for index in (0, 1):
