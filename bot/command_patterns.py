@@ -238,7 +238,7 @@ class ArgvPattern:
         return self.described
 
     def readers(self, at: int) -> tuple[_GlobWord, ...] | None:
-        """The matchers that could read word ``at`` (see ``PatternsByProgram.may_read``); None: any word."""
+        """The matchers that could read word ``at`` (see ``PatternsByProgram.may_beat``); None: any word."""
         if at < len(self.words):
             return (self.words[at],)
         return None if self.rest else ()
@@ -557,8 +557,8 @@ class PatternsByProgram:
     program can neither match nor refuse the command (its first word fails before any danger check) and
     scores 0, so it is never tried."""
 
-    __slots__ = ("named_tries", "other_tries", "named_scored", "other_scored", "named_bounds", "other_bounds",
-                 "first_here", "_readers")
+    __slots__ = ("named_tries", "other_tries", "named_scored", "other_scored", "first_here", "_beats",
+                 "_other_beat")
 
     def __init__(self, patterns: Sequence[CompiledPattern], index: int) -> None:
         names = {name for p in patterns for name in (p.programs or ())}
@@ -567,11 +567,13 @@ class PatternsByProgram:
         self.named_tries = {name: tries for name, (tries, _) in picked.items()}
         self.named_scored = {name: scored for name, (_, scored) in picked.items()}
         self.other_tries, self.other_scored = self._pick(patterns, index, None)  # a program no pattern names
-        self.named_bounds = {name: _score_bounds(scored) for name, scored in self.named_scored.items()}
-        self.other_bounds = _score_bounds(self.other_scored)
         self.first_here = next((p for p in patterns if position_allows(p.position, index)), None)
-        # Per program name (None: the others), per word position, the matchers that could read it.
-        self._readers: dict[str | None, list[tuple[_Reader, ...] | None | bool]] = {}
+        # What `may_beat` needs per program name (None: the others), in one lookup: the name, the length
+        # bounds, and per word position the matchers that could read it (looked up when first asked).
+        self._beats: dict[str, _Beat] = {
+            name: (name, _score_bounds(scored), [False] * _READ_MEMO_WORDS) for name, scored in self.named_scored.items()
+        }
+        self._other_beat: _Beat = (None, _score_bounds(self.other_scored), [False] * _READ_MEMO_WORDS)
 
     @staticmethod
     def _pick(patterns: Sequence[CompiledPattern], index: int, program: str | None) -> _Picked:
@@ -582,44 +584,33 @@ class PatternsByProgram:
         return (tuple(p for p, allowed in here if allowed),
                 tuple((p, allowed) for p, allowed in here if not (allowed and isinstance(p, RegexPattern))))
 
-    def tries(self, words: tuple[Word, ...]) -> tuple[CompiledPattern, ...]:
-        """The patterns that may match the command of ``words`` here, in file order."""
-        return self.named_tries.get(words[0].value, self.other_tries) if words else self.other_tries
-
     def scored(self, words: tuple[Word, ...]) -> tuple[tuple[CompiledPattern, bool], ...]:
         """The patterns that may match the command of ``words`` or score above 0, each with whether its
         position allows it here, in file order."""
         return self.named_scored.get(words[0].value, self.other_scored) if words else self.other_scored
 
-    def score_bound(self, words: tuple[Word, ...]) -> int | None:
-        """At least the score of every pattern ``scored`` gives for the command of ``words``, *given that
-        none of those allowed here matched it or refused it* (what a rule's check found when it reports
-        the command's index); None when it cannot say (typed patterns, or patterns for another place).
-        Lengths only (``_score_bounds``), looked up."""
-        bounds = self.named_bounds.get(words[0].value, self.other_bounds) if words else self.other_bounds
-        if bounds is None:
-            return None
-        return bounds[min(len(words), len(bounds) - 1)]
+    def may_beat(self, words: tuple[Word, ...], best: int) -> bool:
+        """Whether a pattern ``scored`` gives for the command of ``words`` could score above ``best``, *given
+        that none of those allowed here matched it or refused it* (what a rule's check found when it reports
+        the command's index). False lets the closest-pattern search skip the rule at the cost of a lookup
+        and a matcher or two, where scoring it would run every pattern. Two tests, in one call (this runs
+        for every refusing rule a denial searches):
 
-    def may_read(self, words: tuple[Word, ...], at: int) -> bool:
-        """Whether a pattern ``scored`` gives for ``words`` could read word ``at`` (0-based), which it must
-        do to score above ``at`` (a score counts the words read; a match reads them all). False only when
-        no matcher that could stand there accepts the word: the closest-pattern search then skips the rule
-        at the cost of a matcher or two, where scoring it would run every pattern."""
-        if at >= len(words) or at >= _READ_MEMO_WORDS:
+        - the length bound of plain argv patterns (``_score_bounds``; None for typed ones);
+        - a score counts the words read (a match reads them all), so scoring above ``best`` means reading
+          word ``best`` (0-based): is there a matcher that could stand there and accepts it?"""
+        name, bounds, readers_by_word = self._beats.get(words[0].value, self._other_beat) if words else self._other_beat
+        n = len(words)
+        if bounds is not None and bounds[n if n < len(bounds) else -1] <= best:
+            return False
+        if best >= n or best >= _READ_MEMO_WORDS:
             return True
-        name: str | None = words[0].value
-        if name not in self.named_scored:
-            name = None
-        memo = self._readers.get(name)
-        if memo is None:
-            memo = self._readers[name] = [False] * _READ_MEMO_WORDS  # False: not looked up yet
-        readers = memo[at]
+        readers = readers_by_word[best]
         if isinstance(readers, bool):
-            readers = memo[at] = self._readers_at(name, at)
+            readers = readers_by_word[best] = self._readers_at(name, best)
         if readers is None:
             return True
-        word = words[at]
+        word = words[best]
         for reader in readers:
             if reader.accepts(word):
                 return True
@@ -635,16 +626,21 @@ class PatternsByProgram:
         return tuple(found.values())
 
 
-# `may_read` remembers the matchers for the first few words only (programs are the policy's names, so the
+# `may_beat` remembers the matchers for the first few words only (programs are the policy's names, so the
 # memo is bounded); a best score further in is rare and is not used to skip a rule.
 _READ_MEMO_WORDS = 8
 _Reader = _GlobWord | WordMatcher
 _Picked = tuple[tuple[CompiledPattern, ...], tuple[tuple[CompiledPattern, bool], ...]]
+# A program name (None: any other), its length bounds, and per word position the matchers that could read it
+# (False: not looked up yet; None: any word).
+_Beat = tuple[str | None, tuple[int, ...] | None, list[tuple[_Reader, ...] | None | bool]]
 
 
 def _score_bounds(scored: tuple[tuple[CompiledPattern, bool], ...]) -> tuple[int, ...] | None:
-    """``score_bound`` for each command length from 0 up to one past the longest pattern (longer commands
-    share that last bound), when all ``scored`` are plain argv patterns allowed here; None otherwise.
+    """For each command length from 0 up to one past the longest pattern (longer commands share that last
+    bound), at least the score of every pattern ``scored`` gives for the command, *given that none of those
+    allowed here matched it or refused it*, when all ``scored`` are plain argv patterns allowed here; None
+    otherwise (``PatternsByProgram.may_beat``).
 
     A glob word that did not match is the first difference at the latest, so a pattern of ``n`` fixed
     words that a command of ``given`` words fits (``given == n``, or more with a final ``**``) scores at

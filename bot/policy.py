@@ -268,19 +268,30 @@ class RuleMatcher:
             return self.no_match_at(pipeline, found)
         return found
 
-    def check(self, command: str, pipeline: tuple[SimpleCommand, ...] | Refusal) -> Refusal | int | None:
+    def check(self, command: str, pipeline: tuple[SimpleCommand, ...] | Refusal, start: int = 0,
+              ) -> Refusal | int | None:
         """``check_command`` as ``evaluate`` asks it: "no pattern matches the pipeline's command at index
         i" is just ``i``. Most rules a request reaches refuse it that way, and a denial names one of them,
-        so its sentence is made once, by ``no_match_at`` or ``explain``."""
+        so its sentence is made once, by ``no_match_at`` or ``explain``. ``start``: the place in a longer
+        pipeline of ``pipeline[0]`` (its index in what is returned, and whether it is after a ``|``).
+
+        The one owner of "does this rule allow this pipeline": the per-command lookup and pattern loop are
+        inline, as this runs for every rule a request reaches (each call saved shows in a decision's time)."""
         if self.shell:
             return self._check_shell_text(command)
         if isinstance(pipeline, Refusal):
             return pipeline
-        table = self.first
-        for index, simple in enumerate(pipeline):
-            found = self._check_simple(simple, index, table)
-            if found is not None:
-                return found
+        table = self.filters if start else self.first
+        for index, simple in enumerate(pipeline, start):
+            words = simple.words
+            first_refusal: Refusal | None = None
+            for pattern in table.named_tries.get(words[0].value, table.other_tries) if words else table.other_tries:
+                outcome = pattern.match(simple)
+                if outcome.matched:
+                    break
+                first_refusal = first_refusal or outcome.refusal
+            else:
+                return first_refusal if first_refusal is not None else index
             table = self.filters
         return None
 
@@ -294,18 +305,6 @@ class RuleMatcher:
         if closest is not None:
             why += f"; {closest.sentence()}"
         return Refusal("no-match", part, why, closest, index)
-
-    def _check_simple(self, simple: SimpleCommand, index: int, table: PatternsByProgram | None = None,
-                      ) -> Refusal | int | None:
-        """``table``: the patterns for ``index`` (``first`` or ``filters``), when the caller has them."""
-        table = table or (self.filters if index else self.first)
-        first_refusal: Refusal | None = None
-        for pattern in table.tries(simple.words):
-            outcome = pattern.match(simple)
-            if outcome.matched:
-                return None
-            first_refusal = first_refusal or outcome.refusal
-        return first_refusal if first_refusal is not None else index
 
     def nearest(self, simple: SimpleCommand, index: int) -> tuple[int, CompiledPattern | None]:
         """The pattern that came closest and its score, without making any sentence (the slow path of a
@@ -328,13 +327,8 @@ class RuleMatcher:
 
     def may_beat(self, simple: SimpleCommand, index: int, best: int) -> bool:
         """Whether ``nearest(simple, index)`` could score above ``best``, when ``check`` reported ``index``
-        (no pattern matched or refused ``simple`` there). Cheap: lengths for plain argv patterns, then the
-        matchers that could read the word where the best so far stopped."""
-        table = self.filters if index else self.first
-        bound = table.score_bound(simple.words)
-        if bound is not None and bound <= best:
-            return False
-        return table.may_read(simple.words, best)
+        (no pattern matched or refused ``simple`` there); see ``PatternsByProgram.may_beat``."""
+        return (self.filters if index else self.first).may_beat(simple.words, best)
 
     def closest(self, simple: SimpleCommand, index: int,
                 nearest: tuple[int, CompiledPattern | None] | None = None) -> Closest | None:

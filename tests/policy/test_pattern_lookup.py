@@ -77,7 +77,8 @@ def _assert_same(text: str) -> None:
     for simple in pipeline:
         for index in (0, 1):
             for rule in MATCHERS:
-                found = rule._check_simple(simple, index)
+                # The command alone, checked as if at `index` of a pipeline (first, or after a `|`).
+                found = rule.check(simple.source, (simple,), start=index)
                 matched, first_refusal = reference_check(rule, simple, index)
                 assert (found is None) == matched, (rule.name, text, index)
                 if first_refusal is not None:
