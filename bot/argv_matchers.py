@@ -73,6 +73,22 @@ class WordMatcher(ABC):
         """A more precise reason than "expected X, given Y", when there is one."""
         return None
 
+    @abstractmethod
+    def reads(self) -> str | None:
+        """A regex (compiled with ``re.DOTALL``) that fully matches the value of every word this matcher
+        accepts, and may match more; None when it could be any word. The closest-pattern search joins
+        these into one regex per place (``PatternsByProgram.may_beat``): where it does not match, no
+        matcher could read the word, so no pattern can score past it. Too wide costs only time; too narrow
+        would name the wrong closest pattern (``tests/policy/test_reads.py`` holds them to it)."""
+
+
+def glob_reads(literal: str | None, regex: re.Pattern[str], option: bool) -> str:
+    """``reads`` of a glob word (typed ``GlobMatcher`` and plain ``argv`` alike): a wildcard glob that does not
+    itself start with ``-`` never matches an option."""
+    if literal is not None:
+        return re.escape(literal)
+    return f"(?:{regex.pattern})" if option else f"(?!-)(?:{regex.pattern})"
+
 
 @dataclass(frozen=True)
 class IntMatcher(WordMatcher):
@@ -100,6 +116,9 @@ class IntMatcher(WordMatcher):
 
     def expected(self) -> str:
         return f"an integer from {self.minimum} to {self.maximum}"
+
+    def reads(self) -> str:
+        return _INT_WORD.pattern
 
     def why_not(self, word: Word) -> str | None:
         if _INT_WORD.fullmatch(word.value) is not None:
@@ -156,6 +175,12 @@ class FlagMatcher(WordMatcher):
     def expected(self) -> str:
         return f"flags from {self._shown()}"
 
+    def reads(self) -> str:
+        words = [re.escape(flag) for flag in sorted(self.long)]
+        if self.letters:
+            words.append(f"-[{re.escape(self.letters)}]+")
+        return "|".join(words)
+
     def why_not(self, word: Word) -> str | None:
         value = word.value
         if value.startswith("-") and not value.startswith("--"):
@@ -185,6 +210,9 @@ class OneOfMatcher(WordMatcher):
 
     def expected(self) -> str:
         return "one of " + ", ".join(f"`{w}`" for w in self.words)
+
+    def reads(self) -> str:
+        return "|".join(re.escape(w) for w in self.words)
 
 
 def normalise_path(value: str) -> str | None:
@@ -325,6 +353,11 @@ class PathMatcher(WordMatcher):
     def expected(self) -> str:
         return f"a path matching {self.pattern}"
 
+    def reads(self) -> str:
+        # A word ``normalise_path`` leaves as it is must match the pattern itself; any other (``//``, ``/.``,
+        # a trailing ``/``, a leading ``.``, empty) is let through rather than normalised in a regex.
+        return rf"(?!-)(?:{self.regex.pattern}|.*//.*|.*/\..*|.*/|\..*|)"
+
     def why_not(self, word: Word) -> str | None:
         value = word.value
         if value.startswith("-"):
@@ -362,6 +395,9 @@ class GlobMatcher(WordMatcher):
     def expected(self) -> str:
         return f"`{self.source}`" if self.literal is not None else f"a word matching `{self.source}`"
 
+    def reads(self) -> str:
+        return glob_reads(self.literal, self.regex, self.source.startswith("-"))
+
     def why_not(self, word: Word) -> str | None:
         if self.literal is None and word.value.startswith("-") and not self.source.startswith("-"):
             return "a wildcard never matches an option"
@@ -382,6 +418,9 @@ class AnyWord(WordMatcher):
 
     def expected(self) -> str:
         return "any words"
+
+    def reads(self) -> None:
+        return None
 
 
 # -- elements and patterns -------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from bot.argv_matchers import (
     Progress,
     WordMatcher,
     first_programs,
+    glob_reads,
     glob_regex,
 )
 from bot.regex_shapes import backtracking_problem
@@ -196,6 +197,9 @@ class _GlobWord:
 
     def accepts(self, word: Word) -> bool:
         return self.matches(word.value)
+
+    def reads(self) -> str:
+        return glob_reads(self.literal, self.regex, self.option)
 
 
 class ArgvPattern:
@@ -608,32 +612,31 @@ class PatternsByProgram:
         readers = readers_by_word[best]
         if isinstance(readers, bool):
             readers = readers_by_word[best] = self._readers_at(name, best)
-        if readers is None:
-            return True
-        word = words[best]
-        for reader in readers:
-            if reader.accepts(word):
-                return True
-        return False
+        return readers is None or readers.fullmatch(words[best].value) is not None
 
-    def _readers_at(self, name: str | None, at: int) -> tuple[_Reader, ...] | None:
-        found: dict[int, _Reader] = {}
+    def _readers_at(self, name: str | None, at: int) -> re.Pattern[str] | None:
+        """One regex for every matcher that could read word ``at`` (their ``reads``, joined; one C call per
+        rule skipped where a call per matcher was), or None when one of them could read any word."""
+        found: dict[str, None] = {}  # each regex once, in pattern order
         for pattern, _ in self.named_scored[name] if name is not None else self.other_scored:
             readers = pattern.readers(at)
             if readers is None:
                 return None
-            found.update((id(r), r) for r in readers)
-        return tuple(found.values())
+            for reader in readers:
+                reads = reader.reads()
+                if reads is None:
+                    return None
+                found[reads] = None
+        return re.compile("|".join(f"(?:{r})" for r in found) or "(?!)", re.DOTALL)  # (?!): no word
 
 
 # `may_beat` remembers the matchers for the first few words only (programs are the policy's names, so the
 # memo is bounded); a best score further in is rare and is not used to skip a rule.
 _READ_MEMO_WORDS = 8
-_Reader = _GlobWord | WordMatcher
 _Picked = tuple[tuple[CompiledPattern, ...], tuple[tuple[CompiledPattern, bool], ...]]
-# A program name (None: any other), its length bounds, and per word position the matchers that could read it
-# (False: not looked up yet; None: any word).
-_Beat = tuple[str | None, tuple[int, ...] | None, list[tuple[_Reader, ...] | None | bool]]
+# A program name (None: any other), its length bounds, and per word position the regex of the matchers that
+# could read it (False: not looked up yet; None: any word).
+_Beat = tuple[str | None, tuple[int, ...] | None, list[re.Pattern[str] | None | bool]]
 
 
 def _score_bounds(scored: tuple[tuple[CompiledPattern, bool], ...]) -> tuple[int, ...] | None:
