@@ -28,6 +28,7 @@ with no backtracking, so it is linear in the words whatever the pattern. Pure; n
 
 from __future__ import annotations
 
+import functools
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -76,10 +77,24 @@ class WordMatcher(ABC):
     @abstractmethod
     def reads(self) -> str | None:
         """A regex (compiled with ``re.DOTALL``) that fully matches the value of every word this matcher
-        accepts, and may match more; None when it could be any word. The closest-pattern search joins
-        these into one regex per place (``PatternsByProgram.may_beat``): where it does not match, no
-        matcher could read the word, so no pattern can score past it. Too wide costs only time; too narrow
-        would name the wrong closest pattern (``tests/policy/test_reads.py`` holds them to it)."""
+        accepts, and may match more; None when it could be any word. The closest-pattern search tries those
+        of the matchers that could stand at a place (``PatternsByProgram.may_beat``), a C call each, not a
+        Python one: where none matches, no matcher could read the word, so no pattern can score past it.
+        Too wide costs only time; too narrow would name the wrong closest pattern
+        (``tests/policy/test_reads.py`` holds them to it)."""
+
+    @functools.cached_property
+    def reader(self) -> re.Pattern[str] | None:
+        """``reads`` compiled. ``ArgvSequence`` asks for it when the pattern loads, so a compile (up to
+        ~0.5 ms) never lands on a request."""
+        source = self.reads()
+        return None if source is None else reader_regex(source)
+
+
+@functools.lru_cache(maxsize=4096)
+def reader_regex(source: str) -> re.Pattern[str]:
+    """A ``reads`` regex compiled, once per source at load (many matchers share one: ``*``, a flag set)."""
+    return re.compile(source, re.DOTALL)
 
 
 def glob_reads(literal: str | None, regex: re.Pattern[str], option: bool) -> str:
@@ -503,6 +518,8 @@ class ArgvSequence:
             self._next[bit] = self._follow[n]
         for states in (self._first, self._last, *self._follow):
             self._states_of(states)
+        for _, unit, _ in self._states:
+            _ = unit.reader  # compiled now, at load (the closest-pattern search reads it)
         self._enders = tuple(unit for _, unit, _ in self._tries[self._last])  # the matchers that may end it
 
     def _concatenation(self, elements: Sequence[Element]) -> tuple[bool, int, int]:

@@ -52,6 +52,7 @@ from bot.argv_matchers import (
     first_programs,
     glob_reads,
     glob_regex,
+    reader_regex,
 )
 from bot.regex_shapes import backtracking_problem
 from bot.shell_syntax import WILD_CHARS, WILD_QMARK, WILD_STAR, Refusal, SimpleCommand, Word
@@ -186,6 +187,7 @@ class _GlobWord:
     regex: re.Pattern[str]
     literal: str | None  # the exact word when the glob has no wildcards
     option: bool  # the glob itself starts with `-`, so it may match options
+    reader: re.Pattern[str]  # ``reads`` compiled, at load
 
     def matches(self, value: str) -> bool:
         if self.literal is not None:
@@ -200,6 +202,13 @@ class _GlobWord:
 
     def reads(self) -> str:
         return glob_reads(self.literal, self.regex, self.option)
+
+
+def _glob_word(glob: str) -> _GlobWord:
+    regex = re.compile(_glob_to_regex(glob), re.DOTALL)
+    literal = _unescape(glob) if _is_literal(glob) else None
+    option = glob.startswith("-")
+    return _GlobWord(regex, literal, option, reader_regex(glob_reads(literal, regex, option)))
 
 
 class ArgvPattern:
@@ -227,11 +236,7 @@ class ArgvPattern:
         self.expected = tuple(_glob_expected(w) for w in argv)
         self.rest = argv[-1] == "**"
         fixed = argv[:-1] if self.rest else argv
-        self.words = tuple(
-            _GlobWord(re.compile(_glob_to_regex(w), re.DOTALL), _unescape(w) if _is_literal(w) else None,
-                      w.startswith("-"))
-            for w in fixed
-        )
+        self.words = tuple(_glob_word(w) for w in fixed)
         program = self.words[0].literal
         self.programs = None if program is None else frozenset({program})
         # Last word first: patterns for the same program differ mostly in their later words (the paths),
@@ -597,12 +602,12 @@ class PatternsByProgram:
         """Whether a pattern ``scored`` gives for the command of ``words`` could score above ``best``, *given
         that none of those allowed here matched it or refused it* (what a rule's check found when it reports
         the command's index). False lets the closest-pattern search skip the rule at the cost of a lookup
-        and a matcher or two, where scoring it would run every pattern. Two tests, in one call (this runs
+        and a regex or two, where scoring it would run every pattern. Two tests, in one call (this runs
         for every refusing rule a denial searches):
 
         - the length bound of plain argv patterns (``_score_bounds``; None for typed ones);
         - a score counts the words read (a match reads them all), so scoring above ``best`` means reading
-          word ``best`` (0-based): is there a matcher that could stand there and accepts it?"""
+          word ``best`` (0-based): does the ``reader`` regex of a matcher that could stand there match it?"""
         name, bounds, readers_by_word = self._beats.get(words[0].value, self._other_beat) if words else self._other_beat
         n = len(words)
         if bounds is not None and bounds[n if n < len(bounds) else -1] <= best:
@@ -612,31 +617,38 @@ class PatternsByProgram:
         readers = readers_by_word[best]
         if isinstance(readers, bool):
             readers = readers_by_word[best] = self._readers_at(name, best)
-        return readers is None or readers.fullmatch(words[best].value) is not None
+        if readers is None:
+            return True
+        value = words[best].value
+        for reader in readers:
+            if reader.fullmatch(value) is not None:
+                return True
+        return False
 
-    def _readers_at(self, name: str | None, at: int) -> re.Pattern[str] | None:
-        """One regex for every matcher that could read word ``at`` (their ``reads``, joined; one C call per
-        rule skipped where a call per matcher was), or None when one of them could read any word."""
-        found: dict[str, None] = {}  # each regex once, in pattern order
+    def _readers_at(self, name: str | None, at: int) -> tuple[re.Pattern[str], ...] | None:
+        """The ``reader`` regexes of the matchers that could read word ``at``, each once (matchers with the
+        same ``reads`` share one), or None when one of them could read any word. No compile here: each
+        was compiled when its pattern loaded."""
+        found: dict[int, re.Pattern[str]] = {}
         for pattern, _ in self.named_scored[name] if name is not None else self.other_scored:
             readers = pattern.readers(at)
             if readers is None:
                 return None
-            for reader in readers:
-                reads = reader.reads()
-                if reads is None:
+            for unit in readers:
+                reader = unit.reader
+                if reader is None:
                     return None
-                found[reads] = None
-        return re.compile("|".join(f"(?:{r})" for r in found) or "(?!)", re.DOTALL)  # (?!): no word
+                found[id(reader)] = reader
+        return tuple(found.values())
 
 
 # `may_beat` remembers the matchers for the first few words only (programs are the policy's names, so the
 # memo is bounded); a best score further in is rare and is not used to skip a rule.
 _READ_MEMO_WORDS = 8
 _Picked = tuple[tuple[CompiledPattern, ...], tuple[tuple[CompiledPattern, bool], ...]]
-# A program name (None: any other), its length bounds, and per word position the regex of the matchers that
+# A program name (None: any other), its length bounds, and per word position the regexes of the matchers that
 # could read it (False: not looked up yet; None: any word).
-_Beat = tuple[str | None, tuple[int, ...] | None, list[re.Pattern[str] | None | bool]]
+_Beat = tuple[str | None, tuple[int, ...] | None, list[tuple[re.Pattern[str], ...] | None | bool]]
 
 
 def _score_bounds(scored: tuple[tuple[CompiledPattern, bool], ...]) -> tuple[int, ...] | None:
