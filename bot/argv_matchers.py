@@ -99,8 +99,9 @@ def reader_regex(source: str) -> re.Pattern[str]:
 
 
 def glob_reads(literal: str | None, regex: re.Pattern[str], option: bool) -> str:
-    """``reads`` of a glob word (typed ``GlobMatcher`` and plain ``argv`` alike): a wildcard glob that does not
-    itself start with ``-`` never matches an option."""
+    """``reads`` of a glob word (typed ``GlobMatcher`` and plain ``argv`` alike), and exactly what the glob
+    matches, so the glob matchers match with it: a wildcard glob that does not itself start with ``-``
+    never matches an option."""
     if literal is not None:
         return re.escape(literal)
     return f"(?:{regex.pattern})" if option else f"(?!-)(?:{regex.pattern})"
@@ -401,12 +402,11 @@ class GlobMatcher(WordMatcher):
     covers_globs = True
 
     def accepts(self, word: Word) -> bool:
-        value = word.value
         if self.literal is not None:
-            return value == self.literal
-        if value.startswith("-") and not self.source.startswith("-"):
-            return False  # a wildcard is for a value, not an option (`grep * FILE` is not `grep -r`)
-        return self.regex.fullmatch(value) is not None
+            return word.value == self.literal
+        # Its reader is exact for a glob, the option rule included: a wildcard is for a value, not an
+        # option (`grep * FILE` is not `grep -r`).
+        return self.reader.fullmatch(word.value) is not None
 
     def describe(self) -> str:
         return self.source
@@ -416,6 +416,10 @@ class GlobMatcher(WordMatcher):
 
     def reads(self) -> str:
         return glob_reads(self.literal, self.regex, self.source.startswith("-"))
+
+    @functools.cached_property
+    def reader(self) -> re.Pattern[str]:
+        return reader_regex(self.reads())  # a glob always has one (``WordMatcher.reader``)
 
     def why_not(self, word: Word) -> str | None:
         if self.literal is None and word.value.startswith("-") and not self.source.startswith("-"):

@@ -187,15 +187,14 @@ class _GlobWord:
     regex: re.Pattern[str]
     literal: str | None  # the exact word when the glob has no wildcards
     option: bool  # the glob itself starts with `-`, so it may match options
-    reader: re.Pattern[str]  # ``reads`` compiled, at load
+    # ``reads`` compiled, at load: exactly the words this glob matches, the option rule included (argument
+    # injection: `grep * FILE` is for a search term, not `-r` or `--file=…`), in one C call.
+    reader: re.Pattern[str]
 
     def matches(self, value: str) -> bool:
         if self.literal is not None:
             return value == self.literal
-        if value.startswith("-") and not self.option:
-            # Argument injection: `grep * FILE` is for a search term, not `-r` or `--file=…`.
-            return False
-        return self.regex.fullmatch(value) is not None
+        return self.reader.fullmatch(value) is not None
 
     def accepts(self, word: Word) -> bool:
         return self.matches(word.value)
@@ -240,8 +239,10 @@ class ArgvPattern:
         program = self.words[0].literal
         self.programs = None if program is None else frozenset({program})
         # Last word first: patterns for the same program differ mostly in their later words (the paths),
-        # so most misses show there at once. All must match, so the order changes nothing else.
-        self.backwards = tuple((index, glob, glob.literal) for index, glob in reversed(list(enumerate(self.words))))
+        # so most misses show there at once. All must match, so the order changes nothing else. Each word
+        # is tested inline (``_GlobWord.matches`` without the call): its literal, or its reader regex.
+        self.backwards = tuple((index, glob.literal, glob.reader.fullmatch)
+                               for index, glob in reversed(list(enumerate(self.words))))
 
     def describe(self) -> str:
         return self.described
@@ -277,9 +278,9 @@ class ArgvPattern:
         n = len(self.words)
         if len(words) != n and (len(words) < n or not self.rest):
             return NO_MATCH
-        for index, glob, literal in self.backwards:
+        for index, literal, fullmatch in self.backwards:
             value = words[index].value
-            if value != literal if literal is not None else not glob.matches(value):
+            if value != literal if literal is not None else fullmatch(value) is None:
                 return NO_MATCH
         for word in words[: n - 1] if command.has_glob else ():
             if word.has_glob:
