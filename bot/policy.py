@@ -566,6 +566,8 @@ def evaluate(
     pipeline: tuple[SimpleCommand, ...] | Refusal | None = None
     allowed: list[RuleMatcher] = []
     refusals: list[tuple[RuleMatcher, Refusal | int]] = []  # int: no pattern matches that command
+    # The first refusal with a specific reason (syntax, danger, timeout), preferred over "matches no pattern".
+    specific: tuple[RuleMatcher, Refusal] | None = None
     for rule in candidates:
         if pipeline is None and not rule.shell:
             try:
@@ -589,6 +591,8 @@ def evaluate(
                 break  # the first rule allowing it without approval decides; the rest cannot change that
         else:
             refusals.append((rule, found))
+            if specific is None and not isinstance(found, int) and found.category != "no-match":
+                specific = (rule, found)
 
     if allowed:
         rule = next((r for r in allowed if not r.needs_approval), allowed[0])
@@ -599,10 +603,9 @@ def evaluate(
                             timeout, approval)
         return Decision(True, False, rule.name, f"Allowed by rule {rule.name}.", timeout, approval)
 
-    # Prefer a specific reason (syntax, danger, timeout) over "matches no pattern"; among those, the rule
-    # whose pattern came closest (looked for in the first few rules only: a user named in a thousand
-    # rules must not make every denial a thousand times slower).
-    specific = next(((r, f) for r, f in refusals if isinstance(f, Refusal) and f.category != "no-match"), None)
+    # Prefer a specific reason over "matches no pattern"; among those, the rule whose pattern came closest
+    # (looked for in the first few rules only: a user named in a thousand rules must not make every denial
+    # a thousand times slower).
     if specific is not None:
         rule, refusal = specific
     else:
@@ -620,19 +623,22 @@ def _closest_refusal(refusals: list[tuple[RuleMatcher, Refusal | int]],
         rule, refusal = refusals[0]  # shell-syntax rules: the text matched no regex, nothing nearer to say
         assert isinstance(refusal, Refusal)  # no pipeline was parsed, so no rule gave an index
         return rule, refusal
-    best: tuple[int, int] = (-2, 0)
+    best, best_position = -2, 0
     best_nearest: tuple[int, CompiledPattern | None] | None = None
     for position, (rule, refusal) in enumerate(refusals):
-        index = refusal if isinstance(refusal, int) else refusal.command_index
-        if isinstance(refusal, int) and best[0] >= 0:
+        if isinstance(refusal, int):
+            simple = pipeline[refusal]
             # A rule that cannot score above the best so far cannot be chosen (a tie goes to the first).
-            if not rule.may_beat(pipeline[refusal], refusal, best[0]):
+            if best >= 0 and not rule.may_beat(simple, refusal, best):
                 continue
-        nearest = None if index is None or index >= len(pipeline) else rule.nearest(pipeline[index], index)
+            nearest: tuple[int, CompiledPattern | None] | None = rule.nearest(simple, refusal)
+        else:
+            index = refusal.command_index
+            nearest = None if index is None or index >= len(pipeline) else rule.nearest(pipeline[index], index)
         score = -1 if nearest is None else nearest[0]
-        if score > best[0]:
-            best, best_nearest = (score, position), nearest
-    rule, refusal = refusals[best[1]]
+        if score > best:
+            best, best_position, best_nearest = score, position, nearest
+    rule, refusal = refusals[best_position]
     return rule, rule.explain(refusal, pipeline, best_nearest)
 
 
