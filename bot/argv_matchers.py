@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -55,10 +55,13 @@ class MatcherError(ValueError):
 
 class WordMatcher(ABC):
     """Accepts or refuses one word. ``literals``: words the operator wrote out in full (not dangerous
-    to accept, since they were named); ``covers_globs``: may accept a word holding user globs."""
+    to accept, since they were named); ``covers_globs``: may accept a word holding user globs;
+    ``exact``: ``reads`` matches exactly the words ``accepts`` accepts (so the automaton tests a word with
+    its ``reader``, one C call, instead of calling ``accepts``)."""
 
     literals: frozenset[str] = frozenset()
     covers_globs = False
+    exact = False
 
     @abstractmethod
     def accepts(self, word: Word) -> bool: ...
@@ -147,6 +150,8 @@ class IntMatcher(WordMatcher):
 class FlagMatcher(WordMatcher):
     """ONE flag word; the element around it repeats it (``flags`` = any number of such words)."""
 
+    exact = True  # `-[cinv]+` or a long flag: what `accepts` checks
+
     short: frozenset[str]
     long: frozenset[str]
     literals: frozenset[str] = field(default=frozenset())
@@ -210,6 +215,7 @@ class FlagMatcher(WordMatcher):
 
 @dataclass(frozen=True)
 class OneOfMatcher(WordMatcher):
+    exact = True
     words: tuple[str, ...]
     literals: frozenset[str] = field(default=frozenset())
 
@@ -400,6 +406,7 @@ class GlobMatcher(WordMatcher):
     literals: frozenset[str] = field(default=frozenset())
     # Its regex decides: only `*` covers a user's `*` (literals and classes never match a glob marker).
     covers_globs = True
+    exact = True
 
     def accepts(self, word: Word) -> bool:
         if self.literal is not None:
@@ -492,9 +499,10 @@ class Progress(NamedTuple):
         return [r for r in dict.fromkeys(reasons) if r]
 
 
-# One state of the automaton: its bit, its word matcher, and whether its own element repeats (a glob the
-# shell expands there lands its extra words in the same repetition).
-_State = tuple[int, WordMatcher, bool]
+# One state of the automaton: its bit, its word matcher, whether its own element repeats (a glob the shell
+# expands there lands its extra words in the same repetition), and for an ``exact`` matcher its reader's
+# ``fullmatch`` (None: call ``accepts``).
+_State = tuple[int, WordMatcher, bool, Callable[[str], object] | None]
 # How many state sets an automaton remembers the successors of (a few per pattern in practice).
 _MEMO_LIMIT = 256
 
@@ -521,13 +529,11 @@ class ArgvSequence:
         # pattern a request reaches for the first time costs no more than one it reached before.
         self._tries: dict[int, tuple[_State, ...]] = {}  # state set -> its states, in pattern order
         self._next: dict[int, int] = {}  # matched state set -> the states that may match the next word
-        for n, (bit, _, _) in enumerate(self._states):
+        for n, (bit, *_) in enumerate(self._states):
             self._next[bit] = self._follow[n]
         for states in (self._first, self._last, *self._follow):
             self._states_of(states)
-        for _, unit, _ in self._states:
-            _ = unit.reader  # compiled now, at load (the closest-pattern search reads it)
-        self._enders = tuple(unit for _, unit, _ in self._tries[self._last])  # the matchers that may end it
+        self._enders = self._tries[self._last]  # the states that may end the pattern
 
     def _concatenation(self, elements: Sequence[Element]) -> tuple[bool, int, int]:
         nullable, first, last = True, 0, 0
@@ -547,7 +553,9 @@ class ArgvSequence:
             nullable, first, last = self._concatenation(unit)
         else:
             bit = 1 << len(self._states)
-            self._states.append((bit, unit, element.repeat))
+            # The reader is compiled now, at load: the closest-pattern search uses it too.
+            reader = unit.reader
+            self._states.append((bit, unit, element.repeat, reader.fullmatch if unit.exact and reader else None))
             self._follow.append(0)
             nullable, first, last = False, bit, bit
         if element.repeat:
@@ -589,12 +597,14 @@ class ArgvSequence:
             candidates = after[candidates]
         for i in range(start, count):
             word = words[i]
+            value = word.value
             matched = 0
             glob = word.has_glob
-            for bit, unit, repeated in tries.get(candidates) or self._states_of(candidates):
+            for bit, unit, repeated, exact in tries.get(candidates) or self._states_of(candidates):
                 # A glob the shell expands into several words is accepted only by a matcher that covers
                 # every expansion, where the extra words cannot shift into the matchers after it.
-                if unit.accepts(word) and (not glob or (unit.covers_globs and (relax or repeated or i == last))):
+                if (exact(value) is not None if exact is not None else unit.accepts(word)) and (
+                        not glob or (unit.covers_globs and (relax or repeated or i == last))):
                     matched |= bit
             if not matched:
                 return i, previous, candidates
@@ -611,9 +621,11 @@ class ArgvSequence:
             # Some state that may end the pattern must accept the last word (where a glob may stand). Patterns
             # for one program differ mostly in their last words, so most misses show here, before a run.
             word = words[-1]
+            value = word.value
             glob = word.has_glob
-            for unit in self._enders:
-                if unit.accepts(word) and (not glob or unit.covers_globs):
+            for _, unit, _, exact in self._enders:
+                if (exact(value) is not None if exact is not None else unit.accepts(word)) and (
+                        not glob or unit.covers_globs):
                     break
             else:
                 return False
@@ -624,7 +636,7 @@ class ArgvSequence:
         read, matched, candidates = self.read(words, False)
         word = words[read] if read < len(words) else None
         failures: list[tuple[WordMatcher, Word | None, bool]] = []
-        for _, unit, _ in self._states_of(candidates):
+        for _, unit, _, _ in self._states_of(candidates):
             # At the word reading stopped at, every matcher that may come next refused it, some only
             # because of where a glob stands; at the end of the command, each is what was missing.
             misplaced = word is not None and word.has_glob and unit.covers_globs and unit.accepts(word)
@@ -640,11 +652,11 @@ class ArgvSequence:
             states = self._tries[self._next[self._first]]
         else:
             states = tuple(self._states)
-        return tuple({id(unit): unit for _, unit, _ in states}.values())
+        return tuple({id(unit): unit for _, unit, *_ in states}.values())
 
     def literals(self) -> frozenset[str]:
         found: set[str] = set()
-        for _, unit, _ in self._states:
+        for _, unit, *_ in self._states:
             found |= unit.literals
         return frozenset(found)
 

@@ -1,5 +1,6 @@
 """``reads``: the regex each word matcher gives the closest-pattern search's bound must match every word
-the matcher accepts (it may match more: that only costs time). Too narrow, and a denial would name the
+the matcher accepts (it may match more: that only costs time), and exactly those for an ``exact`` matcher
+(the automaton then matches with it). Too narrow, and a denial would name the
 wrong closest pattern, so each matcher kind is held to it on random words, user globs and odd paths
 included; and it is narrow enough to skip the rules it is there to skip."""
 
@@ -54,8 +55,11 @@ def read_by(matcher: WordMatcher, value: str) -> bool:
 @MANY
 @given(matchers, words)
 def test_every_word_a_matcher_accepts_is_read_by_its_regex(matcher: WordMatcher, value: str) -> None:
-    if matcher.accepts(Word(value, value)):
+    accepted = matcher.accepts(Word(value, value))
+    if accepted:
         assert read_by(matcher, value), (matcher, value)
+    if matcher.exact:  # the automaton matches with the regex instead of `accepts`: it must be the same
+        assert read_by(matcher, value) == accepted, (matcher, value)
 
 
 @MANY
