@@ -568,6 +568,7 @@ def evaluate(
     refusals: list[tuple[RuleMatcher, Refusal | int]] = []  # int: no pattern matches that command
     # The first refusal with a specific reason (syntax, danger, timeout), preferred over "matches no pattern".
     specific: tuple[RuleMatcher, Refusal] | None = None
+    furthest = 0  # the furthest command of the pipeline a searched rule found no pattern for
     for rule in candidates:
         if pipeline is None and not rule.shell:
             try:
@@ -591,7 +592,10 @@ def evaluate(
                 break  # the first rule allowing it without approval decides; the rest cannot change that
         else:
             refusals.append((rule, found))
-            if specific is None and not isinstance(found, int) and found.category != "no-match":
+            if isinstance(found, int):
+                if found > furthest and len(refusals) <= _CLOSEST_RULES:  # among those searched
+                    furthest = found
+            elif specific is None and found.category != "no-match":
                 specific = (rule, found)
 
     if allowed:
@@ -609,7 +613,7 @@ def evaluate(
     if specific is not None:
         rule, refusal = specific
     else:
-        rule, refusal = _closest_refusal(refusals[:_CLOSEST_RULES], pipeline)
+        rule, refusal = _closest_refusal(refusals[:_CLOSEST_RULES], pipeline, furthest)
     others = len(refusals) - 1
     also = f" ({others} other rule{'s' if others > 1 else ''} also refused it)" if others else ""
     return _deny(f"{refusal.part} is refused by rule {rule.name}: {refusal.why}.{also}", refusal,
@@ -617,8 +621,15 @@ def evaluate(
 
 
 def _closest_refusal(refusals: list[tuple[RuleMatcher, Refusal | int]],
-                     pipeline: tuple[SimpleCommand, ...] | Refusal | None) -> tuple[RuleMatcher, Refusal]:
-    """Among "matches no pattern" refusals, the rule whose pattern came closest, its refusal saying so."""
+                     pipeline: tuple[SimpleCommand, ...] | Refusal | None,
+                     furthest: int = 0) -> tuple[RuleMatcher, Refusal]:
+    """Among "matches no pattern" refusals, the rule whose pattern came closest, its refusal saying so.
+
+    Closest is first the rule that got furthest through the pipeline (``furthest``: the latest command
+    some rule found no pattern for): it allowed every command before that one, so the one it refused is
+    what the user has to change. `cat LOG | grep -c x` is refused for its `grep -c x` by the rule that
+    allows `cat LOG`, not for its `cat LOG` by a rule about other logs. Then, within that command, the
+    pattern that read the most words."""
     if not isinstance(pipeline, tuple):
         rule, refusal = refusals[0]  # shell-syntax rules: the text matched no regex, nothing nearer to say
         assert isinstance(refusal, Refusal)  # no pipeline was parsed, so no rule gave an index
@@ -627,6 +638,8 @@ def _closest_refusal(refusals: list[tuple[RuleMatcher, Refusal | int]],
     best_nearest: tuple[int, CompiledPattern | None] | None = None
     for position, (rule, refusal) in enumerate(refusals):
         if isinstance(refusal, int):
+            if refusal < furthest:
+                continue  # it refused an earlier command, which another rule allows
             simple = pipeline[refusal]
             # A rule that cannot score above the best so far cannot be chosen (a tie goes to the first).
             if best >= 0 and not rule.may_beat(simple, refusal, best):

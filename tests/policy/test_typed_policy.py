@@ -125,6 +125,23 @@ def test_the_denial_slack_shows_names_the_closest_pattern_word_expected_and_give
     assert "word 3 should be an integer from 1 to 10000, given `10f`" in str(slack)
 
 
+def test_in_a_pipeline_the_closest_is_the_rule_that_allowed_the_most_of_it() -> None:
+    # Rule "app" comes first and its `cat` pattern reads more words of `cat LOG` than any pattern of
+    # "nginx" reads of `grep -c x`; but "nginx" allows the `cat LOG`, so the part to change is the grep.
+    data = {"rules": [
+        {"name": "app", "users": ["U0ALICE"], "services": ["*"], "commands": [{"argv": ["cat", "/var/log/app/*"]}]},
+        {"name": "nginx", "users": ["U0ALICE"], "services": ["*"], "commands": [
+            {"argv": ["cat", "/var/log/nginx/*"]}, {"argv": ["wc", "-l"]}]},
+    ]}
+    decision = evaluate(parse_policy(data), command="cat /var/log/nginx/a.log | grep -c x", **REQUEST)
+    assert decision.rule == "nginx" and decision.refusal is not None
+    assert decision.refusal.part == "`grep -c x`" and decision.refusal.command_index == 1
+    assert decision.reason.startswith("`grep -c x` is refused by rule nginx")
+    # With the pipeline's first command refused by both, the closest pattern decides, as for one command.
+    decision = evaluate(parse_policy(data), command="cat /var/log/app/x/y | grep -c x", **REQUEST)
+    assert decision.rule == "app" and decision.refusal is not None and decision.refusal.command_index == 0
+
+
 # -- config errors ---------------------------------------------------------------------------------------
 
 CONFIG = """\
