@@ -54,6 +54,7 @@ from bot.argv_matchers import (
     glob_regex,
     reader_regex,
 )
+from bot.fast_init import fast_init
 from bot.regex_shapes import backtracking_problem
 from bot.shell_syntax import WILD_CHARS, WILD_QMARK, WILD_STAR, Refusal, SimpleCommand, Word
 
@@ -93,6 +94,7 @@ def position_allows(position: Position, index: int) -> bool:
     return position == "any" or (index == 0) == (position == "first")
 
 
+@fast_init  # one per denial (bot/fast_init.py)
 @dataclass(frozen=True)
 class Closest:
     """How near a pattern came to a command it did not match: the word (1-based; one past the last when

@@ -39,6 +39,7 @@ from bot.command_patterns import (
     position_allows,
 )
 from bot.errors import ConfigError, PolicyDenied
+from bot.fast_init import fast_init
 from bot.regex_shapes import check_pattern
 from bot.shell_syntax import (
     Refusal,
@@ -499,6 +500,7 @@ def parse_policy(data: Any, *, source: str = "policy") -> PolicyConfig:
 # -- the decision ----------------------------------------------------------------------------------------
 
 
+@fast_init  # one per request (bot/fast_init.py)
 @dataclass(frozen=True)
 class Decision:
     """Exactly one of: ``allowed`` (run it), ``needs_approval`` (run only after ``approval`` is satisfied),

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from bot.errors import PolicyDenied
+from bot.fast_init import fast_init
 
 if TYPE_CHECKING:
     from bot.command_patterns import Closest
@@ -61,6 +62,7 @@ _EXTRA_LOOKALIKES = frozenset(
 )
 
 
+@fast_init  # one per refusal (bot/fast_init.py)
 @dataclass(frozen=True)
 class Refusal:
     """Why a command was refused: a stable ``category`` (for tests, audit, metrics), the ``part`` of the
