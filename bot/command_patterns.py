@@ -78,6 +78,12 @@ AWK_PROGRAMS = frozenset({"awk", "gawk", "mawk", "nawk"})
 _AWK_DANGER = re.compile(r"system|getline|[|>]|ENVIRON")
 # A `..` path segment, also after `--opt=` or `host:`.
 _TRAVERSAL = re.compile(r"(?:^|[/=:])\.\.(?:/|$)")
+# Every argument ``_danger`` could refuse for a program that is not awk matches this: a `..` segment, an
+# option that runs programs (prefixes in any case), or any non-ASCII text (``str.lower`` turns a few
+# letters into ASCII ones). One C call clears most words before the checks that say why.
+_MAYBE_DANGEROUS_ARG = re.compile(
+    _TRAVERSAL.pattern + "|^(?:" + "|".join(map(re.escape, sorted(DANGEROUS_ARGS))) + ")$|^(?i:"
+    + "|".join(map(re.escape, DANGEROUS_ARG_PREFIXES)) + r")|[^\x00-\x7f]")
 
 
 class PatternError(ValueError):
@@ -153,9 +159,9 @@ NO_MATCH = PatternOutcome(False)
 MATCH = PatternOutcome(True)
 
 
-def _danger(word: Word, index: int, program: str, *, literal: bool) -> Refusal | None:
+def _danger(word: Word, index: int, program: str) -> Refusal | None:
     """Why ``word`` (at argv ``index`` of ``program``) may not be matched by a wildcard, if it may not."""
-    if literal:
+    if index and program not in AWK_PROGRAMS and _MAYBE_DANGEROUS_ARG.search(word.value) is None:
         return None
     if _TRAVERSAL.search(word.value):
         return Refusal("traversal", f"`{word.display}`",
@@ -297,7 +303,7 @@ class ArgvPattern:
         for index, word in enumerate(words):
             if index < n and self.words[index].literal is not None:
                 continue  # a word the pattern names literally is never dangerous
-            refusal = _danger(word, index, program, literal=False)
+            refusal = _danger(word, index, program)
             if refusal is not None:
                 return PatternOutcome(False, refusal)
         return MATCH
@@ -344,9 +350,9 @@ class RegexPattern:
             return NO_MATCH
         program = _program(command.words)
         for index, word in enumerate(command.words):
-            refusal = _danger(word, index, program, literal=False) if word.value not in self.source else None
+            refusal = _danger(word, index, program) if word.value not in self.source else None
             if refusal is None and _TRAVERSAL.search(word.value):
-                refusal = _danger(word, index, program, literal=False)
+                refusal = _danger(word, index, program)
             if refusal is not None:
                 return PatternOutcome(False, refusal)
         return MATCH
@@ -503,7 +509,7 @@ class TypedPattern:
         for index, word in enumerate(words):
             if word.value in literals:
                 continue  # a word the pattern names literally is never dangerous
-            refusal = _danger(word, index, program, literal=False)
+            refusal = _danger(word, index, program)
             if refusal is not None:
                 return PatternOutcome(False, refusal)
         return MATCH
