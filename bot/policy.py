@@ -219,7 +219,7 @@ class RuleMatcher:
     touches no pydantic machinery (1,000 rules are checked in a few milliseconds)."""
 
     __slots__ = ("rule", "name", "users", "groups", "channels", "environments", "services", "containers",
-                 "patterns", "shell", "timeout", "needs_approval", "patterns_text", "first", "filters")
+                 "anywhere", "patterns", "shell", "timeout", "needs_approval", "patterns_text", "first", "filters")
 
     def __init__(self, rule: Rule, patterns: tuple[CompiledPattern, ...]) -> None:
         self.rule = rule
@@ -234,6 +234,9 @@ class RuleMatcher:
         # A rule that lists containers reaches exactly those; one that lists none, the catalogue's only.
         self.containers: frozenset[str | None] | None = None if ANY in rule.containers else frozenset(
             rule.containers or (None,))
+        # In every environment and channel, for the catalogue's container (on its services): what most rules
+        # say, so the rule index tests one flag for them.
+        self.anywhere = self.environments is None and not self.channels and self.includes_container(None)
         self.patterns = patterns
         # What to try for the first command of a pipeline and for those after a `|`, by program.
         self.first = PatternsByProgram(patterns, 0)
@@ -430,10 +433,6 @@ class _Reach:
         for service in services:
             self.by_service.setdefault(service, list(self.any_service)).append(position)
 
-    def on_service(self, service: str) -> list[int]:
-        """The positions of the rules that may apply to ``service`` (their environments still to check)."""
-        return self.by_service.get(service, self.any_service)
-
 
 class _RuleIndex:
     """Rule positions by user and by group, each also by service, so a request only looks at the rules
@@ -471,7 +470,8 @@ class _RuleIndex:
         without looking at the user's rules for other services."""
         lists: list[list[int]] = []
         for reach in reaches:
-            on_service = reach.on_service(service)
+            # The positions of the reach's rules that may apply to the service (environments still to check).
+            on_service = reach.by_service.get(service, reach.any_service)
             # A user's own entry and their team's group often name the same rules: merge those once.
             if on_service and on_service not in lists:
                 lists.append(on_service)
@@ -479,11 +479,13 @@ class _RuleIndex:
             return []
         positions = lists[0] if len(lists) == 1 else sorted(set().union(*lists))  # each list is in file order
         # The rest of `includes_service` (the index matched the service), `includes_container` and
-        # `includes_channel`, inline: this runs for every rule a request reaches.
+        # `includes_channel`, inline: this runs for every rule a request reaches. Most rules apply anywhere
+        # their services are, for the catalogue's container: one test for those.
         return [rule for rule in map(self.matchers.__getitem__, positions)
-                if (rule.environments is None or environment in rule.environments)
-                and (rule.containers is None or container in rule.containers)
-                and (not rule.channels or channel_id in rule.channels)]
+                if (container is None and rule.anywhere)
+                or ((rule.environments is None or environment in rule.environments)
+                    and (rule.containers is None or container in rule.containers)
+                    and (not rule.channels or channel_id in rule.channels))]
 
 
 def parse_policy(data: Any, *, source: str = "policy") -> PolicyConfig:
