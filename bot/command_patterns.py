@@ -223,7 +223,8 @@ class ArgvPattern:
 
     # Slots: a request reaches a few patterns of each of several rules, seldom the same ones twice, so
     # each attribute read is often a cache miss; one less indirection per read shows.
-    __slots__ = ("position", "source", "described", "expected", "rest", "words", "programs", "backwards")
+    __slots__ = ("position", "source", "described", "expected", "rest", "words", "programs", "backwards",
+                 "wildcards")
 
     def __init__(self, argv: Sequence[str], position: Position = "any") -> None:
         self.position = position
@@ -251,6 +252,7 @@ class ArgvPattern:
         # is tested inline (``_GlobWord.matches`` without the call): its literal, or its reader regex.
         self.backwards = tuple((index, glob.literal, glob.reader.fullmatch)
                                for index, glob in reversed(list(enumerate(self.words))))
+        self.wildcards = tuple(index for index, glob in enumerate(self.words) if glob.literal is None)
 
     def describe(self) -> str:
         return self.described
@@ -300,10 +302,10 @@ class ArgvPattern:
                     "an unquoted glob before the last argument can expand to several file names that take "
                     "the place of the arguments after it; quote it, or name one file"))
         program = _program(words)
-        for index, word in enumerate(words):
-            if index < n and self.words[index].literal is not None:
-                continue  # a word the pattern names literally is never dangerous
-            refusal = _danger(word, index, program)
+        # A word the pattern names literally is never dangerous: only its wildcard words and those under a
+        # final `**` are checked.
+        for index in self.wildcards if len(words) == n else (*self.wildcards, *range(n, len(words))):
+            refusal = _danger(words[index], index, program)
             if refusal is not None:
                 return PatternOutcome(False, refusal)
         return MATCH
