@@ -55,13 +55,10 @@ class MatcherError(ValueError):
 
 class WordMatcher(ABC):
     """Accepts or refuses one word. ``literals``: words the operator wrote out in full (not dangerous
-    to accept, since they were named); ``covers_globs``: may accept a word holding user globs;
-    ``exact``: ``reads`` matches exactly the words ``accepts`` accepts (so the automaton tests a word with
-    its ``reader``, one C call, instead of calling ``accepts``)."""
+    to accept, since they were named); ``covers_globs``: may accept a word holding user globs."""
 
     literals: frozenset[str] = frozenset()
     covers_globs = False
-    exact = False
 
     @abstractmethod
     def accepts(self, word: Word) -> bool: ...
@@ -78,19 +75,18 @@ class WordMatcher(ABC):
         """A more precise reason than "expected X, given Y", when there is one."""
         return None
 
-    @abstractmethod
     def reads(self) -> str | None:
-        """A regex (compiled with ``re.DOTALL``) that fully matches the value of every word this matcher
-        accepts, and may match more; None when it could be any word. The closest-pattern search tries those
-        of the matchers that could stand at a place (``PatternsByProgram.may_beat``), a C call each, not a
-        Python one: where none matches, no matcher could read the word, so no pattern can score past it.
-        Too wide costs only time; too narrow would name the wrong closest pattern
-        (``tests/policy/test_reads.py`` holds them to it)."""
+        """A regex (compiled with ``re.DOTALL``) that fully matches exactly the values of the words this
+        matcher accepts, when one says it (globs, flag sets, one-of lists, ``**``); None when only Python
+        can (a path is normalised first, an integer is compared). The automaton and the closest-pattern
+        search then test a word with one C call (``reader``) instead of calling ``accepts``;
+        ``tests/policy/test_reads.py`` holds each to ``accepts``."""
+        return None
 
     @functools.cached_property
     def reader(self) -> re.Pattern[str] | None:
-        """``reads`` compiled. ``ArgvSequence`` asks for it when the pattern loads, so a compile (up to
-        ~0.5 ms) never lands on a request."""
+        """``reads`` compiled. ``ArgvSequence`` asks for it when the pattern loads, so a compile never
+        lands on a request."""
         source = self.reads()
         return None if source is None else reader_regex(source)
 
@@ -101,13 +97,12 @@ def reader_regex(source: str) -> re.Pattern[str]:
     return re.compile(source, re.DOTALL)
 
 
-def glob_reads(literal: str | None, regex: re.Pattern[str], option: bool) -> str:
-    """``reads`` of a glob word (typed ``GlobMatcher`` and plain ``argv`` alike), and exactly what the glob
-    matches, so the glob matchers match with it: a wildcard glob that does not itself start with ``-``
-    never matches an option."""
+def glob_reads(literal: str | None, pattern: str, option: bool) -> str:
+    """``reads`` of a glob word (typed ``GlobMatcher`` and plain ``argv`` alike), which both match with: a
+    wildcard glob that does not itself start with ``-`` never matches an option."""
     if literal is not None:
         return re.escape(literal)
-    return f"(?:{regex.pattern})" if option else f"(?!-)(?:{regex.pattern})"
+    return f"(?:{pattern})" if option else f"(?!-)(?:{pattern})"
 
 
 @dataclass(frozen=True)
@@ -137,9 +132,6 @@ class IntMatcher(WordMatcher):
     def expected(self) -> str:
         return f"an integer from {self.minimum} to {self.maximum}"
 
-    def reads(self) -> str:
-        return _INT_WORD.pattern
-
     def why_not(self, word: Word) -> str | None:
         if _INT_WORD.fullmatch(word.value) is not None:
             return f"{word.display} is outside {self.minimum}..{self.maximum}"
@@ -150,7 +142,6 @@ class IntMatcher(WordMatcher):
 class FlagMatcher(WordMatcher):
     """ONE flag word; the element around it repeats it (``flags`` = any number of such words)."""
 
-    exact = True  # `-[cinv]+` or a long flag: what `accepts` checks
 
     short: frozenset[str]
     long: frozenset[str]
@@ -215,7 +206,6 @@ class FlagMatcher(WordMatcher):
 
 @dataclass(frozen=True)
 class OneOfMatcher(WordMatcher):
-    exact = True
     words: tuple[str, ...]
     literals: frozenset[str] = field(default=frozenset())
 
@@ -379,11 +369,6 @@ class PathMatcher(WordMatcher):
     def expected(self) -> str:
         return f"a path matching {self.pattern}"
 
-    def reads(self) -> str:
-        # A word ``normalise_path`` leaves as it is must match the pattern itself; any other (``//``, ``/.``,
-        # a trailing ``/``, a leading ``.``, empty) is let through rather than normalised in a regex.
-        return rf"(?!-)(?:{self.regex.pattern}|.*//.*|.*/\..*|.*/|\..*|)"
-
     def why_not(self, word: Word) -> str | None:
         value = word.value
         if value.startswith("-"):
@@ -401,12 +386,11 @@ class GlobMatcher(WordMatcher):
     """A plain string of an ``argv:`` list: the glob semantics of ``bot.command_patterns``."""
 
     source: str
-    regex: re.Pattern[str] = field(compare=False)
+    pattern: str = field(compare=False)  # the glob as a regex (``bot.command_patterns``), compiled as ``reader``
     literal: str | None
     literals: frozenset[str] = field(default=frozenset())
     # Its regex decides: only `*` covers a user's `*` (literals and classes never match a glob marker).
     covers_globs = True
-    exact = True
 
     def accepts(self, word: Word) -> bool:
         if self.literal is not None:
@@ -422,7 +406,7 @@ class GlobMatcher(WordMatcher):
         return f"`{self.source}`" if self.literal is not None else f"a word matching `{self.source}`"
 
     def reads(self) -> str:
-        return glob_reads(self.literal, self.regex, self.source.startswith("-"))
+        return glob_reads(self.literal, self.pattern, self.source.startswith("-"))
 
     @functools.cached_property
     def reader(self) -> re.Pattern[str]:
@@ -449,8 +433,8 @@ class AnyWord(WordMatcher):
     def expected(self) -> str:
         return "any words"
 
-    def reads(self) -> None:
-        return None
+    def reads(self) -> str:
+        return ".*"
 
 
 # -- elements and patterns -------------------------------------------------------------------------------
@@ -500,8 +484,8 @@ class Progress(NamedTuple):
 
 
 # One state of the automaton: its bit, its word matcher, whether its own element repeats (a glob the shell
-# expands there lands its extra words in the same repetition), and for an ``exact`` matcher its reader's
-# ``fullmatch`` (None: call ``accepts``).
+# expands there lands its extra words in the same repetition), and its reader's ``fullmatch`` when it has
+# one (None: call ``accepts``).
 _State = tuple[int, WordMatcher, bool, Callable[[str], object] | None]
 # How many state sets an automaton remembers the successors of (a few per pattern in practice).
 _MEMO_LIMIT = 256
@@ -553,9 +537,8 @@ class ArgvSequence:
             nullable, first, last = self._concatenation(unit)
         else:
             bit = 1 << len(self._states)
-            # The reader is compiled now, at load: the closest-pattern search uses it too.
-            reader = unit.reader
-            self._states.append((bit, unit, element.repeat, reader.fullmatch if unit.exact and reader else None))
+            reader = unit.reader  # compiled now, at load
+            self._states.append((bit, unit, element.repeat, None if reader is None else reader.fullmatch))
             self._follow.append(0)
             nullable, first, last = False, bit, bit
         if element.repeat:
@@ -600,10 +583,10 @@ class ArgvSequence:
             value = word.value
             matched = 0
             glob = word.has_glob
-            for bit, unit, repeated, exact in tries.get(candidates) or self._states_of(candidates):
+            for bit, unit, repeated, fullmatch in tries.get(candidates) or self._states_of(candidates):
                 # A glob the shell expands into several words is accepted only by a matcher that covers
                 # every expansion, where the extra words cannot shift into the matchers after it.
-                if (exact(value) is not None if exact is not None else unit.accepts(word)) and (
+                if (fullmatch(value) is not None if fullmatch is not None else unit.accepts(word)) and (
                         not glob or (unit.covers_globs and (relax or repeated or i == last))):
                     matched |= bit
             if not matched:
@@ -623,8 +606,8 @@ class ArgvSequence:
             word = words[-1]
             value = word.value
             glob = word.has_glob
-            for _, unit, _, exact in self._enders:
-                if (exact(value) is not None if exact is not None else unit.accepts(word)) and (
+            for _, unit, _, fullmatch in self._enders:
+                if (fullmatch(value) is not None if fullmatch is not None else unit.accepts(word)) and (
                         not glob or unit.covers_globs):
                     break
             else:

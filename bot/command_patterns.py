@@ -31,7 +31,7 @@ import itertools
 import re
 import shlex
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -192,7 +192,7 @@ def _program(words: Sequence[Word]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _GlobWord:
-    regex: re.Pattern[str]
+    pattern: str  # the glob as a regex (``_glob_to_regex``), compiled only as ``reader``
     literal: str | None  # the exact word when the glob has no wildcards
     option: bool  # the glob itself starts with `-`, so it may match options
     # ``reads`` compiled, at load: exactly the words this glob matches, the option rule included (argument
@@ -208,14 +208,14 @@ class _GlobWord:
         return self.matches(word.value)
 
     def reads(self) -> str:
-        return glob_reads(self.literal, self.regex, self.option)
+        return glob_reads(self.literal, self.pattern, self.option)
 
 
 def _glob_word(glob: str) -> _GlobWord:
-    regex = re.compile(_glob_to_regex(glob), re.DOTALL)
+    pattern = _glob_to_regex(glob)
     literal = _unescape(glob) if _is_literal(glob) else None
     option = glob.startswith("-")
-    return _GlobWord(regex, literal, option, reader_regex(glob_reads(literal, regex, option)))
+    return _GlobWord(pattern, literal, option, reader_regex(glob_reads(literal, pattern, option)))
 
 
 class ArgvPattern:
@@ -439,8 +439,7 @@ def _element(item: object, label: str, *, last: bool) -> Element:
                 raise PatternError("`**` (any remaining words) can only be the last argv word")
             return Element(AnyWord(), optional=True, repeat=True)
         literal = _unescape(item) if _is_literal(item) else None
-        regex = re.compile(_glob_to_regex(item), re.DOTALL)
-        return Element(GlobMatcher(item, regex, literal, frozenset({literal} if literal else ())))
+        return Element(GlobMatcher(item, _glob_to_regex(item), literal, frozenset({literal} if literal else ())))
     if not isinstance(item, dict):
         raise PatternError(f"{label} must be a word or a mapping such as {{int: {{min: 1, max: 100}}}}")
     try:
@@ -613,12 +612,13 @@ class PatternsByProgram:
         """Whether a pattern ``scored`` gives for the command of ``words`` could score above ``best``, *given
         that none of those allowed here matched it or refused it* (what a rule's check found when it reports
         the command's index). False lets the closest-pattern search skip the rule at the cost of a lookup
-        and a regex or two, where scoring it would run every pattern. Two tests, in one call (this runs
+        and a matcher or two, where scoring it would run every pattern. Two tests, in one call (this runs
         for every refusing rule a denial searches):
 
         - the length bound of plain argv patterns (``_score_bounds``; None for typed ones);
         - a score counts the words read (a match reads them all), so scoring above ``best`` means reading
-          word ``best`` (0-based): does the ``reader`` regex of a matcher that could stand there match it?"""
+          word ``best`` (0-based): does a matcher that could stand there accept it (with its reader
+          regex, one C call, where it has one)?"""
         name, bounds, readers_by_word = self._beats.get(words[0].value, self._other_beat) if words else self._other_beat
         n = len(words)
         if bounds is not None and bounds[n if n < len(bounds) else -1] <= best:
@@ -630,26 +630,24 @@ class PatternsByProgram:
             readers = readers_by_word[best] = self._readers_at(name, best)
         if readers is None:
             return True
-        value = words[best].value
-        for reader in readers:
-            if reader.fullmatch(value) is not None:
+        word = words[best]
+        value = word.value
+        for fullmatch, unit in readers:
+            if fullmatch(value) is not None if fullmatch is not None else unit.accepts(word):
                 return True
         return False
 
-    def _readers_at(self, name: str | None, at: int) -> tuple[re.Pattern[str], ...] | None:
-        """The ``reader`` regexes of the matchers that could read word ``at``, each once (matchers with the
-        same ``reads`` share one), or None when one of them could read any word. No compile here: each
-        was compiled when its pattern loaded."""
-        found: dict[int, re.Pattern[str]] = {}
+    def _readers_at(self, name: str | None, at: int) -> tuple[tuple[Callable[[str], object] | None, _Reader], ...] | None:
+        """The matchers that could read word ``at``, each once, with their ``reader``'s ``fullmatch`` (a C
+        call; None: call ``accepts``), or None when a pattern could read any word there."""
+        found: dict[int, tuple[Callable[[str], object] | None, _Reader]] = {}
         for pattern, _ in self.named_scored[name] if name is not None else self.other_scored:
             readers = pattern.readers(at)
             if readers is None:
                 return None
             for unit in readers:
-                reader = unit.reader
-                if reader is None:
-                    return None
-                found[id(reader)] = reader
+                reader = unit.reader  # compiled when the pattern loaded (None: only Python can say)
+                found[id(unit)] = (None if reader is None else reader.fullmatch, unit)
         return tuple(found.values())
 
 
@@ -657,9 +655,11 @@ class PatternsByProgram:
 # memo is bounded); a best score further in is rare and is not used to skip a rule.
 _READ_MEMO_WORDS = 8
 _Picked = tuple[tuple[CompiledPattern, ...], tuple[tuple[CompiledPattern, bool], ...]]
-# A program name (None: any other), its length bounds, and per word position the regexes of the matchers that
-# could read it (False: not looked up yet; None: any word).
-_Beat = tuple[str | None, tuple[int, ...] | None, list[tuple[re.Pattern[str], ...] | None | bool]]
+_Reader = _GlobWord | WordMatcher
+# A program name (None: any other), its length bounds, and per word position the matchers that could read
+# it (``_readers_at``; False: not looked up yet; None: any word).
+_Beat = tuple[str | None, tuple[int, ...] | None,
+              list[tuple[tuple[Callable[[str], object] | None, _Reader], ...] | None | bool]]
 
 
 def _score_bounds(scored: tuple[tuple[CompiledPattern, bool], ...]) -> tuple[int, ...] | None:
