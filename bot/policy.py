@@ -240,7 +240,8 @@ class RuleMatcher:
         self.patterns = patterns
         # What to try for the first command of a pipeline and for those after a `|`, by program.
         self.first = PatternsByProgram(patterns, 0)
-        self.filters = PatternsByProgram(patterns, 1)
+        # The same table when no pattern names a position (most rules): half the memory a request touches.
+        self.filters = self.first if all(p.position == "any" for p in patterns) else PatternsByProgram(patterns, 1)
         self.shell = rule.allow_shell_syntax
         self.timeout = rule.timeout
         self.needs_approval = rule.needs_approval
