@@ -142,7 +142,6 @@ class IntMatcher(WordMatcher):
 class FlagMatcher(WordMatcher):
     """ONE flag word; the element around it repeats it (``flags`` = any number of such words)."""
 
-
     short: frozenset[str]
     long: frozenset[str]
     literals: frozenset[str] = field(default=frozenset())
