@@ -567,39 +567,32 @@ def literal_prefix(pattern: CompiledPattern) -> str:
     return " ".join(shlex.quote(w) for w in words) + (" " if more else "")
 
 
-class ProgramPatterns:
-    """A rule's patterns for one program name at one place of a pipeline (``PatternsByProgram``), in file
-    order: those the check tries, those the closest-pattern search scores (each with whether its position
-    allows it here), their length bounds (``_score_bounds``), and ``may_beat``'s memo of the matchers that
-    could read each word. One record, so the check and the search of a denial reach the same memory."""
-
-    __slots__ = ("tries", "scored", "bounds", "readers_by_word")
-
-    def __init__(self, tries: tuple[CompiledPattern, ...], scored: tuple[tuple[CompiledPattern, bool], ...]) -> None:
-        self.tries = tries
-        self.scored = scored
-        self.bounds = _score_bounds(scored)
-        # Per word position: the matchers that could read it (``_readers_at``; False: not looked up yet;
-        # None: any word).
-        self.readers_by_word: list[tuple[_ReadTest, ...] | None | bool] = [False] * _READ_MEMO_WORDS
-
-
 class PatternsByProgram:
     """A rule's patterns as seen from one place of a pipeline (the first command, or one after a `|`),
-    looked up by the command's program: ``by_name.get(program, other)`` (``ProgramPatterns``).
+    looked up by the command's program, in file order.
 
     Each compiled pattern says which programs it can match (``programs``: its literal first word, or the
     name a regex plainly starts with; None for a glob or any other regex). A pattern naming another
     program can neither match nor refuse the command (its first word fails before any danger check) and
     scores 0, so it is never tried."""
 
-    __slots__ = ("by_name", "other", "first_here")
+    __slots__ = ("named_tries", "other_tries", "named_scored", "other_scored", "first_here", "_beats",
+                 "_other_beat")
 
     def __init__(self, patterns: Sequence[CompiledPattern], index: int) -> None:
         names = {name for p in patterns for name in (p.programs or ())}
-        self.by_name = {name: ProgramPatterns(*self._pick(patterns, index, name)) for name in names}
-        self.other = ProgramPatterns(*self._pick(patterns, index, None))  # a program no pattern names
+        picked = {name: self._pick(patterns, index, name) for name in names}
+        # Two plain dicts rather than one of pairs: each lookup is on a request's hot path.
+        self.named_tries = {name: tries for name, (tries, _) in picked.items()}
+        self.named_scored = {name: scored for name, (_, scored) in picked.items()}
+        self.other_tries, self.other_scored = self._pick(patterns, index, None)  # a program no pattern names
         self.first_here = next((p for p in patterns if position_allows(p.position, index)), None)
+        # What `may_beat` needs per program name (None: the others), in one lookup: the name, the length
+        # bounds, and per word position the matchers that could read it (looked up when first asked).
+        self._beats: dict[str, _Beat] = {
+            name: (name, _score_bounds(scored), [False] * _READ_MEMO_WORDS) for name, scored in self.named_scored.items()
+        }
+        self._other_beat: _Beat = (None, _score_bounds(self.other_scored), [False] * _READ_MEMO_WORDS)
 
     @staticmethod
     def _pick(patterns: Sequence[CompiledPattern], index: int, program: str | None) -> _Picked:
@@ -613,7 +606,7 @@ class PatternsByProgram:
     def scored(self, words: tuple[Word, ...]) -> tuple[tuple[CompiledPattern, bool], ...]:
         """The patterns that may match the command of ``words`` or score above 0, each with whether its
         position allows it here, in file order."""
-        return (self.by_name.get(words[0].value, self.other) if words else self.other).scored
+        return self.named_scored.get(words[0].value, self.other_scored) if words else self.other_scored
 
     def may_beat(self, words: tuple[Word, ...], best: int) -> bool:
         """Whether a pattern ``scored`` gives for the command of ``words`` could score above ``best``, *given
@@ -626,16 +619,15 @@ class PatternsByProgram:
         - a score counts the words read (a match reads them all), so scoring above ``best`` means reading
           word ``best`` (0-based): does a matcher that could stand there accept it (with its reader
           regex, one C call, where it has one)?"""
-        program = self.by_name.get(words[0].value, self.other) if words else self.other
-        bounds = program.bounds
+        name, bounds, readers_by_word = self._beats.get(words[0].value, self._other_beat) if words else self._other_beat
         n = len(words)
         if bounds is not None and bounds[n if n < len(bounds) else -1] <= best:
             return False
         if best >= n or best >= _READ_MEMO_WORDS:
             return True
-        readers = program.readers_by_word[best]
+        readers = readers_by_word[best]
         if isinstance(readers, bool):
-            readers = program.readers_by_word[best] = _readers_at(program.scored, best)
+            readers = readers_by_word[best] = self._readers_at(name, best)
         if readers is None:
             return True
         word = words[best]
@@ -645,27 +637,29 @@ class PatternsByProgram:
                 return True
         return False
 
-
-def _readers_at(scored: tuple[tuple[CompiledPattern, bool], ...], at: int) -> tuple[_ReadTest, ...] | None:
-    """The matchers of ``scored`` that could read word ``at``, each once, with their ``reader``'s
-    ``fullmatch`` (a C call; None: call ``accepts``), or None when a pattern could read any word there."""
-    found: dict[int, _ReadTest] = {}
-    for pattern, _ in scored:
-        readers = pattern.readers(at)
-        if readers is None:
-            return None
-        for unit in readers:
-            reader = unit.reader  # compiled when the pattern loaded (None: only Python can say)
-            found[id(unit)] = (None if reader is None else reader.fullmatch, unit)
-    return tuple(found.values())
+    def _readers_at(self, name: str | None, at: int) -> tuple[tuple[Callable[[str], object] | None, _Reader], ...] | None:
+        """The matchers that could read word ``at``, each once, with their ``reader``'s ``fullmatch`` (a C
+        call; None: call ``accepts``), or None when a pattern could read any word there."""
+        found: dict[int, tuple[Callable[[str], object] | None, _Reader]] = {}
+        for pattern, _ in self.named_scored[name] if name is not None else self.other_scored:
+            readers = pattern.readers(at)
+            if readers is None:
+                return None
+            for unit in readers:
+                reader = unit.reader  # compiled when the pattern loaded (None: only Python can say)
+                found[id(unit)] = (None if reader is None else reader.fullmatch, unit)
+        return tuple(found.values())
 
 
 # `may_beat` remembers the matchers for the first few words only (programs are the policy's names, so the
 # memo is bounded); a best score further in is rare and is not used to skip a rule.
 _READ_MEMO_WORDS = 8
 _Picked = tuple[tuple[CompiledPattern, ...], tuple[tuple[CompiledPattern, bool], ...]]
-# A matcher that could read a word, with its reader's ``fullmatch`` (None: call its ``accepts``).
-_ReadTest = tuple[Callable[[str], object] | None, _GlobWord | WordMatcher]
+_Reader = _GlobWord | WordMatcher
+# A program name (None: any other), its length bounds, and per word position the matchers that could read
+# it (``_readers_at``; False: not looked up yet; None: any word).
+_Beat = tuple[str | None, tuple[int, ...] | None,
+              list[tuple[tuple[Callable[[str], object] | None, _Reader], ...] | None | bool]]
 
 
 def _score_bounds(scored: tuple[tuple[CompiledPattern, bool], ...]) -> tuple[int, ...] | None:

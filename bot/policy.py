@@ -290,7 +290,7 @@ class RuleMatcher:
         for index, simple in enumerate(pipeline, start):
             words = simple.words
             first_refusal: Refusal | None = None
-            for pattern in (table.by_name.get(words[0].value, table.other) if words else table.other).tries:
+            for pattern in table.named_tries.get(words[0].value, table.other_tries) if words else table.other_tries:
                 outcome = pattern.match(simple)
                 if outcome.matched:
                     break
