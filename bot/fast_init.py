@@ -7,8 +7,8 @@ defaults, straight into the instance ``__dict__`` (what ``object.__setattr__`` d
 three times faster. Everything else stays the dataclass's: the class is still frozen (assignment after
 ``__init__`` raises), and equality, ``repr``, ``dataclasses.replace`` and ``asdict`` work as before.
 
-Only for plain frozen dataclasses: no ``slots``, no ``__post_init__``, no ``field(init=False)`` and no
-default factories (checked when the class is decorated).
+Only for plain frozen dataclasses: no ``slots``, no ``__post_init__``, no ``field(init=False)``, no
+keyword-only fields and no default factories (checked when the class is decorated).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def fast_init(cls: type[T]) -> type[T]:
     defaults: dict[str, Any] = {}
     args = []
     for field in fields:
-        if not field.init or field.default_factory is not dataclasses.MISSING:
+        if not field.init or field.kw_only or field.default_factory is not dataclasses.MISSING:
             raise TypeError(f"fast_init: {cls.__name__}.{field.name} needs the generated __init__")
         if field.default is dataclasses.MISSING:
             args.append(field.name)

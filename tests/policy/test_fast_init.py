@@ -61,6 +61,10 @@ def test_it_refuses_what_it_cannot_speed_up() -> None:
         def __post_init__(self) -> None:
             pass
 
-    for cls in (Mutable, Factory, Post):
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class KeywordOnly:
+        a: int
+
+    for cls in (Mutable, Factory, Post, KeywordOnly):
         with pytest.raises(TypeError):
             fast_init(cls)
