@@ -22,7 +22,7 @@ When several rules allow a command, one that needs no approval wins, then the fi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -412,27 +412,66 @@ class PolicyConfig(_Strict):
         return index
 
 
+class _OnService:
+    """The rules of one user or group that may apply to one service, in file order. Reaches naming the same
+    rules share one (the index interns them), so a request merges them once, by identity."""
+
+    __slots__ = ("positions", "rules", "anywhere", "_here")
+
+    def __init__(self, positions: tuple[int, ...], rules: tuple[RuleMatcher, ...]) -> None:
+        self.positions = positions
+        self.rules = rules
+        # Every rule applies in any environment and channel, for the catalogue's container: then, for a
+        # request to the catalogue's container, these are the candidates as they are.
+        self.anywhere = all(rule.anywhere for rule in rules)
+        # Those that apply where a request is (channel, environment, container), remembered: a team asks
+        # from the same few places, and filtering costs more than the rest of finding the rules.
+        self._here: dict[tuple[str, str | None, str | None], tuple[RuleMatcher, ...]] = {}
+
+    def here(self, channel_id: str, environment: str | None, container: str | None) -> tuple[RuleMatcher, ...]:
+        if container is None and self.anywhere:
+            return self.rules
+        place = (channel_id, environment, container)
+        found = self._here.get(place)
+        if found is None:
+            found = tuple(_applying(self.rules, channel_id, environment, container))
+            if len(self._here) >= _PLACES_REMEMBERED:
+                self._here.clear()  # a bound, whoever sends requests from wherever
+            self._here[place] = found
+        return found
+
+
 class _Reach:
     """The rules naming one user or group: all of them, and those that may apply to each service (a rule
     for any service, or only for environments, is in every list). Positions are added in file order, so
-    each list stays in file order."""
+    each list stays in file order; ``freeze`` turns the lists into shared ``_OnService`` entries."""
 
-    __slots__ = ("positions", "by_service", "any_service")
+    __slots__ = ("positions", "adding", "adding_any", "by_service", "any_service")
 
     def __init__(self) -> None:
         self.positions: list[int] = []
-        self.by_service: dict[str, list[int]] = {}
-        self.any_service: list[int] = []
+        self.adding: dict[str, list[int]] = {}
+        self.adding_any: list[int] = []
+        self.by_service: dict[str, _OnService] = {}
+        self.any_service = _NOWHERE
 
     def add(self, position: int, services: frozenset[str] | None) -> None:
         self.positions.append(position)
         if services is None:
-            self.any_service.append(position)
-            for on_service in self.by_service.values():
+            self.adding_any.append(position)
+            for on_service in self.adding.values():
                 on_service.append(position)
             return
         for service in services:
-            self.by_service.setdefault(service, list(self.any_service)).append(position)
+            self.adding.setdefault(service, list(self.adding_any)).append(position)
+
+    def freeze(self, entry: Callable[[list[int]], _OnService]) -> None:
+        self.by_service = {service: entry(positions) for service, positions in self.adding.items()}
+        self.any_service = entry(self.adding_any)
+        self.adding, self.adding_any = {}, []
+
+
+_NOWHERE = _OnService((), ())
 
 
 class _RuleIndex:
@@ -450,6 +489,18 @@ class _RuleIndex:
                 self.by_user.setdefault(user, _Reach()).add(position, matcher.services)
             for group in matcher.groups:
                 self.by_group.setdefault(group, _Reach()).add(position, matcher.services)
+        # A user and their team's group usually name the same rules: one entry for each list of rules.
+        entries: dict[tuple[int, ...], _OnService] = {(): _NOWHERE}
+
+        def entry(positions: list[int]) -> _OnService:
+            key = tuple(positions)
+            found = entries.get(key)
+            if found is None:
+                found = entries[key] = _OnService(key, tuple(matchers[p] for p in key))
+            return found
+
+        for reach in (*self.by_user.values(), *self.by_group.values()):
+            reach.freeze(entry)
 
     def reaches(self, user_id: str, user_groups: frozenset[str]) -> list[_Reach]:
         """The entries of the user and of their groups that name any rule."""
@@ -466,27 +517,43 @@ class _RuleIndex:
         return [self.matchers[p] for p in sorted(positions)]
 
     def candidates(self, reaches: list[_Reach], service: str, environment: str | None, container: str | None,
-                   channel_id: str) -> list[RuleMatcher]:
+                   channel_id: str) -> Sequence[RuleMatcher]:
         """``[r for r in rules_of(reaches) if r applies to service, environment, container and channel]``
-        without looking at the user's rules for other services."""
-        lists: list[list[int]] = []
+        without looking at the user's rules for other services. Runs for every request: most find one
+        entry, whose rules for the request's place it remembers (a tuple, shared)."""
+        first = _NOWHERE
+        more: list[_OnService] | None = None
         for reach in reaches:
-            # The positions of the reach's rules that may apply to the service (environments still to check).
+            # The reach's rules that may apply to the service (environments still to check).
             on_service = reach.by_service.get(service, reach.any_service)
-            # A user's own entry and their team's group often name the same rules: merge those once.
-            if on_service and on_service not in lists:
-                lists.append(on_service)
-        if not lists:
-            return []
-        positions = lists[0] if len(lists) == 1 else sorted(set().union(*lists))  # each list is in file order
-        # The rest of `includes_service` (the index matched the service), `includes_container` and
-        # `includes_channel`, inline: this runs for every rule a request reaches. Most rules apply anywhere
-        # their services are, for the catalogue's container: one test for those.
-        return [rule for rule in map(self.matchers.__getitem__, positions)
-                if (container is None and rule.anywhere)
-                or ((rule.environments is None or environment in rule.environments)
-                    and (rule.containers is None or container in rule.containers)
-                    and (not rule.channels or channel_id in rule.channels))]
+            if not on_service.positions or on_service is first:
+                continue
+            if not first.positions:
+                first = on_service
+            elif more is None:
+                more = [first, on_service]
+            elif on_service not in more:
+                more.append(on_service)
+        if more is None:
+            return first.here(channel_id, environment, container)
+        # Each entry is in file order; merge them.
+        rules = map(self.matchers.__getitem__, sorted({p for entry in more for p in entry.positions}))
+        return list(_applying(rules, channel_id, environment, container))
+
+
+_PLACES_REMEMBERED = 64
+
+
+def _applying(rules: Iterable[RuleMatcher], channel_id: str, environment: str | None,
+              container: str | None) -> Iterable[RuleMatcher]:
+    """The rest of ``includes_service`` (the index matched the service), ``includes_container`` and
+    ``includes_channel``, inline. Most rules apply anywhere their services are, for the catalogue's
+    container: one test for those."""
+    return (rule for rule in rules
+            if (container is None and rule.anywhere)
+            or ((rule.environments is None or environment in rule.environments)
+                and (rule.containers is None or container in rule.containers)
+                and (not rule.channels or channel_id in rule.channels)))
 
 
 def parse_policy(data: Any, *, source: str = "policy") -> PolicyConfig:

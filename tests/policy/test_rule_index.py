@@ -61,7 +61,7 @@ def test_the_index_finds_the_rules_checking_every_rule_finds(
     index = policy._rule_index()
     reaches = index.reaches(user, frozenset(groups))
     expected = reference_candidates(policy, user, frozenset(groups), service, environment, container, channel)
-    assert index.candidates(reaches, service, environment, container, channel) == expected
+    assert list(index.candidates(reaches, service, environment, container, channel)) == expected
     assert index.rules_of(reaches) == [r.matcher for r in policy.rules
                                        if r.matcher.includes_user(user, frozenset(groups))]
 
