@@ -77,10 +77,10 @@ class WordMatcher(ABC):
 
     def reads(self) -> str | None:
         """A regex (compiled with ``re.DOTALL``) that fully matches exactly the values of the words this
-        matcher accepts, when one says it (globs, flag sets, one-of lists, ``**``); None when only Python
-        can (a path is normalised first, an integer is compared). The automaton and the closest-pattern
-        search then test a word with one C call (``reader``) instead of calling ``accepts``;
-        ``tests/policy/test_reads.py`` holds each to ``accepts``."""
+        matcher accepts, when one says it (globs, flag sets, one-of lists, ``**``, most paths); None when
+        only Python can (an integer is compared). The automaton and the closest-pattern search then test
+        a word with one C call (``reader``) instead of calling ``accepts``; ``tests/policy/test_reads.py``
+        holds each to ``accepts``."""
         return None
 
     @functools.cached_property
@@ -314,19 +314,52 @@ def glob_class(glob: str, start: int) -> tuple[str, int] | None:
 
 def path_glob_regex(pattern: str) -> re.Pattern[str]:
     """Compile a ``path`` pattern (already normalised) into a regex over a normalised word."""
-    absolute = pattern.startswith("/")
-    segments = [s for s in pattern.split("/") if s]
-    parts: list[str] = []
-    for n, segment in enumerate(segments):
-        if segment == "**":
-            # `/a/**` also matches `/a` itself, as globstar does; `/a/**/b` matches `/a/b`.
-            parts.append(_ANY_SEGMENTS)
-            continue
-        sep = "/" if (n > 0 or absolute) else ""
-        parts.append(sep + _segment_regex(segment))
+    parts = [part if kind == "**" else (("/" if kind == "/" else "") + part) for kind, part in _path_parts(pattern)]
     # The root `/` is matched as "" (no names), so `/` and `/**` match it. (A relative pattern never
     # starts with `**`, PathMatcher.parse refuses it, so "" is never a relative match.)
     return re.compile("".join(parts), re.DOTALL)
+
+
+def _path_parts(pattern: str) -> list[tuple[str, str]]:
+    """A normalised ``path`` pattern's parts, in order: ("**", any segments), ("/", a segment after a
+    `/`) or ("", the first segment of a relative pattern), each with its regex."""
+    absolute = pattern.startswith("/")
+    parts: list[tuple[str, str]] = []
+    for n, segment in enumerate(s for s in pattern.split("/") if s):
+        if segment == "**":
+            # `/a/**` also matches `/a` itself, as globstar does; `/a/**/b` matches `/a/b`.
+            parts.append(("**", _ANY_SEGMENTS))
+        else:
+            parts.append(("/" if (n > 0 or absolute) else "", _segment_regex(segment)))
+    return parts
+
+
+# The word as typed, before normalising (``path_reads``): between names any run of `/` and `.` segments,
+# which normalising drops. A name is never `.` (dropped) nor `..` (refused); nothing else can hold a `..`
+# segment, so a word with one never matches.
+_RAW_SEP = r"/(?:\.?/)*"
+_RAW_END = r"(?:/\.?)*"
+_RAW_NAME = r"(?!\.\.?(?:/|\Z))"
+
+
+def path_reads(pattern: str) -> str:
+    """The regex ``PathMatcher.reads``: the words, *as typed*, whose normal form the pattern matches (no
+    option, no ``..`` segment; ``//``, ``/./`` and a trailing ``/`` allowed wherever normalising removes
+    them), so a path is tested with one C call, without normalising it first."""
+    body: list[str] = []
+    for kind, part in _path_parts(pattern):
+        if kind == "**":
+            body.append(f"(?:{_RAW_SEP}(?!\\.)[^/]+)*")
+        else:
+            body.append((_RAW_SEP if kind == "/" else "") + _RAW_NAME + part)
+    head = "(?!-)"
+    if pattern.startswith("/"):
+        return f"{head}(?=/){''.join(body)}{_RAW_END}"
+    # A relative word may start with `.` segments; with nothing else it normalises to `.`.
+    relative = f"{head}(?!/)(?:\\.(?:/\\.?)*/)?{''.join(body)}{_RAW_END}"
+    if path_glob_regex(pattern).fullmatch(".") is not None:
+        relative += f"|{head}(?:\\.(?:/\\.?)*)?"
+    return relative
 
 
 @dataclass(frozen=True)
@@ -354,6 +387,7 @@ class PathMatcher(WordMatcher):
         return cls(normal, path_glob_regex(normal))
 
     def accepts(self, word: Word) -> bool:
+        """The meaning, as documented: normalise, then match. ``reads`` says the same as one regex."""
         value = word.value
         if value.startswith("-"):
             return False
@@ -361,6 +395,11 @@ class PathMatcher(WordMatcher):
         if normal is None:
             return False
         return self.regex.fullmatch("" if normal == "/" else normal) is not None
+
+    def reads(self) -> str | None:
+        # Two `**` make any backtracking regex quadratic in a long word's segments, and the raw form's
+        # extra `/` and `.` runs make that several times worse: those keep normalise-then-match.
+        return path_reads(self.pattern) if self.pattern.split("/").count("**") < 2 else None
 
     def describe(self) -> str:
         return f"<path {self.pattern}>"

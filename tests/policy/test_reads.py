@@ -1,13 +1,14 @@
 """``reads``: where a word matcher gives a regex, the automaton and the closest-pattern search test words
 with it instead of calling ``accepts``, so it must match exactly the words the matcher accepts. Held to
 that on random words (options, numbers, odd paths, newlines, the markers of unquoted user globs) for
-every kind that has one; paths and integers have none (only Python can normalise or compare them)."""
+every kind that has one; integers have none (only Python compares them). A path's regex reads the word
+as typed, so it is held to "normalise, then match" on words full of `/`, `.` and `..` segments."""
 
 from __future__ import annotations
 
 import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.argv_matchers import (
@@ -50,6 +51,32 @@ def test_a_matchers_regex_reads_exactly_what_it_accepts(matcher: WordMatcher, va
     assert (re.fullmatch(reads, value, re.DOTALL) is not None) == matcher.accepts(Word(value, value)), value
 
 
+PATHS = ["/var/log/*", "/var/log/**", "/**", "/", "/var/**/x.log", "/a/**/b/*", "/var/.*/x", "/x/[!.]*",
+         "/var/log/app1/*.log", "a/*", "a/**", "a/.*", ".*", "*", ".", "?", "[ab]*", "./a", "a/b"]
+path_words = st.one_of(
+    words,
+    st.lists(st.sampled_from(["/", "/", ".", "..", "a", "x.log", "var", "log", "-", "\n", WILD_STAR]),
+             max_size=9).map("".join),
+    st.sampled_from(["", ".", "./", "./.", "/.", "/./", "//", "/..", "a/..", "/var//log/./a/", "/var/log/./",
+                     "./a/", "a/.", "/var/log/x.log/.", "/var/log/.x", "/var/./log/..", "-/var/log/a"]),
+)
+
+
+@MANY
+@given(st.sampled_from(PATHS), path_words)
+# A pattern segment written with a leading `.` matches `..` as a name: only the `..` rule refuses these.
+@example(".*", "..")
+@example("a/.*", "a/..")
+@example("/var/.*/x", "/var/../x")
+@example("a/.*", "a/.../")
+@example("a/.*", "a/.")  # a `.` segment is dropped, never a name
+@example("/var/.*/x", "/var/./x")
+def test_a_paths_regex_reads_the_word_as_typed_exactly_as_normalise_then_match(pattern: str, value: str) -> None:
+    matcher = PathMatcher.parse(pattern)
+    assert matcher.reader is not None
+    assert (matcher.reader.fullmatch(value) is not None) == matcher.accepts(Word(value, value)), (pattern, value)
+
+
 @MANY
 @given(st.sampled_from(GLOBS), words)
 def test_a_plain_glob_words_regex_reads_exactly_what_it_matches(glob: str, value: str) -> None:
@@ -58,9 +85,9 @@ def test_a_plain_glob_words_regex_reads_exactly_what_it_matches(glob: str, value
     assert re.fullmatch(unit.reads(), value, re.DOTALL) is not None or not unit.matches(value)
 
 
-def test_paths_and_integers_have_no_regex_so_accepts_decides() -> None:
-    assert PathMatcher.parse("/var/log/*").reads() is None and PathMatcher.parse("/var/log/*").reader is None
+def test_integers_and_paths_with_two_globstars_have_no_regex_so_accepts_decides() -> None:
     assert IntMatcher(1, 10).reads() is None and IntMatcher(1, 10).reader is None
+    assert PathMatcher.parse("/a/**/b/**").reader is None and PathMatcher.parse("/a/**/b/*").reader is not None
 
 
 def test_the_option_rule_is_in_the_regex() -> None:
