@@ -635,24 +635,26 @@ def evaluate(
         here = [r for r in on_service if r.includes_container(container)]
         return _no_rule(mine, on_service, here, service_alias, environment, container)
 
-    pipeline: tuple[SimpleCommand, ...] | Refusal | None = None
+    # Parsed once, before any rule: a rule allowing shell syntax reads the text instead, but such rules are
+    # rare, and a parse left to the loop would cost a test per rule on every request.
+    pipeline: tuple[SimpleCommand, ...] | Refusal
+    try:
+        pipeline = parse_pipeline(command)
+    except ShellSyntaxRefused as exc:
+        pipeline = exc.refusal
+    if not shell_available and not isinstance(pipeline, Refusal):
+        if len(pipeline) > 1:
+            pipeline = Refusal("no-shell", f"`|` (after `{pipeline[0].source}`)",
+                               "this container has no shell, so a pipe would not work; run one command")
+        else:
+            pipeline = _agent_split_differs(command) or pipeline
     allowed: list[RuleMatcher] = []
     refusals: list[tuple[RuleMatcher, Refusal | int]] = []  # int: no pattern matches that command
     # The first refusal with a specific reason (syntax, danger, timeout), preferred over "matches no pattern".
     specific: tuple[RuleMatcher, Refusal] | None = None
     furthest = 0  # the furthest command of the pipeline a searched rule found no pattern for
     for rule in candidates:
-        if pipeline is None and not rule.shell:
-            try:
-                pipeline = parse_pipeline(command)
-            except ShellSyntaxRefused as exc:
-                pipeline = exc.refusal
-            if not shell_available and not isinstance(pipeline, Refusal) and len(pipeline) > 1:
-                pipeline = Refusal("no-shell", f"`|` (after `{pipeline[0].source}`)",
-                                   "this container has no shell, so a pipe would not work; run one command")
-            if not shell_available and not isinstance(pipeline, Refusal):
-                pipeline = _agent_split_differs(command) or pipeline
-        found = rule.check(command, pipeline if pipeline is not None else ())
+        found = rule.check(command, pipeline)
         if found is None and requested_timeout is not None and rule.timeout is not None:
             if requested_timeout > rule.timeout:
                 found = Refusal("timeout", f"`--timeout {requested_timeout}`",
@@ -671,7 +673,8 @@ def evaluate(
                 specific = (rule, found)
 
     if allowed:
-        rule = next((r for r in allowed if not r.needs_approval), allowed[0])
+        # The loop stops at the first rule allowing it without approval; if none did, all need approval.
+        rule = allowed[-1] if not allowed[-1].needs_approval else allowed[0]
         timeout = requested_timeout if requested_timeout is not None else rule.timeout
         approval = rule.rule.approval
         if rule.needs_approval:
@@ -693,7 +696,7 @@ def evaluate(
 
 
 def _closest_refusal(refusals: list[tuple[RuleMatcher, Refusal | int]],
-                     pipeline: tuple[SimpleCommand, ...] | Refusal | None,
+                     pipeline: tuple[SimpleCommand, ...] | Refusal,
                      furthest: int = 0) -> tuple[RuleMatcher, Refusal]:
     """Among "matches no pattern" refusals, the rule whose pattern came closest, its refusal saying so.
 
@@ -703,8 +706,10 @@ def _closest_refusal(refusals: list[tuple[RuleMatcher, Refusal | int]],
     allows `cat LOG`, not for its `cat LOG` by a rule about other logs. Then, within that command, the
     pattern that read the most words."""
     if not isinstance(pipeline, tuple):
-        rule, refusal = refusals[0]  # shell-syntax rules: the text matched no regex, nothing nearer to say
-        assert isinstance(refusal, Refusal)  # no pipeline was parsed, so no rule gave an index
+        # It did not parse, so only rules allowing shell syntax can have found no match (their regexes did
+        # not match the text): nothing nearer to say.
+        rule, refusal = refusals[0]
+        assert isinstance(refusal, Refusal)  # an index comes only from a parsed pipeline
         return rule, refusal
     best, best_position = -2, 0
     best_nearest: tuple[int, CompiledPattern | None] | None = None
@@ -714,7 +719,8 @@ def _closest_refusal(refusals: list[tuple[RuleMatcher, Refusal | int]],
                 continue  # it refused an earlier command, which another rule allows
             simple = pipeline[refusal]
             # A rule that cannot score above the best so far cannot be chosen (a tie goes to the first).
-            if best >= 0 and not rule.may_beat(simple, refusal, best):
+            # (`RuleMatcher.may_beat` inline: one call less per rule searched.)
+            if best >= 0 and not (rule.filters if refusal else rule.first).may_beat(simple.words, best):
                 continue
             nearest: tuple[int, CompiledPattern | None] | None = rule.nearest(simple, refusal)
         else:

@@ -27,6 +27,7 @@ import shlex
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from bot.errors import PolicyDenied
@@ -105,9 +106,10 @@ class Word(_WordFields):
         return tuple.__new__(cls, (value, source, WILD_STAR in value or WILD_QMARK in value))
 
     @classmethod
-    def plain(cls, value: str) -> Word:
-        """A word of plain text (``_PLAIN_TEXT``): as typed, and it cannot hold a glob."""
-        return tuple.__new__(cls, (value, value, False))
+    def plain_words(cls, values: Sequence[str]) -> tuple[Word, ...]:
+        """Words of plain text (``_PLAIN_TEXT``): each as typed, and none can hold a glob. Made in C (no
+        Python call per word): most requests are only such words."""
+        return tuple(map(tuple.__new__, repeat(cls), zip(values, values, repeat(False))))
 
     @property
     def display(self) -> str:
@@ -137,7 +139,7 @@ class SimpleCommand(_SimpleCommandFields):
 
     @classmethod
     def plain(cls, words: tuple[Word, ...], source: str, normalized: str) -> SimpleCommand:
-        """A command of plain words (``Word.plain``): none holds a glob."""
+        """A command of plain words (``Word.plain_words``): none holds a glob."""
         return tuple.__new__(cls, (words, source, normalized, False))
 
     @property
@@ -533,6 +535,5 @@ def _plain_pipeline(text: str) -> tuple[SimpleCommand, ...] | None:
         values = part.split()
         if not values or values[0] in RESERVED_WORDS or "=" in values[0]:
             return None
-        words = tuple(map(Word.plain, values))
-        commands.append(SimpleCommand.plain(words, part.strip(" \t"), " ".join(values)))
+        commands.append(SimpleCommand.plain(Word.plain_words(values), part.strip(" \t"), " ".join(values)))
     return tuple(commands)
