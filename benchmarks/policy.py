@@ -11,7 +11,9 @@ users, five commands, one or two services). Three figures:
 - ``policy_worst_decision_us_*``: a user named in *all* 1,000 rules whose commands (a different one
   each time) match none of them, so every rule is checked (the upper bound of one decision);
 - ``policy_typed_decision_us_*``: the same stream against the same rules written in the typed forms
-  (``{int: …}``, ``{flags: …}``, ``{path: …}``, ``position: filter``).
+  (``{int: …}``, ``{flags: …}``, ``{path: …}``, ``position: filter``);
+- ``policy_hostile_word_ms_max``: the slowest of a few requests with a ~4,000-character word against globs
+  with many stars and a path with three ``**`` (a backtracking matcher is cubic and worse there), in ms.
 
 Pure CPU in this process; no I/O. Times are per decision, in microseconds. ``--opcodes`` prints, instead
 of times, the Python bytecode instructions each decision executes (``policy_[typed_]opcodes_per_decision_*``,
@@ -77,6 +79,27 @@ def build_policy(rules: int = RULES, *, everyone: str | None = None, typed: bool
             }
         )
     return parse_policy(data)
+
+
+def hostile_policy() -> Any:
+    """One rule whose globs have many stars and whose path has three ``**``: what a backtracking matcher
+    takes time on, cubic and worse in the word's length."""
+    from bot.policy import parse_policy
+
+    return parse_policy({"rules": [{"name": "stars", "users": ["U0HOSTILE"], "services": ["*"], "commands": [
+        {"argv": ["grep", "*a*b*c*d*", "/var/log/*"]},
+        {"argv": ["cat", {"path": "/**/a/**/b/**/c"}]},
+    ]}]})
+
+
+def hostile_requests() -> list[dict[str, Any]]:
+    """Words of ~4,000 characters (the most a Slack command holds) that almost match those globs."""
+    base = {"user_id": "U0HOSTILE", "user_groups": [], "channel_id": "C00000000", "environment": "prod",
+            "service_alias": "web"}
+    return [{**base, "command": command} for command in (
+        "grep " + "ab" * 1_990 + " /var/log/x", "grep " + "abc" * 1_320 + " /var/log/x",
+        "cat /" + "a/b/" * 995, "cat /" + "a/b/c/" * 660 + "x",
+    )]
 
 
 def request_stream(count: int, *, seed: int = 7, kinds: list[str] | None = None) -> list[dict[str, Any]]:
@@ -219,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(evaluate(worst_policy, **w).allowed for w in worst[:3]):  # it must check every rule and refuse
         raise SystemExit("worst-case request was allowed; the benchmark policy is wrong")
     worst_times = time_stream(worst_policy, worst, cpu=args.cpu)
+    hostile_times = [t / 1000 for t in time_stream(hostile_policy(), hostile_requests(), cpu=args.cpu)]
 
     print(f"policy_rules: {RULES}")
     print(f"policy_load_ms: {load_ms:.0f}")
@@ -228,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"policy_worst_decision_us_p99: {percentile(worst_times, 0.99):.0f}")
     print(f"policy_typed_decision_us_p50: {statistics.median(typed_times):.1f}")
     print(f"policy_typed_decision_us_p99: {percentile(typed_times, 0.99):.1f}")
+    print(f"policy_hostile_word_ms_max: {max(hostile_times):.2f}")
     return 0
 
 

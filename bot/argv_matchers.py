@@ -266,30 +266,43 @@ def _segment_regex(segment: str) -> str:
 
 def glob_regex(glob: str, *, star: str, qmark: str, double_star: str | None = None) -> str:
     """A shell glob as a regex: ``\\x`` literal, ``*``/``?``/``**`` as the caller says they match, ``[…]``
-    classes (`glob_class`), everything else literal. One translator for the string and typed patterns."""
-    out: list[str] = []
+    classes (`glob_class`), everything else literal. One translator for the string and typed patterns.
+
+    Linear in the word, however many stars: a regex ``a*b*c`` backtracks over every way to share the word
+    between its stars (seconds for `*a*b*c*d*` and a 4,000-character word a user can send), so each part
+    between two stars is matched where it first fits, atomically. That loses no match: every part is a
+    fixed number of characters, and any star can take what an earlier one could. (Stars of two kinds,
+    ``*`` and ``**``, keep the plain form: there a later fit may be the only one.)"""
+    chunks: list[list[str]] = [[]]  # the parts between stars
+    stars: list[str] = []
     i = 0
     while i < len(glob):
         ch = glob[i]
         if ch == "\\" and i + 1 < len(glob):
-            out.append(re.escape(glob[i + 1]))
+            chunks[-1].append(re.escape(glob[i + 1]))
             i += 2
         elif ch == "*" and double_star is not None and glob.startswith("**", i):
-            out.append(double_star)
+            stars.append(double_star)
+            chunks.append([])
             i += 2
         elif ch == "*":
-            out.append(star)
+            stars.append(star)
+            chunks.append([])
             i += 1
         elif ch == "?":
-            out.append(qmark)
+            chunks[-1].append(qmark)
             i += 1
         elif ch == "[" and (cls := glob_class(glob, i)) is not None:
-            out.append(cls[0])
+            chunks[-1].append(cls[0])
             i = cls[1]
         else:
-            out.append(re.escape(ch))
+            chunks[-1].append(re.escape(ch))
             i += 1
-    return "".join(out)
+    parts = ["".join(chunk) for chunk in chunks]
+    if len(set(stars)) != 1 or len(stars) < 2:
+        return parts[0] + "".join(s + p for s, p in zip(stars, parts[1:], strict=True))
+    middle = "".join(f"(?>{s}?{p})" for s, p in zip(stars[:-1], parts[1:-1], strict=True))
+    return parts[0] + middle + stars[-1] + parts[-1]
 
 
 def glob_class(glob: str, start: int) -> tuple[str, int] | None:
@@ -313,11 +326,32 @@ def glob_class(glob: str, start: int) -> tuple[str, int] | None:
 
 
 def path_glob_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a ``path`` pattern (already normalised) into a regex over a normalised word."""
-    parts = [part if kind == "**" else (("/" if kind == "/" else "") + part) for kind, part in _path_parts(pattern)]
+    """Compile a ``path`` pattern (already normalised) into a regex over a normalised word. As in
+    ``glob_regex``, the names between two ``**`` are matched where they first fit, atomically (and only as
+    whole names): two or more ``**`` would otherwise backtrack over every way to share a long word's names
+    between them (cubic for three). No match is lost, since every ``**`` may take the same names."""
+    out: list[str] = []
+    pending: list[str] | None = None  # the parts after a `**` that is not the last
+    globstars = [kind for kind, _ in _path_parts(pattern)].count("**")
+    for kind, part in _path_parts(pattern):
+        if kind == "**":
+            if pending is not None:
+                out.append(f"(?>{_ANY_SEGMENTS}?{''.join(pending)}(?=/|\\Z))")
+            globstars -= 1
+            if globstars:
+                pending = []
+            else:
+                pending = None
+                out.append(_ANY_SEGMENTS)
+            continue
+        piece = ("/" if kind == "/" else "") + part
+        if pending is not None:
+            pending.append(piece)
+        else:
+            out.append(piece)
     # The root `/` is matched as "" (no names), so `/` and `/**` match it. (A relative pattern never
     # starts with `**`, PathMatcher.parse refuses it, so "" is never a relative match.)
-    return re.compile("".join(parts), re.DOTALL)
+    return re.compile("".join(out), re.DOTALL)
 
 
 def _path_parts(pattern: str) -> list[tuple[str, str]]:
@@ -397,8 +431,8 @@ class PathMatcher(WordMatcher):
         return self.regex.fullmatch("" if normal == "/" else normal) is not None
 
     def reads(self) -> str | None:
-        # Two `**` make any backtracking regex quadratic in a long word's segments, and the raw form's
-        # extra `/` and `.` runs make that several times worse: those keep normalise-then-match.
+        # With two `**` or more, the names between them are matched atomically (``path_glob_regex``); the
+        # raw form's runs of `/` and `.` would make that backtrack again, so those keep normalise-then-match.
         return path_reads(self.pattern) if self.pattern.split("/").count("**") < 2 else None
 
     def describe(self) -> str:
