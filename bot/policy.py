@@ -535,7 +535,7 @@ class _RuleIndex:
             elif on_service not in more:
                 more.append(on_service)
         if more is None:
-            return first.here(channel_id, environment, container)
+            return first.here(channel_id, environment, container) if first.positions else ()
         # Each entry is in file order; merge them.
         rules = map(self.matchers.__getitem__, sorted({p for entry in more for p in entry.positions}))
         return list(_applying(rules, channel_id, environment, container))
