@@ -259,6 +259,8 @@ _ANY_SEGMENTS = r"(?:/(?!\.)[^/]+)*"
 
 
 def _segment_regex(segment: str) -> str:
+    if not any(c in segment for c in "*?[\\"):
+        return re.escape(segment)  # a plain name: never empty, and a leading `.` is written
     # A segment is never empty (`/var/log/*` is not `/var/log/`), and its leading `.` must be written.
     lead = _NON_EMPTY if segment.startswith(".") else _NON_EMPTY + _NO_LEADING_DOT
     return lead + glob_regex(segment, star=_SEG_STAR, qmark=_SEG_QMARK)
@@ -332,9 +334,11 @@ def path_glob_regex(pattern: str) -> re.Pattern[str]:
     between them (cubic for three). No match is lost, since every ``**`` may take the same names."""
     out: list[str] = []
     pending: list[str] | None = None  # the parts after a `**` that is not the last
-    globstars = [kind for kind, _ in _path_parts(pattern)].count("**")
-    for kind, part in _path_parts(pattern):
+    parts = _path_parts(pattern)
+    globstars = [kind for kind, _ in parts].count("**")
+    for kind, segment in parts:
         if kind == "**":
+            # `/a/**` also matches `/a` itself, as globstar does; `/a/**/b` matches `/a/b`.
             if pending is not None:
                 out.append(f"(?>{_ANY_SEGMENTS}?{''.join(pending)}(?=/|\\Z))")
             globstars -= 1
@@ -344,7 +348,7 @@ def path_glob_regex(pattern: str) -> re.Pattern[str]:
                 pending = None
                 out.append(_ANY_SEGMENTS)
             continue
-        piece = ("/" if kind == "/" else "") + part
+        piece = ("/" if kind == "/" else "") + _segment_regex(segment)
         if pending is not None:
             pending.append(piece)
         else:
@@ -355,17 +359,11 @@ def path_glob_regex(pattern: str) -> re.Pattern[str]:
 
 
 def _path_parts(pattern: str) -> list[tuple[str, str]]:
-    """A normalised ``path`` pattern's parts, in order: ("**", any segments), ("/", a segment after a
-    `/`) or ("", the first segment of a relative pattern), each with its regex."""
+    """A normalised ``path`` pattern's parts, in order: ("**", "**"), ("/", a segment after a `/`) or ("",
+    the first segment of a relative pattern)."""
     absolute = pattern.startswith("/")
-    parts: list[tuple[str, str]] = []
-    for n, segment in enumerate(s for s in pattern.split("/") if s):
-        if segment == "**":
-            # `/a/**` also matches `/a` itself, as globstar does; `/a/**/b` matches `/a/b`.
-            parts.append(("**", _ANY_SEGMENTS))
-        else:
-            parts.append(("/" if (n > 0 or absolute) else "", _segment_regex(segment)))
-    return parts
+    return [("**" if segment == "**" else "/" if (n > 0 or absolute) else "", segment)
+            for n, segment in enumerate(s for s in pattern.split("/") if s)]
 
 
 # The word as typed, before normalising (``path_reads``): between names any run of `/` and `.` segments,
@@ -373,7 +371,7 @@ def _path_parts(pattern: str) -> list[tuple[str, str]]:
 # segment, so a word with one never matches.
 _RAW_SEP = r"/(?:\.?/)*"
 _RAW_END = r"(?:/\.?)*"
-_RAW_NAME = r"(?!\.\.?(?:/|\Z))"
+_RAW_NAME = r"(?!\.\.?(?:/|\Z))"  # needed only where the name's regex may match `.` (a glob written `.…`)
 
 
 def path_reads(pattern: str) -> str:
@@ -381,11 +379,13 @@ def path_reads(pattern: str) -> str:
     option, no ``..`` segment; ``//``, ``/./`` and a trailing ``/`` allowed wherever normalising removes
     them), so a path is tested with one C call, without normalising it first."""
     body: list[str] = []
-    for kind, part in _path_parts(pattern):
+    for kind, segment in _path_parts(pattern):
         if kind == "**":
             body.append(f"(?:{_RAW_SEP}(?!\\.)[^/]+)*")
-        else:
-            body.append((_RAW_SEP if kind == "/" else "") + _RAW_NAME + part)
+            continue
+        part = _segment_regex(segment)
+        guard = _RAW_NAME if segment.startswith(".") and part != re.escape(segment) else ""
+        body.append((_RAW_SEP if kind == "/" else "") + guard + part)
     head = "(?!-)"
     if pattern.startswith("/"):
         return f"{head}(?=/){''.join(body)}{_RAW_END}"
@@ -399,7 +399,6 @@ def path_reads(pattern: str) -> str:
 @dataclass(frozen=True)
 class PathMatcher(WordMatcher):
     pattern: str
-    regex: re.Pattern[str] = field(compare=False)
     covers_globs = True
 
     @classmethod
@@ -418,7 +417,16 @@ class PathMatcher(WordMatcher):
         for segment in normal.split("/"):
             if "**" in segment and segment != "**":
                 raise MatcherError(f"`path` {pattern!r}: `**` must be a whole segment (/a/**/b)")
-        return cls(normal, path_glob_regex(normal))
+        matcher = cls(normal)
+        if matcher.reader is None:
+            matcher.regex  # noqa: B018 - `accepts` decides with it: compiled now, at load, not on a request
+        return matcher
+
+    @functools.cached_property
+    def regex(self) -> re.Pattern[str]:
+        """The pattern over a *normalised* word: what ``accepts`` says, by its definition. With a
+        ``reader`` (most paths), requests never need it, so it compiles only when first asked."""
+        return path_glob_regex(self.pattern)
 
     def accepts(self, word: Word) -> bool:
         """The meaning, as documented: normalise, then match. ``reads`` says the same as one regex."""
